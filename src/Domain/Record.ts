@@ -1,0 +1,50 @@
+/**
+ * The record model shared by the task library, the pipeline runtime and the sinks.
+ * A record is a JSON object read from one Kafka message; its outcome says where it ends:
+ * valid records go to MongoDB and the sink topic, invalid ones (with their reasons) to the
+ * dead-letter topic, duplicates are counted (and dropped when the pipeline says so).
+ */
+
+export type Json = null | boolean | number | string | Json[] | JsonObject
+export interface JsonObject {
+  [key: string]: Json
+}
+
+/** Why a record is invalid (or, with severity "warn", what is questionable about it). */
+export interface Reason {
+  readonly task: string
+  readonly field?: string
+  readonly rule: string
+  readonly message: string
+}
+
+export type RecordStatus = "valid" | "invalid" | "duplicate"
+
+export interface PipelineRecord {
+  /** Offset of the source message, as kafkajs gives it (a decimal string). */
+  readonly offset: string
+  /** The record's key, once the key fields are known (set by the duplicate check or the sinks). */
+  key?: string
+  value: JsonObject
+  status: RecordStatus
+  /** Reasons for "invalid"; empty otherwise. */
+  reasons: Reason[]
+  /** Severity-warn findings; the record stays valid. */
+  warnings: Reason[]
+}
+
+export const makeRecord = (offset: string, value: JsonObject): PipelineRecord => ({
+  offset,
+  value,
+  status: "valid",
+  reasons: [],
+  warnings: [],
+})
+
+export const invalidate = (record: PipelineRecord, reason: Reason): void => {
+  record.status = "invalid"
+  record.reasons.push(reason)
+}
+
+export const isJsonObject = (u: unknown): u is JsonObject =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
