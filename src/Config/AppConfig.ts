@@ -1,0 +1,218 @@
+/**
+ * The service's settings, read from the environment (and a .env file when present; the real
+ * environment wins), with `__` between section and key. Every problem is collected and
+ * reported at once, before anything connects. Secrets are Redacted from the moment they are
+ * read, and no error message ever repeats a secret's value.
+ */
+import { readFileSync } from "node:fs"
+import { parseEnv } from "node:util"
+import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
+
+export type LogLevelName = "DEBUG" | "INFO" | "WARNING" | "ERROR"
+
+export interface AppSettings {
+  readonly kafka: {
+    readonly brokers: ReadonlyArray<string>
+    readonly sasl: { readonly username: string; readonly password: Redacted.Redacted<string> } | undefined
+    readonly clientId: string
+    readonly topicSource: string
+    readonly topicSink: string
+    readonly topicDlq: string
+    readonly consumerGroup: string
+    readonly autoOffsetReset: "earliest" | "latest"
+    readonly createTopics: boolean
+    readonly maxMessageBytes: number
+  }
+  readonly mongodb: {
+    readonly uri: Redacted.Redacted<string>
+    readonly database: string
+    readonly collection: string
+  }
+  readonly pipeline: {
+    readonly file: string
+    readonly batchSize: number
+    readonly maxWorkers: number
+    readonly partitionsConcurrency: number
+    readonly retryCount: number
+    readonly retryDelay: Duration.Duration
+    readonly maxRetryDelay: Duration.Duration
+    readonly shutdownTimeout: Duration.Duration
+  }
+  readonly logging: { readonly level: LogLevelName; readonly format: "json" | "text" }
+  readonly metrics: { readonly port: number; readonly progressInterval: Duration.Duration }
+}
+
+export class ConfigProblems extends Data.TaggedError("ConfigProblems")<{
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message() {
+    return `invalid configuration (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"}):\n${this.problems.map((p) => `  - ${p}`).join("\n")}`
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** Reads one setting after another, collecting every problem instead of stopping at the first. */
+class Reader {
+  readonly problems: string[] = []
+  constructor(private readonly env: Env) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name]?.trim()
+    return value === undefined || value === "" ? undefined : value
+  }
+
+  string(name: string, fallback?: string): string {
+    const value = this.raw(name) ?? fallback
+    if (value === undefined) {
+      this.problems.push(`${name}: required but not set`)
+      return ""
+    }
+    return value
+  }
+
+  optional(name: string): string | undefined {
+    return this.raw(name)
+  }
+
+  secret(name: string): Redacted.Redacted<string> {
+    return Redacted.make(this.string(name), { label: name })
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    const n = Number(value)
+    if (!/^[+-]?\d+$/.test(value) || n < min || n > max) {
+      this.problems.push(`${name}: expected a whole number from ${min} to ${max}, got "${value}"`)
+      return fallback
+    }
+    return n
+  }
+
+  seconds(name: string, fallback: number, min: number, max: number): Duration.Duration {
+    const value = this.raw(name)
+    if (value === undefined) return Duration.seconds(fallback)
+    const n = Number(value)
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(`${name}: expected a number of seconds from ${min} to ${max}, got "${value}"`)
+      return Duration.seconds(fallback)
+    }
+    return Duration.millis(Math.round(n * 1000))
+  }
+
+  oneOf<const A extends string>(name: string, choices: ReadonlyArray<A>, fallback: A, fold = true): A {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    const wanted = fold ? value.toUpperCase() : value
+    const found = choices.find((c) => (fold ? c.toUpperCase() : c) === wanted)
+    if (found === undefined) {
+      this.problems.push(`${name}: expected one of ${choices.join(", ")}, got "${value}"`)
+      return fallback
+    }
+    return found
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)
+    if (value === undefined) return fallback
+    if (/^(true|1|yes)$/i.test(value)) return true
+    if (/^(false|0|no)$/i.test(value)) return false
+    this.problems.push(`${name}: expected true or false, got "${value}"`)
+    return fallback
+  }
+}
+
+const brokerPattern = /^[^\s:,]+:\d{1,5}$/
+
+/** Decodes the settings from an environment map; pure, so tests can feed any map. */
+export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProblems> =>
+  Effect.suspend(() => {
+    const r = new Reader(env)
+    const brokers = r
+      .string("KAFKA__BOOTSTRAP_SERVERS")
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "")
+    for (const b of brokers) {
+      if (!brokerPattern.test(b)) r.problems.push(`KAFKA__BOOTSTRAP_SERVERS: "${b}" is not host:port`)
+    }
+    const apiKey = r.optional("KAFKA__API_KEY")
+    const apiSecret = r.optional("KAFKA__API_SECRET")
+    if ((apiKey === undefined) !== (apiSecret === undefined)) {
+      r.problems.push("KAFKA__API_KEY and KAFKA__API_SECRET: set both (SASL/PLAIN) or neither")
+    }
+    const topicSource = r.string("KAFKA__TOPIC_SOURCE")
+    const uri = r.secret("MONGODB__CONNECTION_STRING")
+    const uriValue = Redacted.value(uri)
+    if (uriValue !== "" && !/^mongodb(\+srv)?:\/\/\S+$/.test(uriValue)) {
+      // Never echo the value: it usually carries a password.
+      r.problems.push("MONGODB__CONNECTION_STRING: expected a mongodb:// or mongodb+srv:// URI")
+    }
+    const settings: AppSettings = {
+      kafka: {
+        brokers,
+        sasl:
+          apiKey !== undefined && apiSecret !== undefined
+            ? { username: apiKey, password: Redacted.make(apiSecret, { label: "KAFKA__API_SECRET" }) }
+            : undefined,
+        clientId: r.string("KAFKA__CLIENT_ID", "kafka-mongo-pipeline"),
+        topicSource,
+        topicSink: r.string("KAFKA__TOPIC_SINK"),
+        topicDlq: r.string("KAFKA__TOPIC_DLQ", `${topicSource}.dlq`),
+        consumerGroup: r.string("KAFKA__CONSUMER_GROUP"),
+        autoOffsetReset: r.oneOf("KAFKA__AUTO_OFFSET_RESET", ["earliest", "latest"], "earliest"),
+        createTopics: r.boolean("KAFKA__CREATE_TOPICS", true),
+        maxMessageBytes: r.int("KAFKA__MAX_MESSAGE_BYTES", 1_048_576, 1, 100 * 1_048_576),
+      },
+      mongodb: {
+        uri,
+        database: r.string("MONGODB__DATABASE"),
+        collection: r.string("MONGODB__COLLECTION"),
+      },
+      pipeline: {
+        file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),
+        batchSize: r.int("PIPELINE__BATCH_SIZE", 100, 1, 100_000),
+        maxWorkers: r.int("PIPELINE__MAX_WORKERS", 10, 1, 1000),
+        partitionsConcurrency: r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000),
+        retryCount: r.int("PIPELINE__RETRY_COUNT", 3, 0, 100),
+        retryDelay: r.seconds("PIPELINE__RETRY_DELAY_SECONDS", 5, 0, 3600),
+        maxRetryDelay: r.seconds("PIPELINE__MAX_RETRY_DELAY_SECONDS", 60, 0, 86_400),
+        shutdownTimeout: r.seconds("PIPELINE__SHUTDOWN_TIMEOUT_SECONDS", 30, 0, 3600),
+      },
+      logging: {
+        level: r.oneOf("LOGGING__LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO"),
+        format: r.oneOf("LOGGING__FORMAT", ["json", "text"], "json"),
+      },
+      metrics: {
+        port: r.int("METRICS__PORT", 9464, 0, 65_535),
+        progressInterval: r.seconds("METRICS__PROGRESS_INTERVAL_SECONDS", 30, 0, 86_400),
+      },
+    }
+    return r.problems.length > 0
+      ? Effect.fail(new ConfigProblems({ problems: r.problems }))
+      : Effect.succeed(settings)
+  })
+
+/** The process environment over the variables of a .env file (the real environment wins). */
+export const readEnvironment = (envFile = process.env.ENV_FILE ?? ".env"): Env => {
+  let fromFile: Env = {}
+  try {
+    fromFile = parseEnv(readFileSync(envFile, "utf8"))
+  } catch {
+    // No .env file is the normal case in production.
+  }
+  return { ...fromFile, ...process.env }
+}
+
+/** A printable view of the settings: secrets print as `<redacted:NAME>` (Redacted's own toJSON). */
+export const describeSettings = (s: AppSettings): string =>
+  JSON.stringify(s, (_key, value: unknown) => (Duration.isDuration(value) ? Duration.format(value) : value), 2)
+
+export class AppConfig extends Context.Service<AppConfig, AppSettings>()("pipeline/AppConfig") {
+  static readonly layer = Layer.effect(
+    AppConfig,
+    Effect.suspend(() => decodeSettings(readEnvironment())),
+  )
+  static readonly layerFrom = (env: Env) => Layer.effect(AppConfig, decodeSettings(env))
+}

@@ -1,0 +1,89 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Redacted } from "effect"
+import { decodeSettings, describeSettings } from "../../src/Config/AppConfig.js"
+
+const SECRET = "s3cr3t-P4ssw0rd-xyzzy"
+
+const base = {
+  KAFKA__BOOTSTRAP_SERVERS: "b1:9092, b2:9093",
+  KAFKA__TOPIC_SOURCE: "orders",
+  KAFKA__TOPIC_SINK: "orders.clean",
+  KAFKA__CONSUMER_GROUP: "pipeline",
+  MONGODB__CONNECTION_STRING: `mongodb://app:${SECRET}@db:27017/`,
+  MONGODB__DATABASE: "shop",
+  MONGODB__COLLECTION: "orders",
+}
+
+const problemsOf = (env: Record<string, string>) =>
+  decodeSettings(env).pipe(
+    Effect.flip,
+    Effect.map((e) => e.problems),
+  )
+
+describe("AppConfig", () => {
+  it.effect("decodes the documented defaults", () =>
+    Effect.gen(function* () {
+      const s = yield* decodeSettings(base)
+      assert.deepStrictEqual(s.kafka.brokers, ["b1:9092", "b2:9093"])
+      assert.strictEqual(s.kafka.topicDlq, "orders.dlq")
+      assert.strictEqual(s.kafka.autoOffsetReset, "earliest")
+      assert.isUndefined(s.kafka.sasl)
+      assert.strictEqual(s.pipeline.batchSize, 100)
+      assert.strictEqual(s.pipeline.maxWorkers, 10)
+      assert.strictEqual(s.pipeline.retryCount, 3)
+      assert.strictEqual(Duration.toMillis(s.pipeline.retryDelay), 5000)
+      assert.strictEqual(s.logging.level, "INFO")
+      assert.strictEqual(s.logging.format, "json")
+      assert.strictEqual(Redacted.value(s.mongodb.uri), base.MONGODB__CONNECTION_STRING)
+    }),
+  )
+
+  it.effect("reads SASL credentials when both are set, and keeps the secret redacted", () =>
+    Effect.gen(function* () {
+      const s = yield* decodeSettings({ ...base, KAFKA__API_KEY: "key", KAFKA__API_SECRET: SECRET })
+      assert.strictEqual(s.kafka.sasl?.username, "key")
+      assert.strictEqual(Redacted.value(s.kafka.sasl!.password), SECRET)
+      const dump = describeSettings(s)
+      assert.notInclude(dump, SECRET)
+      assert.include(dump, "<redacted:KAFKA__API_SECRET>")
+      assert.include(dump, "<redacted:MONGODB__CONNECTION_STRING>")
+      assert.notInclude(String(s.kafka.sasl!.password), SECRET)
+    }),
+  )
+
+  it.effect("names every problem at once", () =>
+    Effect.gen(function* () {
+      const problems = yield* problemsOf({
+        KAFKA__BOOTSTRAP_SERVERS: "nohost",
+        KAFKA__TOPIC_SOURCE: "orders",
+        KAFKA__API_KEY: "only-the-key",
+        MONGODB__CONNECTION_STRING: `http://${SECRET}`,
+        PIPELINE__BATCH_SIZE: "abc",
+        PIPELINE__RETRY_DELAY_SECONDS: "-1",
+        KAFKA__AUTO_OFFSET_RESET: "middle",
+        LOGGING__LEVEL: "LOUD",
+      })
+      assert.deepStrictEqual(problems, [
+        "KAFKA__BOOTSTRAP_SERVERS: \"nohost\" is not host:port",
+        "KAFKA__API_KEY and KAFKA__API_SECRET: set both (SASL/PLAIN) or neither",
+        "MONGODB__CONNECTION_STRING: expected a mongodb:// or mongodb+srv:// URI",
+        "KAFKA__TOPIC_SINK: required but not set",
+        "KAFKA__CONSUMER_GROUP: required but not set",
+        "KAFKA__AUTO_OFFSET_RESET: expected one of earliest, latest, got \"middle\"",
+        "MONGODB__DATABASE: required but not set",
+        "MONGODB__COLLECTION: required but not set",
+        "PIPELINE__BATCH_SIZE: expected a whole number from 1 to 100000, got \"abc\"",
+        "PIPELINE__RETRY_DELAY_SECONDS: expected a number of seconds from 0 to 3600, got \"-1\"",
+        "LOGGING__LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, got \"LOUD\"",
+      ])
+      assert.notInclude(problems.join("\n"), SECRET)
+    }),
+  )
+
+  it.effect("treats blank values as unset", () =>
+    Effect.gen(function* () {
+      const problems = yield* problemsOf({ ...base, KAFKA__TOPIC_SINK: "   " })
+      assert.deepStrictEqual(problems, ["KAFKA__TOPIC_SINK: required but not set"])
+    }),
+  )
+})
