@@ -1,0 +1,45 @@
+/**
+ * The MongoDB client (pooled, one per process), connected when the layer is built and closed
+ * when it is torn down. The connection string is a secret: it is only unwrapped here.
+ */
+import { Context, Effect, Layer, Redacted } from "effect"
+import { type Collection, type Document, MongoClient } from "mongodb"
+import { AppConfig } from "../Config/AppConfig.js"
+import { MongoConnectionError } from "./Errors.js"
+
+export interface MongoDbShape {
+  readonly collection: Collection<Document>
+  readonly ping: Effect.Effect<void, MongoConnectionError>
+}
+
+export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/MongoDb") {
+  static readonly layer = Layer.effect(
+    MongoDb,
+    Effect.gen(function* () {
+      const { mongodb, pipeline } = yield* AppConfig
+      const client = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const c = new MongoClient(Redacted.value(mongodb.uri), {
+              maxPoolSize: Math.max(pipeline.maxWorkers, pipeline.partitionsConcurrency) + 2,
+              serverSelectionTimeoutMS: 10_000,
+              appName: "kafka-mongo-pipeline",
+            })
+            await c.connect()
+            return c
+          },
+          catch: (cause) => new MongoConnectionError({ cause }),
+        }),
+        (c) => Effect.promise(() => c.close().catch(() => undefined)),
+      )
+      const db = client.db(mongodb.database)
+      return MongoDb.of({
+        collection: db.collection(mongodb.collection),
+        ping: Effect.tryPromise({
+          try: () => db.command({ ping: 1 }),
+          catch: (cause) => new MongoConnectionError({ cause }),
+        }).pipe(Effect.asVoid),
+      })
+    }),
+  )
+}
