@@ -48,3 +48,21 @@ export const invalidate = (record: PipelineRecord, reason: Reason): void => {
 
 export const isJsonObject = (u: unknown): u is JsonObject =>
   typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Only valid records are worked on; invalid and duplicate ones pass every later task untouched. */
+export const isActive = (record: PipelineRecord): boolean => record.status === "valid"
+
+/**
+ * The record's key from its key field values: the text of a single scalar value (what Kafka
+ * and MongoDB are given), a JSON array when there are several fields. Undefined when a key
+ * field is missing or null: such a record has no identity to deduplicate or upsert by.
+ */
+export const keyOf = (values: ReadonlyArray<Json | undefined>): string | undefined => {
+  if (values.length === 1) {
+    const only = values[0]
+    if (only === undefined || only === null) return undefined
+    return typeof only === "string" ? only : JSON.stringify(only)
+  }
+  for (const value of values) if (value === undefined || value === null) return undefined
+  return JSON.stringify(values)
+}

@@ -1,0 +1,173 @@
+/**
+ * DuplicateCheck: finds records whose key (the values of the key fields) was seen before,
+ * within the batch or in recent batches, and removes, marks or only counts them.
+ *
+ * - `remove`: the record's status becomes "duplicate"; the runtime counts it and writes it
+ *   nowhere. `mark`: the flag field is set to true and the record stays valid. `keep`: only
+ *   the counter moves.
+ * - Recent keys live in a window bounded in size (oldest key evicted first) and in age (a key
+ *   is forgotten `ttlSeconds` after it was first seen; seeing it again does not extend that).
+ *   Memory is bounded by `maxKeys`.
+ * - Only valid records are checked and remembered; a record without a key (a key field
+ *   missing or null) passes unchecked and is counted as `unkeyed`.
+ * - A record whose key was remembered from the same source offset is the same message read
+ *   again (a batch replayed after a crash or a rebalance), not a duplicate: it passes.
+ *   Offsets carry no partition, so the same key at the same offset of two partitions also
+ *   passes; the upsert by key in MongoDB still leaves one document.
+ *
+ * What this guarantees: the window is in memory, per instance and per process. It catches
+ * duplicates within a batch and across recent batches on this instance. It is empty after a
+ * restart and is not shared between instances: a partition that moves to another instance
+ * takes no window with it. The MongoDB sink upserts by record key, so replays and duplicates
+ * that reach different instances still end as one document in MongoDB; the sink topic may
+ * then carry the same keyed message twice.
+ */
+import { Effect, Schema } from "effect"
+import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
+import { type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
+import type { TaskOptions, TaskResult } from "./Task.js"
+
+export const DuplicateAction = Schema.Literals(["remove", "mark", "keep"])
+export type DuplicateAction = typeof DuplicateAction.Type
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
+
+export const DuplicateWindow = Schema.Struct({
+  maxKeys: PositiveInt.pipe(Schema.withDecodingDefaultKey(Effect.succeed(100_000))),
+  ttlSeconds: Positive.pipe(Schema.withDecodingDefaultKey(Effect.succeed(3_600))),
+})
+
+export const DuplicateCheckSettings = Schema.Struct({
+  /** Key fields; in a pipeline file they default to the pipeline's `key`. */
+  key: Schema.Array(PathString).check(Schema.isMinLength(1)),
+  action: DuplicateAction.pipe(Schema.withDecodingDefaultKey(Effect.succeed("remove" as const))),
+  /** Field set to true on duplicates when the action is `mark`. */
+  markField: PathString.pipe(Schema.withDecodingDefaultKey(Effect.succeed("_duplicate"))),
+  window: DuplicateWindow.pipe(Schema.withDecodingDefaultKey(Effect.succeed({}))),
+})
+export type DuplicateCheckSettings = typeof DuplicateCheckSettings.Type
+
+export type DuplicateCheckStats = {
+  readonly records: number
+  readonly duplicates: number
+  readonly removed: number
+  readonly marked: number
+  readonly unkeyed: number
+  readonly replayed: number
+  readonly evicted: number
+  readonly windowSize: number
+  readonly invalidated: number
+  readonly skipped: number
+}
+
+interface Seen {
+  readonly offset: string
+  readonly at: number
+}
+
+/** Insertion-ordered map of recent keys: insertion order is first-seen order, so the oldest is first. */
+export class KeyWindow {
+  private readonly seen = new Map<string, Seen>()
+  constructor(
+    readonly maxKeys: number,
+    readonly ttlMs: number,
+  ) {}
+
+  get size(): number {
+    return this.seen.size
+  }
+
+  /** The entry for a key if it is still within the TTL. */
+  lookup(key: string, now: number): Seen | undefined {
+    const entry = this.seen.get(key)
+    if (entry === undefined) return undefined
+    if (now - entry.at < this.ttlMs) return entry
+    this.seen.delete(key)
+    return undefined
+  }
+
+  /** Remembers a key; returns how many keys were evicted to stay within the bounds. */
+  remember(key: string, offset: string, now: number): number {
+    this.seen.set(key, { offset, at: now })
+    let evicted = 0
+    for (const [oldest, entry] of this.seen) {
+      if (this.seen.size <= this.maxKeys && now - entry.at < this.ttlMs) break
+      this.seen.delete(oldest)
+      evicted++
+    }
+    return evicted
+  }
+}
+
+export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}) => {
+  const now = options.now ?? Date.now
+  const keyPaths: ReadonlyArray<Path> = settings.key.map(parsePath)
+  const markPath = parsePath(settings.markField)
+  const action = settings.action
+  const window = new KeyWindow(settings.window.maxKeys, settings.window.ttlSeconds * 1000)
+  const keyValues: Array<Json | undefined> = new Array(keyPaths.length)
+
+  const transform = (records: ReadonlyArray<PipelineRecord>): TaskResult<DuplicateCheckStats> => {
+    const at = now()
+    const out: Array<PipelineRecord> = new Array(records.length)
+    let duplicates = 0
+    let removed = 0
+    let marked = 0
+    let unkeyed = 0
+    let replayed = 0
+    let evicted = 0
+    let skipped = 0
+
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r]!
+      if (record.status !== "valid") {
+        out[r] = record
+        skipped++
+        continue
+      }
+      for (let i = 0; i < keyPaths.length; i++) keyValues[i] = getPath(record.value, keyPaths[i]!)
+      const key = keyOf(keyValues)
+      if (key === undefined) {
+        out[r] = record
+        unkeyed++
+        continue
+      }
+      const seen = window.lookup(key, at)
+      if (seen === undefined || seen.offset === record.offset) {
+        if (seen === undefined) evicted += window.remember(key, record.offset, at)
+        else replayed++
+        out[r] = record.key === key ? record : { ...record, key }
+        continue
+      }
+      duplicates++
+      if (action === "remove") {
+        removed++
+        out[r] = { ...record, key, status: "duplicate" }
+      } else if (action === "mark") {
+        marked++
+        const value = { ...record.value }
+        setPath(value, markPath, true)
+        out[r] = { ...record, key, value }
+      } else {
+        out[r] = record.key === key ? record : { ...record, key }
+      }
+    }
+    return {
+      records: out,
+      stats: {
+        records: records.length,
+        duplicates,
+        removed,
+        marked,
+        unkeyed,
+        replayed,
+        evicted,
+        windowSize: window.size,
+        invalidated: 0,
+        skipped,
+      },
+    }
+  }
+  return Object.assign(transform, { window })
+}

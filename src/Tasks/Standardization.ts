@@ -1,0 +1,257 @@
+/**
+ * Standardization: brings equal values to one spelling. Each field gets a list of operations,
+ * applied in order:
+ * - trim, collapse_whitespace (any run of white space becomes one space),
+ *   lower_case, upper_case, title_case ("o'BRIEN-smith" -> "O'Brien-Smith"),
+ * - email (trim + lower case), country_code (trim + upper case),
+ * - phone_e164 (see Domain/Phone; numbers without "+" are read in the default country),
+ * - timestamp_utc (ISO-8601 UTC, same inputs as type conversion), date ("YYYY-MM-DD"),
+ * - empty_to_null (a string that is empty after trimming becomes null).
+ * Every operation is idempotent and so is the whole task: its output fed back in comes out
+ * unchanged. Missing and null fields are left alone. A value an operation cannot take (a
+ * number for title_case, "call me" for phone_e164) is a failure, handled by the field's
+ * policy like in type conversion (invalidate by default).
+ */
+import { Effect, Schema } from "effect"
+import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
+import { phoneCountries, toE164 } from "../Domain/Phone.js"
+import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
+import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
+import { OnFailure, preview, type TaskOptions, type TaskResult, typeName } from "./Task.js"
+
+export const StandardizationOp = Schema.Literals([
+  "trim",
+  "collapse_whitespace",
+  "lower_case",
+  "upper_case",
+  "title_case",
+  "email",
+  "country_code",
+  "phone_e164",
+  "timestamp_utc",
+  "date",
+  "empty_to_null",
+])
+export type StandardizationOp = typeof StandardizationOp.Type
+
+export const PhoneCountry = Schema.String.check(
+  Schema.makeFilter((country: string) =>
+    phoneCountries.includes(country)
+      ? undefined
+      : `unknown phone country "${country}" (known: ${phoneCountries.join(", ")})`,
+  ),
+)
+
+export const StandardizationRule = Schema.Struct({
+  field: PathString,
+  ops: Schema.Array(StandardizationOp).check(Schema.isMinLength(1)),
+  /** For phone_e164; defaults to the task's `defaultCountry`. */
+  defaultCountry: Schema.optionalKey(PhoneCountry),
+  onFailure: Schema.optionalKey(OnFailure),
+})
+
+export const StandardizationSettings = Schema.Struct({
+  fields: Schema.Array(StandardizationRule),
+  defaultCountry: PhoneCountry.pipe(Schema.withDecodingDefaultKey(Effect.succeed("US"))),
+  onFailure: OnFailure.pipe(Schema.withDecodingDefaultKey(Effect.succeed("invalidate" as const))),
+})
+export type StandardizationSettings = typeof StandardizationSettings.Type
+
+export type StandardizationStats = {
+  readonly records: number
+  readonly changed: number
+  readonly failed: number
+  readonly nulled: number
+  readonly keptOriginal: number
+  readonly invalidated: number
+  readonly skipped: number
+}
+
+/** An operation's result, or the reason it could not apply. */
+type Outcome = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly message: string }
+type Operation = (value: Json) => Outcome
+
+const ok = (value: Json): Outcome => ({ ok: true, value })
+const fail = (message: string): Outcome => ({ ok: false, message })
+
+const onString =
+  (f: (text: string) => Json): Operation =>
+  (value) =>
+    typeof value === "string" ? ok(f(value)) : fail(`expected a string, got ${typeName(value)}`)
+
+const isAsciiSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13)
+const isBoundary = (ch: string): boolean => {
+  const code = ch.charCodeAt(0)
+  if (code < 128) return isAsciiSpace(code) || ch === "-" || ch === "'"
+  return ch === "\u2019" || /\s/.test(ch)
+}
+
+/**
+ * Upper-cases the first letter of every word, the rest lower. A letter whose upper case does
+ * not lower back to it ("ß" -> "SS") stays as it is, which is what keeps title case idempotent.
+ */
+export const titleCase = (text: string): string => {
+  const lower = text.toLowerCase()
+  let result = ""
+  let atWordStart = true
+  for (const ch of lower) {
+    if (atWordStart) {
+      const upper = ch.toUpperCase()
+      result += upper.toLowerCase() === ch ? upper : ch
+    } else {
+      result += ch
+    }
+    atWordStart = isBoundary(ch)
+  }
+  return result
+}
+
+const collapse = (text: string): string => text.replace(/\s+/g, " ")
+
+const phone =
+  (country: string): Operation =>
+  (value) => {
+    const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value
+    if (typeof text !== "string") return fail(`expected a phone number, got ${typeName(value)}`)
+    const e164 = toE164(text, country)
+    return e164 === undefined
+      ? fail(`cannot read ${preview(value)} as a phone number (default country ${country})`)
+      : ok(e164)
+  }
+
+const operation = (op: StandardizationOp, country: string): Operation => {
+  switch (op) {
+    case "trim":
+      return onString((text) => text.trim())
+    case "collapse_whitespace":
+      return onString(collapse)
+    case "lower_case":
+      return onString((text) => text.toLowerCase())
+    case "upper_case":
+      return onString((text) => text.toUpperCase())
+    case "title_case":
+      return onString(titleCase)
+    case "email":
+      return onString((text) => text.trim().toLowerCase())
+    case "country_code":
+      return onString((text) => text.trim().toUpperCase())
+    case "phone_e164":
+      return phone(country)
+    case "timestamp_utc":
+      return (value) => {
+        const iso = toIsoTimestamp(value)
+        return iso === undefined ? fail(`cannot read ${preview(value)} as a timestamp`) : ok(iso)
+      }
+    case "date":
+      return (value) => {
+        const iso = toIsoDate(value)
+        return iso === undefined ? fail(`cannot read ${preview(value)} as a date`) : ok(iso)
+      }
+    case "empty_to_null":
+      return onString((text) => (text.trim().length === 0 ? null : text))
+  }
+}
+
+interface CompiledRule {
+  readonly path: Path
+  readonly field: string
+  readonly ops: ReadonlyArray<{ readonly name: StandardizationOp; readonly apply: Operation }>
+  readonly onFailure: OnFailure
+}
+
+export const make = (settings: StandardizationSettings, options: TaskOptions = {}) => {
+  const task = options.name ?? "standardization"
+  const rules: ReadonlyArray<CompiledRule> = settings.fields.map((rule) => ({
+    path: parsePath(rule.field),
+    field: rule.field,
+    ops: rule.ops.map((name) => ({
+      name,
+      apply: operation(name, rule.defaultCountry ?? settings.defaultCountry),
+    })),
+    onFailure: rule.onFailure ?? settings.onFailure,
+  }))
+
+  return (records: ReadonlyArray<PipelineRecord>): TaskResult<StandardizationStats> => {
+    const out: Array<PipelineRecord> = new Array(records.length)
+    let changed = 0
+    let failures = 0
+    let nulled = 0
+    let keptOriginal = 0
+    let invalidated = 0
+    let skipped = 0
+
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r]!
+      if (record.status !== "valid") {
+        out[r] = record
+        skipped++
+        continue
+      }
+      let value: JsonObject | undefined
+      let reasons: Array<Reason> | undefined
+      let warnings: Array<Reason> | undefined
+      for (const rule of rules) {
+        const original = getPath(value ?? record.value, rule.path)
+        if (original === undefined || original === null) continue
+        let current: Json = original
+        let failure: Reason | undefined
+        for (const op of rule.ops) {
+          if (current === null) break
+          const outcome = op.apply(current)
+          if (!outcome.ok) {
+            failure = { task, field: rule.field, rule: op.name, message: outcome.message }
+            break
+          }
+          current = outcome.value
+        }
+        if (failure === undefined) {
+          if (current !== original) {
+            value ??= { ...record.value }
+            setPath(value, rule.path, current)
+            changed++
+          }
+          continue
+        }
+        failures++
+        if (rule.onFailure === "invalidate") {
+          reasons ??= []
+          reasons.push(failure)
+        } else if (rule.onFailure === "set_null") {
+          value ??= { ...record.value }
+          setPath(value, rule.path, null)
+          nulled++
+          warnings ??= []
+          warnings.push({ ...failure, message: `${failure.message}; set to null` })
+        } else {
+          keptOriginal++
+          warnings ??= []
+          warnings.push({ ...failure, message: `${failure.message}; original value kept` })
+        }
+      }
+      if (value === undefined && reasons === undefined && warnings === undefined) {
+        out[r] = record
+        continue
+      }
+      const next: PipelineRecord = { ...record, value: value ?? record.value }
+      if (warnings !== undefined) next.warnings = [...record.warnings, ...warnings]
+      if (reasons !== undefined) {
+        invalidated++
+        next.status = "invalid"
+        next.reasons = [...record.reasons, ...reasons]
+      }
+      out[r] = next
+    }
+    return {
+      records: out,
+      stats: {
+        records: records.length,
+        changed,
+        failed: failures,
+        nulled,
+        keptOriginal,
+        invalidated,
+        skipped,
+      },
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * TypeConversion: gives fields the type the rest of the pipeline expects.
+ *
+ * Rules (numeric strings are trimmed and must be plain decimal notation, optionally with an
+ * exponent: "42", " 42 ", "-1.5", "1e3"; hex, "Infinity", "" and "abc" are failures, never NaN):
+ * - integer: an integral number or numeric string within ±2^53 ("1e3" -> 1000; "4.5" fails).
+ * - float:   a finite number or numeric string.
+ * - boolean: true/false; "true"/"false", "yes"/"no", "1"/"0" (trimmed, any case); 1/0.
+ * - string:  strings as they are; numbers and booleans as their text; objects and arrays fail.
+ * - date:    "YYYY-MM-DD"; a timestamp (below) gives its UTC date.
+ * - timestamp: ISO-8601 with or without zone (no zone = UTC), "YYYY-MM-DD HH:MM:SS", or epoch
+ *   milliseconds; stored as an ISO-8601 UTC string ("2026-11-27T08:00:00.000Z"). Impossible
+ *   dates (2026-02-30, 25:00) fail.
+ * A missing or null field is left as it is: whether it may be absent is a data-quality rule.
+ * On failure, per field: `invalidate` the record (default), `set_null`, or `keep_original`;
+ * the last two leave a warning on the record.
+ */
+import { Effect, Schema } from "effect"
+import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
+import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
+import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
+import { OnFailure, preview, type TaskOptions, type TaskResult } from "./Task.js"
+
+export const TargetType = Schema.Literals(["string", "integer", "float", "boolean", "date", "timestamp"])
+export type TargetType = typeof TargetType.Type
+
+export const ConversionRule = Schema.Struct({
+  field: PathString,
+  to: TargetType,
+  onFailure: Schema.optionalKey(OnFailure),
+})
+
+export const TypeConversionSettings = Schema.Struct({
+  fields: Schema.Array(ConversionRule),
+  /** Policy for fields that do not set their own. */
+  onFailure: OnFailure.pipe(Schema.withDecodingDefaultKey(Effect.succeed("invalidate" as const))),
+})
+export type TypeConversionSettings = typeof TypeConversionSettings.Type
+
+export type TypeConversionStats = {
+  readonly records: number
+  readonly converted: number
+  readonly failed: number
+  readonly nulled: number
+  readonly keptOriginal: number
+  readonly invalidated: number
+  readonly skipped: number
+}
+
+// A distinct value for "cannot convert": null and undefined are meaningful results.
+const failed: unique symbol = Symbol("conversion failed")
+type Converted = Json | typeof failed
+
+const numericPattern = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i
+// No numeral needs this many characters; longer strings are refused without scanning them.
+const maxNumericLength = 400
+
+const toNumber = (value: Json): number | typeof failed => {
+  if (typeof value === "number") return value
+  if (typeof value !== "string" || value.length > maxNumericLength) return failed
+  const text = value.trim()
+  return numericPattern.test(text) ? Number(text) : failed
+}
+
+export const converters: Readonly<Record<TargetType, (value: Json) => Converted>> = {
+  integer: (value) => {
+    const n = toNumber(value)
+    if (n === failed || !Number.isSafeInteger(n)) return failed
+    return n === 0 ? 0 : n // -0 is not JSON
+  },
+  float: (value) => {
+    const n = toNumber(value)
+    if (n === failed || !Number.isFinite(n)) return failed
+    return n === 0 ? 0 : n
+  },
+  boolean: (value) => {
+    if (typeof value === "boolean") return value
+    if (value === 1 || value === 0) return value === 1
+    if (typeof value !== "string" || value.length > 20) return failed
+    switch (value.trim().toLowerCase()) {
+      case "true":
+      case "yes":
+      case "1":
+        return true
+      case "false":
+      case "no":
+      case "0":
+        return false
+      default:
+        return failed
+    }
+  },
+  string: (value) => {
+    if (typeof value === "string") return value
+    if (typeof value === "number" || typeof value === "boolean") return String(value)
+    return failed
+  },
+  date: (value) => toIsoDate(value) ?? failed,
+  timestamp: (value) => toIsoTimestamp(value) ?? failed,
+}
+
+interface CompiledRule {
+  readonly path: Path
+  readonly field: string
+  readonly to: TargetType
+  readonly convert: (value: Json) => Converted
+  readonly onFailure: OnFailure
+}
+
+export const make = (settings: TypeConversionSettings, options: TaskOptions = {}) => {
+  const task = options.name ?? "type_conversion"
+  const rules: ReadonlyArray<CompiledRule> = settings.fields.map((rule) => ({
+    path: parsePath(rule.field),
+    field: rule.field,
+    to: rule.to,
+    convert: converters[rule.to],
+    onFailure: rule.onFailure ?? settings.onFailure,
+  }))
+
+  return (records: ReadonlyArray<PipelineRecord>): TaskResult<TypeConversionStats> => {
+    const out: Array<PipelineRecord> = new Array(records.length)
+    let converted = 0
+    let failures = 0
+    let nulled = 0
+    let keptOriginal = 0
+    let invalidated = 0
+    let skipped = 0
+
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r]!
+      if (record.status !== "valid") {
+        out[r] = record
+        skipped++
+        continue
+      }
+      let value: JsonObject | undefined
+      let reasons: Array<Reason> | undefined
+      let warnings: Array<Reason> | undefined
+      for (const rule of rules) {
+        const current = getPath(value ?? record.value, rule.path)
+        if (current === undefined || current === null) continue
+        const result = rule.convert(current)
+        if (result !== failed) {
+          converted++
+          if (result !== current) {
+            value ??= { ...record.value }
+            setPath(value, rule.path, result)
+          }
+          continue
+        }
+        failures++
+        const reason: Reason = {
+          task,
+          field: rule.field,
+          rule: rule.to,
+          message: `cannot convert ${preview(current)} to ${rule.to}`,
+        }
+        if (rule.onFailure === "invalidate") {
+          reasons ??= []
+          reasons.push(reason)
+        } else if (rule.onFailure === "set_null") {
+          value ??= { ...record.value }
+          setPath(value, rule.path, null)
+          nulled++
+          warnings ??= []
+          warnings.push({ ...reason, message: `${reason.message}; set to null` })
+        } else {
+          keptOriginal++
+          warnings ??= []
+          warnings.push({ ...reason, message: `${reason.message}; original value kept` })
+        }
+      }
+      if (value === undefined && reasons === undefined && warnings === undefined) {
+        out[r] = record
+        continue
+      }
+      const next: PipelineRecord = { ...record, value: value ?? record.value }
+      if (warnings !== undefined) next.warnings = [...record.warnings, ...warnings]
+      if (reasons !== undefined) {
+        invalidated++
+        next.status = "invalid"
+        next.reasons = [...record.reasons, ...reasons]
+      }
+      out[r] = next
+    }
+    return {
+      records: out,
+      stats: {
+        records: records.length,
+        converted,
+        failed: failures,
+        nulled,
+        keptOriginal,
+        invalidated,
+        skipped,
+      },
+    }
+  }
+}
