@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit } from "effect"
+import { main, teardown } from "../../src/Generator/Cli.js"
+import { KafkaProduceError } from "../../src/Generator/Output.js"
+import { defaultRecordOptions, encode, generate } from "../../src/Generator/Records.js"
+import type { Terminal } from "../../src/Generator/Run.js"
+
+const dir = mkdtempSync(join(tmpdir(), "generator-cli-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const capture = () => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const terminal: Terminal = { out: (s) => out.push(s), err: (s) => err.push(s), live: false }
+  return { terminal, out: () => out.join(""), err: () => err.join("") }
+}
+
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  let code = -1
+  teardown(exit, (c) => {
+    code = c
+  })
+  return code
+}
+
+describe("Cli", () => {
+  it.effect("--help prints the usage on stdout", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      yield* main(["--help"], {}, io.terminal)
+      assert.include(io.out(), "Usage: npm run generate")
+      assert.strictEqual(io.err(), "")
+    }),
+  )
+
+  it.effect("a bad option prints the problem and the usage on stderr and exits 2", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const exit = yield* Effect.exit(main(["--pattern", "weird"], {}, io.terminal))
+      assert.strictEqual(exitCode(exit), 2)
+      assert.match(io.err(), /^generate: --pattern: 'weird' is not one of valid, invalid, mixed\n\nUsage:/)
+      assert.strictEqual(io.out(), "")
+    }),
+  )
+
+  it.effect("writes JSON lines to a file, the same records as the library, and a summary", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const path = join(dir, "out.jsonl")
+      const argv = ["--output", "file", "--file", path, "--rate", "0", "--total", "1200", "--seed", "5"]
+      argv.push("--malformed-ratio", "0.02", "--batch-size", "100")
+      yield* main(argv, {}, io.terminal)
+      const lines = readFileSync(path, "utf8").split("\n")
+      assert.strictEqual(lines.pop(), "")
+      const expected = [...generate({ ...defaultRecordOptions, seed: 5, malformedRatio: 0.02 }, 0, 1200)].map(
+        (r) => encode(r).toString(),
+      )
+      assert.deepStrictEqual(lines, expected)
+      assert.match(io.err(), /generate: done, 1200 messages in [\d.]+ s \(([\d.]+|-) msg\/s\), seed 5\n/)
+      assert.match(io.err(), /\n {2}malformed {3}\d+\n/)
+    }),
+  )
+
+  it.effect("a file that cannot be opened is a FileWriteError, reported in one line, exit 1", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const path = join(dir, "missing", "dir", "out.jsonl")
+      const exit = yield* Effect.exit(
+        main(["--output", "file", "--file", path, "--total", "1"], {}, io.terminal),
+      )
+      assert.strictEqual(exitCode(exit), 1)
+      assert.include(io.err(), `generate: cannot write ${path}: ENOENT`)
+      assert.include(io.err(), "generate: done, 0 messages")
+    }),
+  )
+
+  it("exit codes: 0 done or interrupted, 2 usage, 1 other failures", () => {
+    assert.strictEqual(exitCode(Exit.void), 0)
+    assert.strictEqual(exitCode(Exit.interrupt(1)), 0)
+    assert.strictEqual(exitCode(Exit.fail(new KafkaProduceError({ topic: "t", cause: "x" }))), 1)
+    assert.strictEqual(exitCode(Exit.failCause(Cause.die(new Error("boom")))), 1)
+  })
+})
