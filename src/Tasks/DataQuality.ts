@@ -64,6 +64,8 @@ export class QualityThresholdExceeded extends Data.TaggedError("QualityThreshold
   readonly invalidRatio: number
   readonly maxInvalidRatio: number
 }> {
+  /** Retrying would judge the same records the same way. */
+  readonly retryable = false
   override get message(): string {
     return `${this.task}: ${this.invalid} of ${this.records} records invalid (ratio ${this.invalidRatio.toFixed(3)}), above the threshold ${this.maxInvalidRatio}`
   }
