@@ -19,6 +19,8 @@ export interface PlannedTask<E extends Task.TaskError, R, P> {
   readonly dependencies: ReadonlyArray<number>
   /** Dependency name to its index, for `outputs.get`. */
   readonly dependencyIndex: ReadonlyMap<string, number>
+  /** Indexes of the tasks that depend on this one, in declaration order. */
+  readonly dependents: ReadonlyArray<number>
 }
 
 /** `O` maps each task name to its output type; `E`, `R` and `P` are the tasks' errors, requirements and payload. */
@@ -42,11 +44,18 @@ export const makeResult = <const Tasks extends ReadonlyArray<Task.Any>>(
 ): Result.Result<Of<Tasks>, DagValidationError> =>
   Result.map(validateGraph(tasks), (tiers): Of<Tasks> => {
     const index = new Map(tasks.map((task, i) => [task.name, i]))
-    const plan = tasks.map((task) => {
+    const dependents = tasks.map((): Array<number> => [])
+    const plan = tasks.map((task, i) => {
       const dependencyIndex = new Map(task.dependsOn.map((name) => [name, index.get(name)!]))
-      return { task, dependencies: [...dependencyIndex.values()], dependencyIndex }
+      for (const dependency of dependencyIndex.values()) dependents[dependency]!.push(i)
+      return {
+        task,
+        dependencies: [...dependencyIndex.values()],
+        dependencyIndex,
+        dependents: dependents[i]!,
+      }
     })
-    // The tasks' own variances already say what the erased array holds.
+    // `Of<Tasks>` is computed from the same tasks; TypeScript cannot relate the generic element type to it.
     return { plan, tiers, nodes: tasks } as unknown as Of<Tasks>
   })
 
