@@ -8,11 +8,11 @@
 
 export interface Random {
   /** Uniform in [0, 1). */
-  readonly next: () => number
+  next(): number
   /** Uniform integer in [min, max], both inclusive. */
-  readonly int: (min: number, max: number) => number
-  readonly chance: (p: number) => boolean
-  readonly pick: <A>(items: NonEmpty<A>) => A
+  int(min: number, max: number): number
+  chance(p: number): boolean
+  pick<A>(items: NonEmpty<A>): A
 }
 
 export type NonEmpty<A> = readonly [A, ...ReadonlyArray<A>]
@@ -46,24 +46,39 @@ export const hash = (seed: number, index: number, stream: number): number => {
 export const unitAt = (seed: number, index: number, stream: number): number =>
   hash(seed, index, stream) / TWO_32
 
-/** mulberry32: tiny, fast, and good enough for test data. */
-export const mulberry32 = (seed: number): Random => {
-  let state = seed >>> 0
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
+/**
+ * mulberry32: tiny, fast, and good enough for test data. A class rather than closures: one
+ * is made per record, and methods on the prototype cost nothing to create.
+ */
+class Mulberry32 implements Random {
+  private state: number
+
+  constructor(seed: number) {
+    this.state = seed >>> 0
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0
+    let t = this.state
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / TWO_32
   }
-  const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1))
-  return {
-    next,
-    int,
-    chance: (p) => next() < p,
-    pick: <A>(items: NonEmpty<A>): A => items[int(0, items.length - 1)] ?? items[0],
+
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1))
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p
+  }
+
+  pick<A>(items: NonEmpty<A>): A {
+    return items[this.int(0, items.length - 1)] ?? items[0]
   }
 }
+
+export const mulberry32 = (seed: number): Random => new Mulberry32(seed)
 
 /** The random stream of one record. */
 export const randomAt = (seed: number, index: number, stream: number): Random =>

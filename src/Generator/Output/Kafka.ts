@@ -4,7 +4,7 @@
  * its own so a broker that refuses it refuses nothing else.
  */
 import { Effect, Redacted } from "effect"
-import { Kafka, type LogEntry, logLevel, type Message, type Producer } from "kafkajs"
+import { Kafka, type LogEntry, logLevel, type Message, Partitioners, type Producer } from "kafkajs"
 import type { Json, JsonObject } from "../../Domain/Record.js"
 import { silenceKafkajsTimeoutWarning } from "../../Kafka/NodeWarnings.js"
 import type { OutputTarget } from "../Options.js"
@@ -77,6 +77,24 @@ const runs = (records: ReadonlyArray<GeneratedRecord>): Array<Array<GeneratedRec
   return out
 }
 
+/**
+ * Creates the topic with the broker's defaults when it is missing, and waits for its
+ * leaders, so the first send does not race auto-creation. Best effort: without the right to
+ * create topics (a managed cluster), the first send reports what is wrong.
+ */
+const ensureTopic = async (kafka: Kafka, topic: string): Promise<void> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const existing = await admin.listTopics()
+    if (!existing.includes(topic)) await admin.createTopics({ topics: [{ topic }], waitForLeaders: true })
+  } catch {
+    // see above: the send will say it better
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 const connect = (target: KafkaTarget) =>
   Effect.tryPromise({
     try: async () => {
@@ -98,7 +116,14 @@ const connect = (target: KafkaTarget) =>
               },
             }),
       })
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: RETRY })
+      await ensureTopic(kafka, target.topic)
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        retry: RETRY,
+        // Java-compatible murmur2, so keys land where the pipeline's other clients expect.
+        createPartitioner: Partitioners.DefaultPartitioner,
+      })
       await producer.connect()
       return producer
     },
