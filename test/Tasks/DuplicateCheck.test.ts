@@ -1,0 +1,137 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type JsonObject, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
+import { DuplicateCheckSettings, make } from "../../src/Tasks/DuplicateCheck.js"
+import { invalidRecord, settingsOf, snapshot } from "./support.js"
+
+const settings = settingsOf(DuplicateCheckSettings)
+
+/** A controllable clock, in milliseconds. */
+const clock = () => {
+  let time = 1_000_000
+  return { now: () => time, advance: (ms: number) => (time += ms) }
+}
+
+let nextOffset = 0
+const records = (...values: ReadonlyArray<JsonObject>): Array<PipelineRecord> =>
+  values.map((value) => makeRecord(String(nextOffset++), value))
+
+const statuses = (result: { readonly records: ReadonlyArray<PipelineRecord> }) =>
+  result.records.map((record) => record.status)
+
+describe("DuplicateCheck", () => {
+  it("removes repeats within a batch, keeping the first", () => {
+    const check = make(settings({ key: ["id"] }))
+    const input = records({ id: "a" }, { id: "b" }, { id: "a" }, { id: "a" })
+    const before = snapshot(input)
+    const result = check(input)
+    assert.deepStrictEqual(statuses(result), ["valid", "valid", "duplicate", "duplicate"])
+    assert.deepInclude(result.stats, { records: 4, duplicates: 2, removed: 2, windowSize: 2 })
+    assert.deepStrictEqual(
+      result.records.map((record) => record.key),
+      ["a", "b", "a", "a"],
+    )
+    assert.deepStrictEqual(input, before)
+  })
+
+  it("removes repeats across batches", () => {
+    const check = make(settings({ key: ["id"] }))
+    check(records({ id: "a" }))
+    assert.deepStrictEqual(statuses(check(records({ id: "a" }, { id: "c" }))), ["duplicate", "valid"])
+  })
+
+  it("marks with a flag field and keeps the record valid", () => {
+    const check = make(settings({ key: ["id"], action: "mark", markField: "meta.duplicate" }))
+    const result = check(records({ id: 1 }, { id: 1, meta: { source: "x" } }))
+    assert.deepStrictEqual(statuses(result), ["valid", "valid"])
+    assert.deepStrictEqual(result.records[1]!.value, { id: 1, meta: { source: "x", duplicate: true } })
+    assert.strictEqual(result.stats.marked, 1)
+  })
+
+  it("keeps and only counts", () => {
+    const check = make(settings({ key: ["id"], action: "keep" }))
+    const input = records({ id: 1 }, { id: 1 })
+    const result = check(input)
+    assert.deepStrictEqual(statuses(result), ["valid", "valid"])
+    assert.deepStrictEqual(result.records[1]!.value, input[1]!.value)
+    assert.deepInclude(result.stats, { duplicates: 1, removed: 0, marked: 0 })
+  })
+
+  it("keys on several fields, nested ones included", () => {
+    const check = make(settings({ key: ["customer.id", "order"] }))
+    const result = check(
+      records(
+        { customer: { id: 1 }, order: "x" },
+        { customer: { id: 1 }, order: "y" },
+        { customer: { id: 1 }, order: "x" },
+      ),
+    )
+    assert.deepStrictEqual(statuses(result), ["valid", "valid", "duplicate"])
+    assert.strictEqual(result.records[0]!.key, '[1,"x"]')
+  })
+
+  it("lets records without a key pass unchecked", () => {
+    const check = make(settings({ key: ["id"] }))
+    const result = check(records({}, {}, { id: null }, { id: null }))
+    assert.deepStrictEqual(statuses(result), ["valid", "valid", "valid", "valid"])
+    assert.strictEqual(result.stats.unkeyed, 4)
+  })
+
+  it("neither checks nor remembers invalid records", () => {
+    const check = make(settings({ key: ["id"] }))
+    const invalid = invalidRecord("900", { id: "a" })
+    const result = check([invalid, ...records({ id: "a" })])
+    assert.strictEqual(result.records[0], invalid)
+    assert.deepStrictEqual(statuses(result), ["invalid", "valid"])
+    assert.strictEqual(result.stats.skipped, 1)
+  })
+
+  it("forgets keys after the TTL, counted from first sight", () => {
+    const time = clock()
+    const check = make(settings({ key: ["id"], window: { ttlSeconds: 60 } }), { now: time.now })
+    check(records({ id: "a" }))
+    time.advance(59_000)
+    assert.deepStrictEqual(statuses(check(records({ id: "a" }))), ["duplicate"])
+    time.advance(1_000)
+    assert.deepStrictEqual(
+      statuses(check(records({ id: "a" }))),
+      ["valid"],
+      "seeing it again did not extend the TTL",
+    )
+  })
+
+  it("stays within maxKeys, evicting the oldest", () => {
+    const check = make(settings({ key: ["id"], window: { maxKeys: 3 } }))
+    const result = check(records({ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }))
+    assert.deepInclude(result.stats, { windowSize: 3, evicted: 2 })
+    assert.deepStrictEqual(statuses(check(records({ id: 1 }, { id: 5 }))), ["valid", "duplicate"])
+    assert.strictEqual(check.window.size, 3)
+  })
+
+  it("keeps memory bounded over many batches", () => {
+    const time = clock()
+    const check = make(settings({ key: ["id"], window: { maxKeys: 1000, ttlSeconds: 1 } }), { now: time.now })
+    for (let b = 0; b < 50; b++) {
+      check(records(...Array.from({ length: 500 }, (_, i) => ({ id: `${b}-${i}` }))))
+      time.advance(100)
+      assert.isAtMost(check.window.size, 1000)
+    }
+  })
+
+  it("does not take a replayed batch for duplicates of itself", () => {
+    const check = make(settings({ key: ["id"] }))
+    const batch = records({ id: "a" }, { id: "b" }, { id: "a" })
+    assert.deepStrictEqual(statuses(check(batch)), ["valid", "valid", "duplicate"])
+    const replay = check(batch)
+    assert.deepStrictEqual(statuses(replay), ["valid", "valid", "duplicate"])
+    assert.strictEqual(replay.stats.replayed, 2)
+  })
+
+  it("handles an empty batch and odd key values", () => {
+    const check = make(settings({ key: ["id"] }))
+    assert.deepStrictEqual(check([]).records, [])
+    const result = check(
+      records({ id: { nested: [1] } }, { id: { nested: [1] } }, { id: "ü😀" }, { id: [1, 2] }),
+    )
+    assert.deepStrictEqual(statuses(result), ["valid", "duplicate", "valid", "valid"])
+  })
+})
