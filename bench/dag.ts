@@ -1,7 +1,9 @@
 /**
  * Overhead of the DAG engine per batch: a DAG shaped like the pipeline (a chain of five tasks,
- * then two sinks in parallel) with trivial bodies, against the same six bodies run as one
- * plain sequential Effect.gen. Run with `npx tsx bench/dag.ts [runs]`.
+ * then the two sinks in parallel) with trivial bodies, against the same bodies run as one plain
+ * sequential Effect.gen, and against that baseline plus the span and log annotations the engine
+ * puts around every task (to tell the cost of scheduling from the cost of tracing).
+ * Run with `npx tsx bench/dag.ts [runs-per-round] [rounds]`; figures are medians of the rounds.
  */
 import { Effect } from "effect"
 import { Dag, Executor, PipelineContext, Task } from "../src/Dag.js"
@@ -11,8 +13,9 @@ type Records = ReadonlyArray<number>
 const body = (input: Records): Effect.Effect<Records> => Effect.succeed(input)
 const source: Records = [1, 2, 3]
 
-const task = Task.builder<Records, Records>()
 const chain = ["mapping", "conversion", "standardization", "duplicates", "quality"]
+const sinks = ["mongo", "kafka"]
+const task = Task.builder<Records, Records>()
 const tasks = [
   ...chain.map((name, i) => {
     const upstream = chain[i - 1]
@@ -20,8 +23,9 @@ const tasks = [
       ? task({ name, dependsOn: [], run: ({ context }) => body(context.payload) })
       : task({ name, dependsOn: [upstream], run: ({ outputs }) => body(outputs.get(upstream)) })
   }),
-  task({ name: "mongo", dependsOn: ["quality"], run: ({ outputs }) => body(outputs.get("quality")) }),
-  task({ name: "kafka", dependsOn: ["quality"], run: ({ outputs }) => body(outputs.get("quality")) }),
+  ...sinks.map((name) =>
+    task({ name, dependsOn: ["quality"], run: ({ outputs }) => body(outputs.get("quality")) }),
+  ),
 ]
 
 const baseline = Effect.gen(function* () {
@@ -31,16 +35,36 @@ const baseline = Effect.gen(function* () {
   return yield* body(records)
 })
 
-const time = (label: string, runs: number, effect: Effect.Effect<unknown>) =>
+const traced = (name: string, effect: Effect.Effect<Records>) =>
+  effect.pipe(
+    Effect.withSpan(
+      name,
+      { attributes: { "pipeline.correlation_id": "bench" } },
+      { captureStackTrace: false },
+    ),
+    Effect.annotateLogs({ correlationId: "bench", task: name }),
+  )
+
+const baselineTraced = Effect.gen(function* () {
+  let records = source
+  for (const name of chain) records = yield* traced(name, body(records))
+  yield* traced("mongo", body(records))
+  return yield* traced("kafka", body(records))
+})
+
+const microsPerRun = (runs: number, effect: Effect.Effect<unknown>) =>
   Effect.gen(function* () {
     const start = performance.now()
     for (let i = 0; i < runs; i++) yield* effect
-    const micros = ((performance.now() - start) * 1000) / runs
-    return { label, micros }
+    return ((performance.now() - start) * 1000) / runs
   })
+
+const median = (values: ReadonlyArray<number>) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 const main = Effect.gen(function* () {
   const runs = Number(process.argv[2] ?? 20_000)
+  const rounds = Number(process.argv[3] ?? 7)
   const dag = yield* Dag.make(tasks)
   const context = yield* PipelineContext.make({
     correlationId: "bench",
@@ -50,20 +74,32 @@ const main = Effect.gen(function* () {
   const engine = Effect.flatMap(Executor.run(dag, context, { maxWorkers: 10 }), (result) =>
     result.allSucceeded ? Effect.void : Effect.die("a bench run failed"),
   )
+  const contenders = [
+    { label: "baseline: sequential Effect.gen", effect: baseline },
+    { label: "baseline + span and log annotations", effect: baselineTraced },
+    { label: "engine: Executor.run", effect: engine },
+  ]
 
-  // Warm up both, so the JIT has compiled what is measured.
-  yield* time("warm-up", Math.ceil(runs / 4), engine)
-  yield* time("warm-up", Math.ceil(runs / 4), baseline)
-
-  const measuredBaseline = yield* time("baseline (sequential Effect.gen)", runs, baseline)
-  const measuredEngine = yield* time("engine (Executor.run)", runs, engine)
-  for (const { label, micros } of [measuredBaseline, measuredEngine]) {
-    console.log(`${label.padEnd(34)} ${micros.toFixed(2).padStart(8)} µs/run`)
+  // Warm up, so that the JIT has compiled what is measured.
+  for (const { effect } of contenders) yield* microsPerRun(runs, effect)
+  const samples = contenders.map((): Array<number> => [])
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, { effect }] of contenders.entries()) samples[i]!.push(yield* microsPerRun(runs, effect))
   }
+
+  const figures = samples.map(median)
+  const [plain, withHooks, measured] = figures as [number, number, number]
   console.log(
-    `${"ratio engine / baseline".padEnd(34)} ${(measuredEngine.micros / measuredBaseline.micros).toFixed(1).padStart(8)} x`,
+    `DAG: ${tasks.length} tasks (chain of ${chain.length}, then ${sinks.length} sinks), ${runs} runs x ${rounds} rounds, medians`,
   )
-  console.log(`runs: ${runs}, tasks per DAG: ${tasks.length}, target: < 50 µs/run`)
+  for (const [i, { label }] of contenders.entries()) {
+    console.log(`${label.padEnd(38)} ${figures[i]!.toFixed(2).padStart(8)} µs/run`)
+  }
+  console.log(`${"ratio engine / baseline".padEnd(38)} ${(measured / plain).toFixed(1).padStart(8)} x`)
+  console.log(
+    `${"ratio engine / baseline + hooks".padEnd(38)} ${(measured / withHooks).toFixed(1).padStart(8)} x`,
+  )
+  console.log(`target: < 50 µs/run: ${measured < 50 ? "met" : "NOT met"}`)
 })
 
 Effect.runPromise(main)

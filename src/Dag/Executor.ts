@@ -1,10 +1,10 @@
 /**
- * Runs a DAG for one pipeline context. Every task gets a fiber that waits for its own
- * dependencies (not for a tier), so a slow branch never holds back an independent one; a
- * semaphore bounds how many attempts run at once. A task that fails after its retries makes
+ * Runs a DAG for one pipeline context. A task starts as soon as its own dependencies have
+ * succeeded (not when its tier is done), so a slow branch never holds back an independent one;
+ * a semaphore bounds how many attempts run at once. A task that fails after its retries makes
  * its transitive dependents skipped while independent branches go on. Each task's errors,
- * timeouts and defects become its result, so the run itself cannot fail; interrupting it
- * interrupts every task fiber, running finalizers, and nothing new starts.
+ * timeouts and defects become its result, so the run itself cannot fail. Interrupting the run
+ * interrupts every running task (their finalizers run) and starts nothing new.
  */
 import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Result, Scope, Semaphore } from "effect"
 import type { Dag, PlannedTask } from "./Dag.js"
@@ -110,6 +110,10 @@ class DagRun<O, E extends Task.TaskError, R, P> {
   readonly allSettled = Deferred.makeUnsafe<void>()
   readonly scope = Scope.makeUnsafe("parallel")
   unsettled: number
+  /**
+   * Set before the scope closes: nothing starts after it, and an interrupted task can be told
+   * apart from one that interrupted itself.
+   */
   stopped = false
 
   constructor(
@@ -222,16 +226,16 @@ class TaskRun<E extends Task.TaskError, R, P> implements Task.Outputs<Record<str
     if (task.timeout !== undefined) once = withTimeout(once, task.name, task.timeout)
     // A permit per attempt, so that a task backing off between attempts does not hold a worker.
     if (semaphore !== undefined) once = semaphore.withPermits(1)(once)
-    return Effect.flatMap(
-      Effect.exit(withRetry(once, task.retry ?? this.dagRun.defaultRetry, Task.isRetryable)),
-      (exit) => this.toResult(exit),
-    ).pipe(
+    const traced = withRetry(once, task.retry ?? this.dagRun.defaultRetry, Task.isRetryable).pipe(
+      // Inside the conversion to a result, so that the span ends with the task's own outcome.
       Effect.withSpan(
         task.name,
         { attributes: { "pipeline.correlation_id": context.correlationId } },
         // The creation site is always this file; capturing it costs more than a trivial task.
         { captureStackTrace: false },
       ),
+    )
+    return Effect.flatMap(Effect.exit(traced), (exit) => this.toResult(exit)).pipe(
       Effect.annotateLogs({ correlationId: context.correlationId, task: task.name }),
     )
   }
@@ -244,8 +248,10 @@ class TaskRun<E extends Task.TaskError, R, P> implements Task.Outputs<Record<str
       durationMs: this.dagRun.clock.currentTimeMillisUnsafe() - this.startedAt,
     }
     if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Succeeded", output: exit.value, ...timing })
-    // An interrupted task is not a failed one: the run is being interrupted, let it through.
-    if (Cause.hasInterrupts(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
+    // Interrupted because the run is: let the interruption through. A task that interrupts
+    // itself otherwise is a bug in that task, and must not leave the run waiting for it.
+    if (this.dagRun.stopped && Cause.hasInterrupts(exit.cause))
+      return Effect.failCause(exit.cause as Cause.Cause<never>)
     const found = Cause.findError(exit.cause)
     const error = Result.isSuccess(found)
       ? found.success

@@ -355,6 +355,21 @@ describe("Executor failure propagation", () => {
       assert.strictEqual(result.output("other"), "fine")
     }),
   )
+
+  it.effect("fails a task that interrupts itself instead of waiting for it forever", () =>
+    Effect.gen(function* () {
+      const quitter = Task.make({ name: "quitter", run: () => Effect.interrupt })
+      const after = Task.make({ name: "after", dependsOn: [quitter], run: () => Effect.void })
+      const result = yield* runFor(yield* Dag.make([quitter, after]), null, { maxWorkers: 2 }, 0)
+      assert.deepStrictEqual(
+        result.tasks.map((task) => [task.name, task._tag === "Failed" ? task.error._tag : task._tag]),
+        [
+          ["quitter", "TaskDefectError"],
+          ["after", "Skipped"],
+        ],
+      )
+    }),
+  )
 })
 
 describe("Executor interruption", () => {
