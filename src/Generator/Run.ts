@@ -56,6 +56,13 @@ export const run = Effect.fnUntraced(function* (options: Options, stats: Stats, 
     stats.elapsedMillis = (yield* Clock.currentTimeMillis) - start
   })
   yield* Effect.forkChild(progress(stats, terminal))
+  const deliver = (batch: ReadonlyArray<GeneratedRecord>) =>
+    Effect.gen(function* () {
+      const refused = yield* output.write(batch)
+      countDelivered(stats, refused.length === 0 ? batch : batch.filter((r) => !refused.includes(r)))
+      stats.errors += refused.length
+      yield* elapsed
+    })
   let drawn = 0
   const loop = Effect.gen(function* () {
     while (true) {
@@ -68,10 +75,8 @@ export const run = Effect.fnUntraced(function* (options: Options, stats: Stats, 
       }
       const batch = take(records, step.count)
       drawn += batch.length
-      const refused = yield* Effect.uninterruptible(output.write(batch))
-      countDelivered(stats, refused.length === 0 ? batch : batch.filter((r) => !refused.includes(r)))
-      stats.errors += refused.length
-      yield* elapsed
+      // Counted inside the uninterruptible region: a pending interrupt fires as soon as it ends.
+      yield* Effect.uninterruptible(deliver(batch))
     }
   })
   yield* loop.pipe(

@@ -102,6 +102,7 @@ describe("Run", () => {
       )
       yield* Deferred.await(entered)
       const interrupting = yield* Effect.forkChild(Fiber.interrupt(fiber))
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow // the interrupt is pending before the write ends
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(interrupting)
       assert.strictEqual(stats.sent, 50)
