@@ -3,29 +3,20 @@
  * (TEST_DATA__*, KAFKA__*); argv wins. A pure function of (argv, env), so every bad input
  * has a test; a bad value is a UsageError naming the option, which exits with code 2.
  */
-import { Data, Redacted, Result, Runtime } from "effect"
+import { Result } from "effect"
+import {
+  type Flags,
+  numberIn,
+  oneOf,
+  type Source,
+  tokenize,
+  UsageError,
+  type ValueOption,
+} from "./Options/Argv.js"
+import { type Env, type OutputTarget, resolveOutput } from "./Options/Target.js"
 import { defaultRecordOptions, ONE_MIB, type Pattern, type RecordOptions } from "./Records.js"
 
-export class UsageError extends Data.TaggedError("UsageError")<{
-  readonly option: string
-  readonly message: string
-}> {
-  override readonly [Runtime.errorExitCode] = 2
-  // The CLI prints the usage text itself.
-  override readonly [Runtime.errorReported] = false
-}
-
-export type OutputTarget =
-  | { readonly _tag: "console" }
-  | { readonly _tag: "file"; readonly path: string }
-  | {
-      readonly _tag: "kafka"
-      readonly brokers: ReadonlyArray<string>
-      readonly topic: string
-      /** Dotted path of the field whose value keys the message; the event_id when unset. */
-      readonly partitionsKey: string | undefined
-      readonly sasl: { readonly username: string; readonly password: Redacted.Redacted<string> } | undefined
-    }
+export { type Env, type OutputTarget, UsageError }
 
 export interface Options {
   readonly records: RecordOptions
@@ -40,15 +31,13 @@ export interface Options {
 
 export type Command = { readonly _tag: "Help" } | { readonly _tag: "Run"; readonly options: Options }
 
-export type Env = Readonly<Record<string, string | undefined>>
-
 export const usage = `Usage: npm run generate -- [options]
 
   --rate N               records per second, 0 = as fast as possible   [TEST_DATA__RATE, 10]
   --total N              records to produce, blank = unlimited          [TEST_DATA__TOTAL_RECORDS, unlimited]
   --pattern P            valid | invalid | mixed                        [TEST_DATA__PATTERN, mixed]
   --invalid-ratio R      share of invalid records in a mixed stream     [TEST_DATA__INVALID_RATIO, 0.1]
-  --duplicate-ratio R    share of re-sent earlier valid records          [0.05]
+  --duplicate-ratio R    share of re-sent earlier valid records         [0.05]
   --malformed-ratio R    share of messages that are not JSON            [0]
   --oversized-ratio R    share of oversized messages                    [0]
   --oversized-bytes N    size of each oversized message                 [${ONE_MIB + 1}]
@@ -63,78 +52,6 @@ export const usage = `Usage: npm run generate -- [options]
 
 Ratios are shares of all messages, in [0, 1]. Records go to stdout (console) one JSON per line;
 progress and the summary go to stderr. KAFKA__API_KEY / KAFKA__API_SECRET enable SASL_SSL.`
-
-const VALUE_OPTIONS = [
-  "rate",
-  "total",
-  "pattern",
-  "invalid-ratio",
-  "duplicate-ratio",
-  "malformed-ratio",
-  "oversized-ratio",
-  "oversized-bytes",
-  "output",
-  "bootstrap-servers",
-  "topic",
-  "partitions-key",
-  "file",
-  "seed",
-  "batch-size",
-] as const
-type ValueOption = (typeof VALUE_OPTIONS)[number]
-
-const isValueOption = (name: string): name is ValueOption =>
-  (VALUE_OPTIONS as ReadonlyArray<string>).includes(name)
-
-type Flags = { help: boolean; values: Partial<Record<ValueOption, string>> }
-
-const tokenize = (argv: ReadonlyArray<string>): Flags | UsageError => {
-  const flags: Flags = { help: false, values: {} }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? ""
-    if (arg === "--help" || arg === "-h") {
-      flags.help = true
-      continue
-    }
-    if (!arg.startsWith("--")) return new UsageError({ option: arg, message: `unexpected argument '${arg}'` })
-    const eq = arg.indexOf("=")
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
-    if (!isValueOption(name))
-      return new UsageError({ option: `--${name}`, message: `unknown option --${name}` })
-    let value = eq === -1 ? undefined : arg.slice(eq + 1)
-    if (value === undefined) {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith("--"))
-        return new UsageError({ option: `--${name}`, message: `--${name} needs a value` })
-      value = next
-      i++
-    }
-    flags.values[name] = value
-  }
-  return flags
-}
-
-/** A raw value and where it came from, so errors name the flag or the variable the user set. */
-interface Source {
-  readonly name: string
-  readonly raw: string
-}
-
-const bad = (s: Source, expected: string) =>
-  new UsageError({ option: s.name, message: `${s.name}: '${s.raw}' is not ${expected}` })
-
-const numberIn = (s: Source, min: number, max: number, integer: boolean): number | UsageError => {
-  const n = s.raw.trim() === "" ? Number.NaN : Number(s.raw)
-  const kind = integer ? "an integer" : "a number"
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max)
-    return bad(s, `${kind} in [${min}, ${max}]`)
-  return n
-}
-
-const oneOf = <A extends string>(s: Source, values: ReadonlyArray<A>): A | UsageError => {
-  const found = values.find((v) => v === s.raw.trim().toLowerCase())
-  return found ?? bad(s, `one of ${values.join(", ")}`)
-}
 
 /** Parses argv (without node and the script) with environment defaults. */
 export const parse = (
@@ -221,51 +138,5 @@ const resolve = (values: Flags["values"], env: Env, randomSeed: () => number): O
     total,
     output,
     batchSize,
-  }
-}
-
-const resolveOutput = (
-  source: (option: ValueOption, variable?: string) => Source | undefined,
-  env: Env,
-): OutputTarget | UsageError => {
-  const outputSource = source("output")
-  const kind =
-    outputSource === undefined ? "console" : oneOf(outputSource, ["console", "kafka", "file"] as const)
-  if (kind instanceof UsageError) return kind
-  if (kind === "console") return { _tag: "console" }
-  if (kind === "file") {
-    const file = source("file")
-    if (file === undefined || file.raw.trim() === "")
-      return new UsageError({ option: "--file", message: "--output file needs --file PATH" })
-    return { _tag: "file", path: file.raw }
-  }
-  const servers = source("bootstrap-servers", "KAFKA__BOOTSTRAP_SERVERS")
-  const brokers = (servers?.raw ?? "")
-    .split(",")
-    .map((b) => b.trim())
-    .filter((b) => b !== "")
-  if (brokers.length === 0)
-    return new UsageError({
-      option: "--bootstrap-servers",
-      message: "--output kafka needs --bootstrap-servers (or KAFKA__BOOTSTRAP_SERVERS)",
-    })
-  const topic = source("topic", "KAFKA__TOPIC_SOURCE")
-  if (topic === undefined || topic.raw.trim() === "")
-    return new UsageError({
-      option: "--topic",
-      message: "--output kafka needs --topic (or KAFKA__TOPIC_SOURCE)",
-    })
-  const key = source("partitions-key")?.raw.trim()
-  const username = env.KAFKA__API_KEY
-  const password = env.KAFKA__API_SECRET
-  return {
-    _tag: "kafka",
-    brokers,
-    topic: topic.raw.trim(),
-    partitionsKey: key === undefined || key === "" || key === "event_id" ? undefined : key,
-    sasl:
-      username !== undefined && username !== "" && password !== undefined
-        ? { username, password: Redacted.make(password) }
-        : undefined,
   }
 }
