@@ -27,9 +27,14 @@ const rawTasks = (input: unknown): ReadonlyArray<RawTask> | undefined => {
   if (!isJsonObject(input) || !Array.isArray(input.tasks)) return undefined
   return input.tasks.flatMap((task, index) => {
     if (!isJsonObject(task) || typeof task.name !== "string") return []
-    const dependsOn = Array.isArray(task.dependsOn)
-      ? task.dependsOn.filter((name): name is string => typeof name === "string")
-      : []
+    // A lone name instead of a list is a decoding problem already; read it as meant, so the
+    // graph checks do not add consequences of the same mistake.
+    const dependsOn =
+      typeof task.dependsOn === "string"
+        ? [task.dependsOn]
+        : Array.isArray(task.dependsOn)
+          ? task.dependsOn.filter((name): name is string => typeof name === "string")
+          : []
     return [{ index, name: task.name, dependsOn, type: task.type }]
   })
 }

@@ -39,19 +39,20 @@ export const parsePipelineText = (
     try {
       return Result.succeed(JSON.parse(text))
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error)
-      return Result.fail(
-        new PipelineSpecError({ source, problems: [{ path: "", message: `invalid JSON: ${message}` }] }),
-      )
+      // The engine's message may quote the text around the error, newlines included.
+      const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ")
+      return Result.fail(new PipelineSpecError({ source, problems: [{ path: "", message: `invalid JSON: ${message}` }] }))
     }
   }
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const document = parseDocument(text, { uniqueKeys: true })
   if (document.errors.length > 0) {
     const problems = document.errors.map((error) => {
       const position = error.linePos?.[0]
+      // The message repeats the position and adds a code frame; the path carries the position.
+      const message = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
       return {
         path: position === undefined ? "" : `line ${position.line}, column ${position.col}`,
-        message: `invalid YAML: ${error.message.split("\n")[0]}`,
+        message: `invalid YAML: ${message}`,
       }
     })
     return Result.fail(new PipelineSpecError({ source, problems }))

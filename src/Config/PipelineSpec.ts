@@ -7,6 +7,7 @@
  */
 import { Data, Effect, Result, Schema } from "effect"
 import { PathString } from "../Domain/Path.js"
+import { isJsonObject } from "../Domain/Record.js"
 import { DataQualitySettings } from "../Tasks/DataQuality.js"
 import { DuplicateCheckSettings } from "../Tasks/DuplicateCheck.js"
 import { FieldMappingSettings } from "../Tasks/FieldMapping.js"
@@ -175,7 +176,9 @@ const unknownTypeProblems = (input: unknown): Array<SpecProblem> => {
   if (typeof input !== "object" || input === null || !("tasks" in input) || !Array.isArray(input.tasks))
     return []
   return input.tasks.flatMap((task: unknown, index) => {
-    const type = typeof task === "object" && task !== null && "type" in task ? task.type : undefined
+    // Not an object at all: the union's problem already says so.
+    if (!isJsonObject(task)) return []
+    const type = task.type
     if (typeof type === "string" && (taskTypes as ReadonlyArray<string>).includes(type)) return []
     const decoded = Schema.decodeUnknownResult(TaskCommon)(task, { errors: "all", onExcessProperty: "error" })
     const prefix: ReadonlyArray<PathSegment> = ["tasks", index]

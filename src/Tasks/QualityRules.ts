@@ -52,7 +52,13 @@ const Pattern = Schema.Struct({
   ...common,
   pattern: Schema.String,
   // "g" and "y" make RegExp.test stateful across records.
-  flags: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[imsu]*$/))),
+  flags: Schema.optionalKey(
+    Schema.String.check(
+      Schema.makeFilter((flags: string) =>
+        /^[imsu]*$/.test(flags) ? undefined : `flags may only be i, m, s and u; got ${JSON.stringify(flags)}`,
+      ),
+    ),
+  ),
 }).check(
   Schema.makeFilter((rule) => {
     const problem = regexProblem(rule.pattern, rule.flags)

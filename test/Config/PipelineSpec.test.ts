@@ -1,0 +1,201 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { describePlan } from "../../src/Config/PipelinePlan.js"
+import {
+  decodePipelineSpec,
+  type PipelineSpec,
+  PipelineSpecError,
+  validatePipelineSpec,
+} from "../../src/Config/PipelineSpec.js"
+
+const sinks = [
+  { name: "mongodb", type: "mongodb_sink", dependsOn: ["quality"] },
+  { name: "kafka", type: "kafka_sink", dependsOn: ["quality"] },
+]
+const quality = { name: "quality", type: "data_quality", settings: { rules: [] } }
+const pipeline = (tasks: ReadonlyArray<unknown>, key: unknown = "id") => ({
+  key,
+  tasks: [...tasks, ...sinks],
+})
+
+const problems = (input: unknown): Array<string> => {
+  const result = validatePipelineSpec(input)
+  if (Result.isSuccess(result)) return assert.fail("expected the definition to be rejected")
+  assert.instanceOf(result.failure, PipelineSpecError)
+  return result.failure.problems.map((problem) =>
+    problem.path === "" ? problem.message : `${problem.path}: ${problem.message}`,
+  )
+}
+
+const decoded = (input: unknown): PipelineSpec => {
+  const result = validatePipelineSpec(input)
+  if (Result.isFailure(result)) return assert.fail(result.failure.message)
+  return result.success
+}
+
+describe("PipelineSpec", () => {
+  it("fills defaults: key list, dependsOn, sink settings, the duplicate check's key", () => {
+    const spec = decoded(
+      pipeline(
+        [
+          { name: "dedupe", type: "duplicate_check", settings: {} },
+          { ...quality, dependsOn: ["dedupe"] },
+        ],
+        "event_id",
+      ),
+    )
+    assert.deepStrictEqual(spec.key, ["event_id"])
+    const [dedupe, , mongodb, kafka] = spec.tasks
+    assert.deepStrictEqual(dedupe, {
+      name: "dedupe",
+      type: "duplicate_check",
+      dependsOn: [],
+      settings: {
+        key: ["event_id"],
+        action: "remove",
+        markField: "_duplicate",
+        window: { maxKeys: 100_000, ttlSeconds: 3_600 },
+      },
+    })
+    assert.deepStrictEqual(mongodb?.settings, { writeConcern: "majority", journal: true, ordered: false })
+    assert.deepStrictEqual(kafka?.settings, { compression: "none" })
+  })
+
+  it("keeps a duplicate check's own key", () => {
+    const spec = decoded(
+      pipeline([
+        { name: "dedupe", type: "duplicate_check", settings: { key: ["a", "b.c"] } },
+        { ...quality, dependsOn: ["dedupe"] },
+      ]),
+    )
+    const dedupe = spec.tasks[0]!
+    assert.isTrue(dedupe.type === "duplicate_check" && dedupe.settings.key.join() === "a,b.c")
+  })
+
+  it("names an unknown task type, and still checks the rest of that task", () => {
+    assert.deepStrictEqual(
+      problems(pipeline([{ name: "bad name", type: "fieldmap", retry: { count: -1 } }, quality])),
+      [
+        'tasks[0].name: task names are letters, digits, "_" and "-", starting with a letter; got "bad name"',
+        "tasks[0].retry.count: expected a value greater than or equal to 0, got -1",
+        "tasks[0].retry.delaySeconds: required",
+        'tasks[0].type: unknown task type "fieldmap" (known: field_mapping, type_conversion, standardization, duplicate_check, data_quality, mongodb_sink, kafka_sink)',
+      ],
+    )
+    assert.deepStrictEqual(problems(pipeline([{ name: "x" }, quality])), ["tasks[0].type: required"])
+    assert.deepStrictEqual(problems(pipeline(["x", quality])), ["tasks[0]: expected an object, got string"])
+  })
+
+  it("names a bad regular expression with its path", () => {
+    assert.deepStrictEqual(
+      problems(
+        pipeline([{ ...quality, settings: { rules: [{ rule: "Pattern", field: "a", pattern: "([a-z" }] } }]),
+      ),
+      [
+        'tasks[0].settings.rules[0].pattern: invalid regular expression "([a-z" (Unterminated character class)',
+      ],
+    )
+  })
+
+  it("names unknown dependencies, duplicates and cycles", () => {
+    assert.deepStrictEqual(
+      problems(
+        pipeline([
+          { name: "a", type: "type_conversion", dependsOn: ["b"], settings: { fields: [] } },
+          { name: "b", type: "type_conversion", dependsOn: ["a", "zz"], settings: { fields: [] } },
+          { ...quality, dependsOn: ["b"] },
+          { ...quality, dependsOn: ["b"] },
+        ]),
+      ),
+      [
+        'tasks[0].dependsOn: cycle: "a" -> "b" -> "a" (each depends on the next)',
+        'tasks[1].dependsOn: unknown task "zz"',
+        'tasks[3].name: duplicate task name "quality"',
+      ],
+    )
+  })
+
+  it("asks for one sink of each kind, last, after every transform", () => {
+    assert.deepStrictEqual(
+      problems({
+        key: "id",
+        tasks: [
+          quality,
+          { name: "mongodb", type: "mongodb_sink" },
+          { name: "mongodb2", type: "mongodb_sink", dependsOn: ["quality"] },
+          { name: "after", type: "field_mapping", dependsOn: ["mongodb2"], settings: { mappings: [] } },
+        ],
+      }),
+      [
+        "tasks: no kafka_sink task; the pipeline needs exactly one",
+        'tasks[1].dependsOn: sink "mongodb" does not run after "quality", "after"; records would reach it unchecked',
+        'tasks[2].dependsOn: sink "mongodb2" does not run after "after"; records would reach it unchecked',
+        "tasks[2].type: a second mongodb_sink task; the pipeline needs exactly one",
+        'tasks[3].dependsOn: "mongodb2" is a sink; no task can run after a sink',
+      ],
+    )
+  })
+
+  it("asks for a key", () => {
+    assert.deepStrictEqual(problems({ tasks: [quality, ...sinks] }), ["key: required"])
+    assert.deepStrictEqual(problems(pipeline([quality], [])), [
+      "key: expected a value with a length of at least 1, got []",
+    ])
+    assert.deepStrictEqual(problems(pipeline([quality], "a..b")), ['key: empty segment in path "a..b"'])
+  })
+
+  it("rejects unknown fields, wrong types and empty or non-object definitions", () => {
+    assert.deepStrictEqual(problems({ ...pipeline([quality]), extra: true }), ["extra: unknown field"])
+    assert.deepStrictEqual(problems({ key: "id", tasks: [] }), [
+      "tasks: the pipeline has no tasks",
+      "tasks: no mongodb_sink task; the pipeline needs exactly one",
+      "tasks: no kafka_sink task; the pipeline needs exactly one",
+    ])
+    assert.deepStrictEqual(problems(null), ["expected object, got null"])
+    assert.deepStrictEqual(problems({ key: "id", tasks: "all" }), ['tasks: expected array, got "all"'])
+  })
+
+  it.effect("decodes as an Effect, failing with PipelineSpecError", () =>
+    Effect.gen(function* () {
+      const spec = yield* decodePipelineSpec(pipeline([quality]))
+      assert.strictEqual(spec.tasks.length, 3)
+      const error = yield* Effect.flip(decodePipelineSpec({}, "inline.yaml"))
+      assert.strictEqual(error._tag, "PipelineSpecError")
+      assert.isTrue(
+        error.message.startsWith("invalid pipeline definition inline.yaml (2 problems):\n  - key: required"),
+      )
+    }),
+  )
+})
+
+describe("describePlan", () => {
+  it("prints the tiers and a Mermaid graph", () => {
+    const spec = decoded({
+      name: "demo",
+      key: ["id"],
+      tasks: [
+        { name: "mapping", type: "field_mapping", settings: { mappings: [] } },
+        { ...quality, dependsOn: ["mapping"] },
+        ...sinks,
+      ],
+    })
+    assert.strictEqual(
+      describePlan(spec),
+      [
+        'Pipeline "demo": 4 tasks, key id',
+        "",
+        "Tiers (the tasks of a tier may run in parallel):",
+        "  1. mapping (field_mapping)",
+        "  2. quality (data_quality)",
+        "  3. mongodb (mongodb_sink), kafka (kafka_sink)",
+        "",
+        "```mermaid",
+        "graph TD",
+        "  mapping --> quality",
+        "  quality --> mongodb",
+        "  quality --> kafka",
+        "```",
+      ].join("\n"),
+    )
+  })
+})
