@@ -41,7 +41,9 @@ export const parsePipelineText = (
     } catch (error) {
       // The engine's message may quote the text around the error, newlines included.
       const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ")
-      return Result.fail(new PipelineSpecError({ source, problems: [{ path: "", message: `invalid JSON: ${message}` }] }))
+      return Result.fail(
+        new PipelineSpecError({ source, problems: [{ path: "", message: `invalid JSON: ${message}` }] }),
+      )
     }
   }
   const document = parseDocument(text, { uniqueKeys: true })

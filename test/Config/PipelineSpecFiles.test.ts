@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { loadPipelineFile, PipelineFileError } from "../../src/Config/PipelineFile.js"
+import { Effect, Result } from "effect"
+import { loadPipelineFile, PipelineFileError, parsePipelineText } from "../../src/Config/PipelineFile.js"
 import { describePlan } from "../../src/Config/PipelinePlan.js"
 import { PipelineSpecError } from "../../src/Config/PipelineSpec.js"
 
@@ -52,4 +52,35 @@ describe("pipeline files", () => {
       assert.deepStrictEqual(json, yaml)
     }),
   )
+
+  // Inline rather than as fixture files, which the repository's linters would refuse to parse.
+  it("locates YAML syntax errors by line and column", () => {
+    const result = parsePipelineText(
+      "key: id\ntasks:\n  - name: a\n    type: b\n     settings: {}\n",
+      "yaml",
+      "x.yaml",
+    )
+    assert.isTrue(Result.isFailure(result))
+    if (Result.isFailure(result)) {
+      assert.strictEqual(
+        result.failure.message,
+        [
+          "invalid pipeline definition x.yaml (2 problems):",
+          "  - line 4, column 11: invalid YAML: Nested mappings are not allowed in compact mappings",
+          "  - line 4, column 11: invalid YAML: Implicit keys need to be on a single line",
+        ].join("\n"),
+      )
+    }
+    const duplicate = parsePipelineText("key: a\nkey: b\n", "yaml")
+    assert.isTrue(Result.isFailure(duplicate) && duplicate.failure.problems[0]!.message.includes("unique"))
+  })
+
+  it("reports a JSON syntax error", () => {
+    const result = parsePipelineText('{ "key": "id", "tasks": [ }', "json", "x.json")
+    assert.isTrue(Result.isFailure(result))
+    if (Result.isFailure(result)) {
+      assert.strictEqual(result.failure.problems.length, 1)
+      assert.match(result.failure.problems[0]!.message, /^invalid JSON: [^\n]+$/)
+    }
+  })
 })
