@@ -31,16 +31,27 @@ export const PathString = Schema.String.check(Schema.makeFilter((path: string) =
 
 export const parsePath = (path: string): Path => path.split(".")
 
+/**
+ * A field of a JSON object, own properties only. Cheaper than Object.hasOwn on every read:
+ * what a plain object inherits is Object.prototype's, all functions but `__proto__`, and a
+ * JSON value is never a function.
+ */
+const field = (object: JsonObject, key: string): Json | undefined => {
+  const value: unknown = object[key]
+  return typeof value === "function" || key === "__proto__" ? undefined : (value as Json | undefined)
+}
+
 export const getPath = (root: JsonObject, path: Path): Json | undefined => {
+  // Top-level fields are most of the work after the mapping; skip the walk.
+  if (path.length === 1) return field(root, path[0]!)
   let current: JsonObject = root
   const last = path.length - 1
   for (let i = 0; i < last; i++) {
-    const child: Json | undefined = Object.hasOwn(current, path[i]!) ? current[path[i]!] : undefined
+    const child = field(current, path[i]!)
     if (!isJsonObject(child)) return undefined
     current = child
   }
-  const key = path[last]!
-  return Object.hasOwn(current, key) ? current[key] : undefined
+  return field(current, path[last]!)
 }
 
 /**
@@ -49,9 +60,16 @@ export const getPath = (root: JsonObject, path: Path): Json | undefined => {
  * lose data without a word.
  */
 export const setPath = (root: JsonObject, path: Path, value: Json): boolean => {
+  if (path.length === 1) {
+    const key = path[0]!
+    if (key === "__proto__") return false
+    root[key] = value
+    return true
+  }
   const parent = ownedParent(root, path, true)
-  if (parent === undefined) return false
-  parent[path[path.length - 1]!] = value
+  const key = path[path.length - 1]!
+  if (parent === undefined || key === "__proto__") return false
+  parent[key] = value
   return true
 }
 
@@ -60,6 +78,8 @@ export const setPath = (root: JsonObject, path: Path, value: Json): boolean => {
  * empty are removed too (a move out of `customer.*` should not leave `customer: {}` behind).
  */
 export const deletePath = (root: JsonObject, path: Path, pruneEmpty = false): boolean => {
+  // Assigning a copy to `__proto__` would replace a prototype; PathString never lets it through.
+  if (path.includes("__proto__")) return false
   if (path.length === 1) {
     // Fast path for the common case: no walk, no copies.
     const key = path[0]!
@@ -100,6 +120,7 @@ const ownedParent = (root: JsonObject, path: Path, create: boolean): JsonObject 
   let parent = root
   for (let i = 0; i < path.length - 1; i++) {
     const segment = path[i]!
+    if (segment === "__proto__") return undefined
     const child = Object.hasOwn(parent, segment) ? parent[segment] : undefined
     let next: JsonObject
     if (isJsonObject(child)) next = { ...child }

@@ -62,16 +62,33 @@ const byCallingCode = new Map<string, CountryPlan>(
 
 // Long enough for any formatted number; anything longer is not worth scanning.
 const maxInputLength = 40
-const allowed = /^\+?[\d\s.\-/()]+$/
+
+const isSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13) || code === 160
+// The punctuation people put in phone numbers: . - / ( )
+const isPunctuation = (code: number): boolean =>
+  code === 46 || code === 45 || code === 47 || code === 40 || code === 41
 
 /** E.164 for a phone number, or undefined when it cannot be read as one. */
 export const toE164 = (input: string, defaultCountry: string): string | undefined => {
-  if (input.length > maxInputLength * 2) return undefined
-  const text = input.trim()
-  if (text.length === 0 || text.length > maxInputLength || !allowed.test(text)) return undefined
+  let at = 0
+  let end = input.length
+  while (at < end && isSpace(input.charCodeAt(at))) at++
+  while (end > at && isSpace(input.charCodeAt(end - 1))) end--
+  if (end === at || end - at > maxInputLength) return undefined
+  const plus = input.charCodeAt(at) === 43
+  if (plus) at++
+  // One pass: collect the digits, refuse anything that is not a digit, space or punctuation.
+  let digits = ""
+  for (; at < end; at++) {
+    const code = input.charCodeAt(at)
+    if (code >= 48 && code <= 57) digits += input[at]
+    else if (plus && code === 40 && input.charCodeAt(at + 1) === 48 && input.charCodeAt(at + 2) === 41)
+      at += 2
+    else if (!isSpace(code) && !isPunctuation(code)) return undefined
+  }
+  if (digits.length === 0) return undefined
+  if (plus) return international(digits)
   const home = plans[defaultCountry]
-  if (text.startsWith("+")) return international(text.slice(1).replaceAll("(0)", "").replace(/\D/g, ""))
-  const digits = text.replace(/\D/g, "")
   if (home === undefined) return undefined
   if (digits.startsWith(home.internationalPrefix))
     return international(digits.slice(home.internationalPrefix.length))

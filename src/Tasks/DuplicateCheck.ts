@@ -25,7 +25,10 @@
 import { Effect, Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import { type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
+import { KeyWindow } from "./KeyWindow.js"
 import type { TaskOptions, TaskResult } from "./Task.js"
+
+export { KeyWindow } from "./KeyWindow.js"
 
 export const DuplicateAction = Schema.Literals(["remove", "mark", "keep"])
 export type DuplicateAction = typeof DuplicateAction.Type
@@ -61,45 +64,6 @@ export type DuplicateCheckStats = {
   readonly skipped: number
 }
 
-interface Seen {
-  readonly offset: string
-  readonly at: number
-}
-
-/** Insertion-ordered map of recent keys: insertion order is first-seen order, so the oldest is first. */
-export class KeyWindow {
-  private readonly seen = new Map<string, Seen>()
-  constructor(
-    readonly maxKeys: number,
-    readonly ttlMs: number,
-  ) {}
-
-  get size(): number {
-    return this.seen.size
-  }
-
-  /** The entry for a key if it is still within the TTL. */
-  lookup(key: string, now: number): Seen | undefined {
-    const entry = this.seen.get(key)
-    if (entry === undefined) return undefined
-    if (now - entry.at < this.ttlMs) return entry
-    this.seen.delete(key)
-    return undefined
-  }
-
-  /** Remembers a key; returns how many keys were evicted to stay within the bounds. */
-  remember(key: string, offset: string, now: number): number {
-    this.seen.set(key, { offset, at: now })
-    let evicted = 0
-    for (const [oldest, entry] of this.seen) {
-      if (this.seen.size <= this.maxKeys && now - entry.at < this.ttlMs) break
-      this.seen.delete(oldest)
-      evicted++
-    }
-    return evicted
-  }
-}
-
 export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}) => {
   const now = options.now ?? Date.now
   const keyPaths: ReadonlyArray<Path> = settings.key.map(parsePath)
@@ -133,9 +97,9 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
         unkeyed++
         continue
       }
-      const seen = window.lookup(key, at)
-      if (seen === undefined || seen.offset === record.offset) {
-        if (seen === undefined) evicted += window.remember(key, record.offset, at)
+      const seenAt = window.lookup(key, at)
+      if (seenAt === undefined || seenAt === record.offset) {
+        if (seenAt === undefined) evicted += window.remember(key, record.offset, at)
         else replayed++
         out[r] = record.key === key ? record : { ...record, key }
         continue

@@ -67,31 +67,43 @@ export type StandardizationStats = {
   readonly skipped: number
 }
 
-/** An operation's result, or the reason it could not apply. */
-type Outcome = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly message: string }
-type Operation = (value: Json) => Outcome
-
-const ok = (value: Json): Outcome => ({ ok: true, value })
-const fail = (message: string): Outcome => ({ ok: false, message })
+/** Why an operation could not apply; anything else an operation returns is the new value. */
+class Refused {
+  constructor(readonly message: string) {}
+}
+type Operation = (value: Json) => Json | Refused
 
 const onString =
   (f: (text: string) => Json): Operation =>
   (value) =>
-    typeof value === "string" ? ok(f(value)) : fail(`expected a string, got ${typeName(value)}`)
+    typeof value === "string" ? f(value) : new Refused(`expected a string, got ${typeName(value)}`)
 
 const isAsciiSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13)
-const isBoundary = (ch: string): boolean => {
-  const code = ch.charCodeAt(0)
-  if (code < 128) return isAsciiSpace(code) || ch === "-" || ch === "'"
-  return ch === "\u2019" || /\s/.test(ch)
-}
 
 /**
- * Upper-cases the first letter of every word, the rest lower. A letter whose upper case does
- * not lower back to it ("ß" -> "SS") stays as it is, which is what keeps title case idempotent.
+ * Upper-cases the first letter of every word (after white space, "-", "'" or "’"), the rest
+ * lower. A letter whose upper case does not lower back to it ("ß" -> "SS") stays as it is,
+ * which is what keeps title case idempotent.
  */
 export const titleCase = (text: string): string => {
   const lower = text.toLowerCase()
+  // ASCII, the common case, without splitting the string into characters.
+  let result = ""
+  let copiedUpTo = 0
+  let atWordStart = true
+  for (let i = 0; i < lower.length; i++) {
+    const code = lower.charCodeAt(i)
+    if (code >= 128) return titleCaseUnicode(lower)
+    if (atWordStart && code >= 97 && code <= 122) {
+      result += lower.slice(copiedUpTo, i) + String.fromCharCode(code - 32)
+      copiedUpTo = i + 1
+    }
+    atWordStart = isAsciiSpace(code) || code === 45 || code === 39
+  }
+  return copiedUpTo === 0 ? lower : result + lower.slice(copiedUpTo)
+}
+
+const titleCaseUnicode = (lower: string): string => {
   let result = ""
   let atWordStart = true
   for (const ch of lower) {
@@ -101,22 +113,24 @@ export const titleCase = (text: string): string => {
     } else {
       result += ch
     }
-    atWordStart = isBoundary(ch)
+    atWordStart = ch === "-" || ch === "'" || ch === "\u2019" || /\s/.test(ch)
   }
   return result
 }
 
-const collapse = (text: string): string => text.replace(/\s+/g, " ")
+// Replacing is costly even when nothing changes; most values have nothing to collapse.
+const collapsible = /\s\s|[^\S ]/
+const collapse = (text: string): string => (collapsible.test(text) ? text.replace(/\s+/g, " ") : text)
 
 const phone =
   (country: string): Operation =>
   (value) => {
     const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value
-    if (typeof text !== "string") return fail(`expected a phone number, got ${typeName(value)}`)
-    const e164 = toE164(text, country)
-    return e164 === undefined
-      ? fail(`cannot read ${preview(value)} as a phone number (default country ${country})`)
-      : ok(e164)
+    if (typeof text !== "string") return new Refused(`expected a phone number, got ${typeName(value)}`)
+    return (
+      toE164(text, country) ??
+      new Refused(`cannot read ${preview(value)} as a phone number (default country ${country})`)
+    )
   }
 
 const operation = (op: StandardizationOp, country: string): Operation => {
@@ -138,15 +152,9 @@ const operation = (op: StandardizationOp, country: string): Operation => {
     case "phone_e164":
       return phone(country)
     case "timestamp_utc":
-      return (value) => {
-        const iso = toIsoTimestamp(value)
-        return iso === undefined ? fail(`cannot read ${preview(value)} as a timestamp`) : ok(iso)
-      }
+      return (value) => toIsoTimestamp(value) ?? new Refused(`cannot read ${preview(value)} as a timestamp`)
     case "date":
-      return (value) => {
-        const iso = toIsoDate(value)
-        return iso === undefined ? fail(`cannot read ${preview(value)} as a date`) : ok(iso)
-      }
+      return (value) => toIsoDate(value) ?? new Refused(`cannot read ${preview(value)} as a date`)
     case "empty_to_null":
       return onString((text) => (text.trim().length === 0 ? null : text))
   }
@@ -198,11 +206,11 @@ export const make = (settings: StandardizationSettings, options: TaskOptions = {
         for (const op of rule.ops) {
           if (current === null) break
           const outcome = op.apply(current)
-          if (!outcome.ok) {
+          if (outcome instanceof Refused) {
             failure = { task, field: rule.field, rule: op.name, message: outcome.message }
             break
           }
-          current = outcome.value
+          current = outcome
         }
         if (failure === undefined) {
           if (current !== original) {

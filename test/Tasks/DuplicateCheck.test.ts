@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
 import { type JsonObject, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
-import { DuplicateCheckSettings, make } from "../../src/Tasks/DuplicateCheck.js"
+import { DuplicateCheckSettings, KeyWindow, make } from "../../src/Tasks/DuplicateCheck.js"
 import { invalidRecord, settingsOf, snapshot } from "./support.js"
 
 const settings = settingsOf(DuplicateCheckSettings)
@@ -133,5 +134,77 @@ describe("DuplicateCheck", () => {
       records({ id: { nested: [1] } }, { id: { nested: [1] } }, { id: "ü😀" }, { id: [1, 2] }),
     )
     assert.deepStrictEqual(statuses(result), ["valid", "duplicate", "valid", "valid"])
+  })
+})
+
+describe("KeyWindow", () => {
+  /** The window's contract, spelled out with arrays: first-seen order, size and age bounds. */
+  class Model {
+    entries: Array<{ key: string; offset: string; at: number; alive: boolean }> = []
+    constructor(
+      readonly maxKeys: number,
+      readonly ttlMs: number,
+    ) {}
+    lookup(key: string, now: number): string | undefined {
+      const entry = this.entries.find((candidate) => candidate.alive && candidate.key === key)
+      if (entry === undefined) return undefined
+      if (now - entry.at < this.ttlMs) return entry.offset
+      entry.alive = false
+      return undefined
+    }
+    remember(key: string, offset: string, now: number): number {
+      let evicted = 0
+      while (
+        this.entries.length > 0 &&
+        (this.entries.length >= this.maxKeys || now - this.entries[0]!.at >= this.ttlMs)
+      ) {
+        if (this.entries.shift()!.alive) evicted++
+      }
+      this.entries.push({ key, offset, at: now, alive: true })
+      return evicted
+    }
+    get size(): number {
+      return this.entries.filter((entry) => entry.alive).length
+    }
+  }
+
+  it("behaves like its model under any sequence of lookups, inserts and clock moves", () => {
+    const step = fc.record({
+      key: fc.integer({ min: 0, max: 400 }),
+      advance: fc.integer({ min: 0, max: 40 }),
+    })
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.array(step, { maxLength: 3_000 }),
+        (maxKeys, ttlMs, steps) => {
+          const window = new KeyWindow(maxKeys, ttlMs)
+          const model = new Model(maxKeys, ttlMs)
+          let now = 0
+          steps.forEach(({ key, advance }, i) => {
+            now += advance
+            const text = `key-${key}`
+            const found = window.lookup(text, now)
+            assert.strictEqual(found, model.lookup(text, now))
+            if (found === undefined)
+              assert.strictEqual(window.remember(text, String(i), now), model.remember(text, String(i), now))
+            assert.strictEqual(window.size, model.size)
+          })
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it("finds keys longer than what is hashed in full", () => {
+    const window = new KeyWindow(10, 1_000)
+    const long = (tail: string) => `${"x".repeat(500)}${tail}`
+    window.remember(long("a"), "1", 0)
+    assert.strictEqual(window.lookup(long("a"), 1), "1")
+    assert.strictEqual(window.lookup(long("b"), 1), undefined)
+    assert.strictEqual(window.lookup(`${"y".repeat(250)}${"x".repeat(250)}a`, 1), undefined)
+    // Same length and ends, so the same hash: only the comparison of the keys tells them apart.
+    assert.strictEqual(window.lookup(`${"x".repeat(200)}z${"x".repeat(299)}a`, 1), undefined)
   })
 })

@@ -39,3 +39,16 @@ describe("Path", () => {
     assert.isDefined(pathProblem("a.__proto__"))
   })
 })
+
+describe("Path and __proto__", () => {
+  it("never reads, writes or deletes through __proto__, even when parsed directly", () => {
+    const value = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as JsonObject
+    const path = parsePath("__proto__.polluted")
+    assert.strictEqual(getPath(value, parsePath("__proto__")), undefined)
+    assert.isFalse(setPath(value, path, true))
+    assert.isFalse(setPath(value, parsePath("__proto__"), {}))
+    assert.isFalse(deletePath(value, path))
+    assert.strictEqual(Object.getPrototypeOf(value), Object.prototype)
+    assert.isUndefined(({} as Record<string, unknown>).polluted)
+  })
+})

@@ -1,0 +1,167 @@
+/**
+ * Throughput of the task library: the shipped pipeline's five transforms (config/pipeline.yaml)
+ * over contract records from the test-data generator (10% invalid, 5% duplicates), in batches
+ * as the runtime hands them over, in-process on one core. Reported per task, for the whole
+ * chain, and for the chain driven by the DAG engine (five transform tasks and two no-op sinks
+ * through Executor.run, once per batch). The baseline in the same run is a JSON.parse +
+ * JSON.stringify copy of the same records.
+ * Run with `npx tsx bench/tasks.ts [records] [batch-size] [rounds]`; figures are medians.
+ */
+import { readFileSync } from "node:fs"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
+import { Effect, Result } from "effect"
+import { parsePipelineText } from "../src/Config/PipelineFile.js"
+import { type TaskSpec, validatePipelineSpec } from "../src/Config/PipelineSpec.js"
+import { Dag, Executor, PipelineContext, Task } from "../src/Dag.js"
+import { type JsonObject, makeRecord, type PipelineRecord } from "../src/Domain/Record.js"
+import { defaultRecordOptions, generate } from "../src/Generator/Records.js"
+import { makeTransform, type TransformTask } from "../src/Tasks/Library.js"
+import type { Transform } from "../src/Tasks/Task.js"
+
+const total = Number(process.argv[2] ?? 200_000)
+const batchSize = Number(process.argv[3] ?? 100)
+const rounds = Number(process.argv[4] ?? 5)
+
+const text = readFileSync(new URL("../config/pipeline.yaml", import.meta.url), "utf8")
+const spec = Result.getOrThrow(validatePipelineSpec(Result.getOrThrow(parsePipelineText(text, "yaml"))))
+const isTransform = (task: TaskSpec): task is TaskSpec & TransformTask =>
+  task.type !== "mongodb_sink" && task.type !== "kafka_sink"
+const transformTasks = spec.tasks.filter(isTransform)
+// A fresh chain per measurement: the duplicate check's window would otherwise see a replay.
+const freshChain = (): Array<{ readonly name: string; readonly transform: Transform }> =>
+  transformTasks.map((task) => ({ name: task.name, transform: makeTransform(task) }))
+
+const values: Array<JsonObject> = []
+for (const record of generate({ ...defaultRecordOptions, seed: 42 }, 0, total)) {
+  if (!(record.value instanceof Uint8Array)) values.push(record.value)
+}
+const batches: Array<Array<PipelineRecord>> = []
+for (let start = 0; start < values.length; start += batchSize) {
+  batches.push(values.slice(start, start + batchSize).map((value, i) => makeRecord(String(start + i), value)))
+}
+
+// A full collection before each timed section, so that one contender does not pay for the
+// garbage another left behind.
+setFlagsFromString("--expose-gc")
+const collectGarbage = runInNewContext("gc") as () => void
+
+const median = (samples: ReadonlyArray<number>): number =>
+  [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!
+const perSecond = (ms: number): number => (values.length * 1000) / ms
+
+const baseline = (): number => {
+  const start = performance.now()
+  let sink = 0
+  for (const batch of batches) {
+    for (const record of batch)
+      sink += (JSON.parse(JSON.stringify(record.value)) as JsonObject) === null ? 1 : 0
+  }
+  if (sink < 0) console.log(sink)
+  return performance.now() - start
+}
+
+/** Milliseconds per task and in total, with the outcome counts as a check. */
+const chain = (): { readonly perTask: Array<number>; readonly total: number; readonly outcomes: string } => {
+  const tasks = freshChain()
+  const perTask = tasks.map(() => 0)
+  const counts = { valid: 0, invalid: 0, duplicate: 0 }
+  const start = performance.now()
+  for (const batch of batches) {
+    let records: ReadonlyArray<PipelineRecord> = batch
+    for (let t = 0; t < tasks.length; t++) {
+      const taskStart = performance.now()
+      records = tasks[t]!.transform(records).records
+      perTask[t]! += performance.now() - taskStart
+    }
+    for (const record of records) counts[record.status]++
+  }
+  return { perTask, total: performance.now() - start, outcomes: JSON.stringify(counts) }
+}
+
+const engine = Effect.fnUntraced(function* () {
+  const tasks = freshChain()
+  const task = Task.builder<ReadonlyArray<PipelineRecord>, ReadonlyArray<PipelineRecord>>()
+  const last = tasks[tasks.length - 1]!.name
+  const dag = yield* Dag.make([
+    ...tasks.map(({ name, transform }, i) => {
+      const upstream = tasks[i - 1]?.name
+      return upstream === undefined
+        ? task({
+            name,
+            dependsOn: [],
+            run: ({ context }) => Effect.sync(() => transform(context.payload).records),
+          })
+        : task({
+            name,
+            dependsOn: [upstream],
+            run: ({ outputs }) => Effect.sync(() => transform(outputs.get(upstream)).records),
+          })
+    }),
+    task({ name: "mongodb", dependsOn: [last], run: ({ outputs }) => Effect.succeed(outputs.get(last)) }),
+    task({ name: "kafka", dependsOn: [last], run: ({ outputs }) => Effect.succeed(outputs.get(last)) }),
+  ])
+  const start = performance.now()
+  for (const [i, batch] of batches.entries()) {
+    const context = yield* PipelineContext.make({
+      correlationId: `bench-${i}`,
+      source: {
+        topic: "bench",
+        partition: 0,
+        firstOffset: batch[0]!.offset,
+        lastOffset: batch.at(-1)!.offset,
+      },
+      payload: batch,
+    })
+    const result = yield* Executor.run(dag, context, { maxWorkers: 10 })
+    if (!result.allSucceeded) return yield* Effect.die("a bench run failed")
+  }
+  return performance.now() - start
+})
+
+const main = Effect.gen(function* () {
+  // Warm up, so that the JIT has compiled what is measured.
+  baseline()
+  chain()
+  yield* engine()
+  const baselineMs: Array<number> = []
+  const chainMs: Array<number> = []
+  const engineMs: Array<number> = []
+  const perTaskMs: Array<Array<number>> = transformTasks.map(() => [])
+  let outcomes = ""
+  for (let round = 0; round < rounds; round++) {
+    collectGarbage()
+    baselineMs.push(baseline())
+    collectGarbage()
+    const run = chain()
+    chainMs.push(run.total)
+    run.perTask.forEach((ms, t) => perTaskMs[t]!.push(ms))
+    outcomes = run.outcomes
+    collectGarbage()
+    engineMs.push(yield* engine())
+  }
+
+  const base = perSecond(median(baselineMs))
+  const whole = perSecond(median(chainMs))
+  const withEngine = perSecond(median(engineMs))
+  const line = (label: string, rate: number, extra = "") =>
+    console.log(
+      `${label.padEnd(34)} ${Math.round(rate).toLocaleString("en-US").padStart(12)} records/s${extra}`,
+    )
+  console.log(
+    `${values.length} contract records in batches of ${batchSize}, ${rounds} rounds, medians; node ${process.version}`,
+  )
+  console.log(`outcomes per run: ${outcomes}`)
+  line("baseline: JSON parse+stringify copy", base)
+  for (const [t, { name }] of transformTasks.entries()) {
+    const ms = median(perTaskMs[t]!)
+    line(`  task ${name}`, perSecond(ms), `  (${((ms * 1e6) / values.length).toFixed(0)} ns/record)`)
+  }
+  line("five-task chain", whole, `  (${(whole / base).toFixed(2)} x baseline)`)
+  line("chain through the DAG engine", withEngine, `  (${(withEngine / base).toFixed(2)} x baseline)`)
+  console.log(
+    `target >= 150,000 records/s (chain through the engine): ${withEngine >= 150_000 ? "met" : "NOT met"}`,
+  )
+})
+
+Effect.runPromise(main)
