@@ -135,7 +135,7 @@ const main = Effect.gen(function* () {
     collectGarbage()
     const run = chain()
     chainMs.push(run.total)
-    run.perTask.forEach((ms, t) => perTaskMs[t]!.push(ms))
+    for (const [t, ms] of run.perTask.entries()) perTaskMs[t]!.push(ms)
     outcomes = run.outcomes
     collectGarbage()
     engineMs.push(yield* engine())
