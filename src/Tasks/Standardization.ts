@@ -13,10 +13,11 @@
  * policy like in type conversion (invalidate by default).
  */
 import { Effect, Schema } from "effect"
-import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
+import { PathString, parsePath } from "../Domain/Path.js"
 import { phoneCountries, toE164 } from "../Domain/Phone.js"
-import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
+import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
+import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
 import { OnFailure, preview, type TaskOptions, type TaskResult, typeName } from "./Task.js"
 
 export const StandardizationOp = Schema.Literals([
@@ -67,16 +68,13 @@ export type StandardizationStats = {
   readonly skipped: number
 }
 
-/** Why an operation could not apply; anything else an operation returns is the new value. */
-class Refused {
-  constructor(readonly message: string) {}
-}
-type Operation = (value: Json) => Json | Refused
+/** A single operation: the new value, or why it could not apply. */
+type Operation = (value: Json) => Json | Refusal
 
 const onString =
-  (f: (text: string) => Json): Operation =>
+  (op: StandardizationOp, f: (text: string) => Json): Operation =>
   (value) =>
-    typeof value === "string" ? f(value) : new Refused(`expected a string, got ${typeName(value)}`)
+    typeof value === "string" ? f(value) : new Refusal(op, `expected a string, got ${typeName(value)}`)
 
 const isAsciiSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13)
 
@@ -126,139 +124,83 @@ const phone =
   (country: string): Operation =>
   (value) => {
     const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value
-    if (typeof text !== "string") return new Refused(`expected a phone number, got ${typeName(value)}`)
+    if (typeof text !== "string")
+      return new Refusal("phone_e164", `expected a phone number, got ${typeName(value)}`)
     return (
       toE164(text, country) ??
-      new Refused(`cannot read ${preview(value)} as a phone number (default country ${country})`)
+      new Refusal(
+        "phone_e164",
+        `cannot read ${preview(value)} as a phone number (default country ${country})`,
+      )
     )
   }
 
 const operation = (op: StandardizationOp, country: string): Operation => {
   switch (op) {
     case "trim":
-      return onString((text) => text.trim())
+      return onString(op, (text) => text.trim())
     case "collapse_whitespace":
-      return onString(collapse)
+      return onString(op, collapse)
     case "lower_case":
-      return onString((text) => text.toLowerCase())
+      return onString(op, (text) => text.toLowerCase())
     case "upper_case":
-      return onString((text) => text.toUpperCase())
+      return onString(op, (text) => text.toUpperCase())
     case "title_case":
-      return onString(titleCase)
+      return onString(op, titleCase)
     case "email":
-      return onString((text) => text.trim().toLowerCase())
+      return onString(op, (text) => text.trim().toLowerCase())
     case "country_code":
-      return onString((text) => text.trim().toUpperCase())
+      return onString(op, (text) => text.trim().toUpperCase())
     case "phone_e164":
       return phone(country)
     case "timestamp_utc":
-      return (value) => toIsoTimestamp(value) ?? new Refused(`cannot read ${preview(value)} as a timestamp`)
+      return (value) =>
+        toIsoTimestamp(value) ?? new Refusal(op, `cannot read ${preview(value)} as a timestamp`)
     case "date":
-      return (value) => toIsoDate(value) ?? new Refused(`cannot read ${preview(value)} as a date`)
+      return (value) => toIsoDate(value) ?? new Refusal(op, `cannot read ${preview(value)} as a date`)
     case "empty_to_null":
-      return onString((text) => (text.trim().length === 0 ? null : text))
+      return onString(op, (text) => (text.trim().length === 0 ? null : text))
   }
 }
 
-interface CompiledRule {
-  readonly path: Path
-  readonly field: string
-  readonly ops: ReadonlyArray<{ readonly name: StandardizationOp; readonly apply: Operation }>
-  readonly onFailure: OnFailure
-}
+/** The field's operations in order; null (from empty_to_null) ends the list. */
+const pipeline =
+  (ops: ReadonlyArray<Operation>) =>
+  (value: Json): Json | Refusal => {
+    let current = value
+    for (const op of ops) {
+      if (current === null) break
+      const result = op(current)
+      if (result instanceof Refusal) return result
+      current = result
+    }
+    return current
+  }
 
 export const make = (settings: StandardizationSettings, options: TaskOptions = {}) => {
   const task = options.name ?? "standardization"
-  const rules: ReadonlyArray<CompiledRule> = settings.fields.map((rule) => ({
-    path: parsePath(rule.field),
-    field: rule.field,
-    ops: rule.ops.map((name) => ({
-      name,
-      apply: operation(name, rule.defaultCountry ?? settings.defaultCountry),
-    })),
-    onFailure: rule.onFailure ?? settings.onFailure,
-  }))
+  const edits: ReadonlyArray<FieldEdit> = settings.fields.map((rule) => {
+    const country = rule.defaultCountry ?? settings.defaultCountry
+    return {
+      path: parsePath(rule.field),
+      field: rule.field,
+      onFailure: rule.onFailure ?? settings.onFailure,
+      apply: pipeline(rule.ops.map((op) => operation(op, country))),
+    }
+  })
 
   return (records: ReadonlyArray<PipelineRecord>): TaskResult<StandardizationStats> => {
-    const out: Array<PipelineRecord> = new Array(records.length)
-    let changed = 0
-    let failures = 0
-    let nulled = 0
-    let keptOriginal = 0
-    let invalidated = 0
-    let skipped = 0
-
-    for (let r = 0; r < records.length; r++) {
-      const record = records[r]!
-      if (record.status !== "valid") {
-        out[r] = record
-        skipped++
-        continue
-      }
-      let value: JsonObject | undefined
-      let reasons: Array<Reason> | undefined
-      let warnings: Array<Reason> | undefined
-      for (const rule of rules) {
-        const original = getPath(value ?? record.value, rule.path)
-        if (original === undefined || original === null) continue
-        let current: Json = original
-        let failure: Reason | undefined
-        for (const op of rule.ops) {
-          if (current === null) break
-          const outcome = op.apply(current)
-          if (outcome instanceof Refused) {
-            failure = { task, field: rule.field, rule: op.name, message: outcome.message }
-            break
-          }
-          current = outcome
-        }
-        if (failure === undefined) {
-          if (current !== original) {
-            value ??= { ...record.value }
-            setPath(value, rule.path, current)
-            changed++
-          }
-          continue
-        }
-        failures++
-        if (rule.onFailure === "invalidate") {
-          reasons ??= []
-          reasons.push(failure)
-        } else if (rule.onFailure === "set_null") {
-          value ??= { ...record.value }
-          setPath(value, rule.path, null)
-          nulled++
-          warnings ??= []
-          warnings.push({ ...failure, message: `${failure.message}; set to null` })
-        } else {
-          keptOriginal++
-          warnings ??= []
-          warnings.push({ ...failure, message: `${failure.message}; original value kept` })
-        }
-      }
-      if (value === undefined && reasons === undefined && warnings === undefined) {
-        out[r] = record
-        continue
-      }
-      const next: PipelineRecord = { ...record, value: value ?? record.value }
-      if (warnings !== undefined) next.warnings = [...record.warnings, ...warnings]
-      if (reasons !== undefined) {
-        invalidated++
-        next.status = "invalid"
-        next.reasons = [...record.reasons, ...reasons]
-      }
-      out[r] = next
-    }
+    const { records: out, counts } = editFields(task, edits, records)
     return {
       records: out,
       stats: {
         records: records.length,
-        changed,
-        failed: failures,
-        nulled,
-        keptOriginal,
-        invalidated,
-        skipped,
+        changed: counts.changed,
+        failed: counts.failed,
+        nulled: counts.nulled,
+        keptOriginal: counts.keptOriginal,
+        invalidated: counts.invalidated,
+        skipped: counts.skipped,
       },
     }
   }

@@ -16,9 +16,10 @@
  * the last two leave a warning on the record.
  */
 import { Effect, Schema } from "effect"
-import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
-import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
+import { PathString, parsePath } from "../Domain/Path.js"
+import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
+import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
 import { OnFailure, preview, type TaskOptions, type TaskResult } from "./Task.js"
 
 export const TargetType = Schema.Literals(["string", "integer", "float", "boolean", "date", "timestamp"])
@@ -99,100 +100,35 @@ export const converters: Readonly<Record<TargetType, (value: Json) => Converted>
   timestamp: (value) => toIsoTimestamp(value) ?? failed,
 }
 
-interface CompiledRule {
-  readonly path: Path
-  readonly field: string
-  readonly to: TargetType
-  readonly convert: (value: Json) => Converted
-  readonly onFailure: OnFailure
-}
-
 export const make = (settings: TypeConversionSettings, options: TaskOptions = {}) => {
   const task = options.name ?? "type_conversion"
-  const rules: ReadonlyArray<CompiledRule> = settings.fields.map((rule) => ({
-    path: parsePath(rule.field),
-    field: rule.field,
-    to: rule.to,
-    convert: converters[rule.to],
-    onFailure: rule.onFailure ?? settings.onFailure,
-  }))
+  const edits: ReadonlyArray<FieldEdit> = settings.fields.map((rule) => {
+    const convert = converters[rule.to]
+    return {
+      path: parsePath(rule.field),
+      field: rule.field,
+      onFailure: rule.onFailure ?? settings.onFailure,
+      apply: (value: Json) => {
+        const result = convert(value)
+        return result === failed
+          ? new Refusal(rule.to, `cannot convert ${preview(value)} to ${rule.to}`)
+          : result
+      },
+    }
+  })
 
   return (records: ReadonlyArray<PipelineRecord>): TaskResult<TypeConversionStats> => {
-    const out: Array<PipelineRecord> = new Array(records.length)
-    let converted = 0
-    let failures = 0
-    let nulled = 0
-    let keptOriginal = 0
-    let invalidated = 0
-    let skipped = 0
-
-    for (let r = 0; r < records.length; r++) {
-      const record = records[r]!
-      if (record.status !== "valid") {
-        out[r] = record
-        skipped++
-        continue
-      }
-      let value: JsonObject | undefined
-      let reasons: Array<Reason> | undefined
-      let warnings: Array<Reason> | undefined
-      for (const rule of rules) {
-        const current = getPath(value ?? record.value, rule.path)
-        if (current === undefined || current === null) continue
-        const result = rule.convert(current)
-        if (result !== failed) {
-          converted++
-          if (result !== current) {
-            value ??= { ...record.value }
-            setPath(value, rule.path, result)
-          }
-          continue
-        }
-        failures++
-        const reason: Reason = {
-          task,
-          field: rule.field,
-          rule: rule.to,
-          message: `cannot convert ${preview(current)} to ${rule.to}`,
-        }
-        if (rule.onFailure === "invalidate") {
-          reasons ??= []
-          reasons.push(reason)
-        } else if (rule.onFailure === "set_null") {
-          value ??= { ...record.value }
-          setPath(value, rule.path, null)
-          nulled++
-          warnings ??= []
-          warnings.push({ ...reason, message: `${reason.message}; set to null` })
-        } else {
-          keptOriginal++
-          warnings ??= []
-          warnings.push({ ...reason, message: `${reason.message}; original value kept` })
-        }
-      }
-      if (value === undefined && reasons === undefined && warnings === undefined) {
-        out[r] = record
-        continue
-      }
-      const next: PipelineRecord = { ...record, value: value ?? record.value }
-      if (warnings !== undefined) next.warnings = [...record.warnings, ...warnings]
-      if (reasons !== undefined) {
-        invalidated++
-        next.status = "invalid"
-        next.reasons = [...record.reasons, ...reasons]
-      }
-      out[r] = next
-    }
+    const { records: out, counts } = editFields(task, edits, records)
     return {
       records: out,
       stats: {
         records: records.length,
-        converted,
-        failed: failures,
-        nulled,
-        keptOriginal,
-        invalidated,
-        skipped,
+        converted: counts.succeeded,
+        failed: counts.failed,
+        nulled: counts.nulled,
+        keptOriginal: counts.keptOriginal,
+        invalidated: counts.invalidated,
+        skipped: counts.skipped,
       },
     }
   }
