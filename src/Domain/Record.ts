@@ -54,15 +54,25 @@ export const isActive = (record: PipelineRecord): boolean => record.status === "
 
 /**
  * The record's key from its key field values: the text of a single scalar value (what Kafka
- * and MongoDB are given), a JSON array when there are several fields. Undefined when a key
- * field is missing or null: such a record has no identity to deduplicate or upsert by.
+ * and MongoDB are given; so 42 and "42" are the same key), a JSON array when there are several
+ * fields. Undefined when a key field is missing or null: such a record has no identity to
+ * deduplicate or upsert by.
  */
 export const keyOf = (values: ReadonlyArray<Json | undefined>): string | undefined => {
   if (values.length === 1) {
     const only = values[0]
     if (only === undefined || only === null) return undefined
-    return typeof only === "string" ? only : JSON.stringify(only)
+    return typeof only === "string" ? only : stringify(only)
   }
   for (const value of values) if (value === undefined || value === null) return undefined
-  return JSON.stringify(values)
+  return stringify(values)
+}
+
+// Nesting deep enough to exhaust the stack is not a key anyone means: no key rather than a throw.
+const stringify = (value: unknown): string | undefined => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
 }

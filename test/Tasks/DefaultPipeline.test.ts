@@ -113,6 +113,27 @@ describe("the shipped pipeline", () => {
     )
   })
 
+  it("survives hostile values in every field: deep nesting, huge strings, arrays, unicode", () => {
+    let deep: JsonObject = {}
+    for (let i = 0; i < 100_000; i++) deep = { d: deep }
+    const huge = "é".repeat(5_000_000)
+    const fields = ["event_id", "status", "created_at", "is_priority", "tags"]
+    const hostile = [deep, huge, ["a", ["b"]], "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ☃", { nested: { object: true } }, -0, 1e308, ""]
+    const values = hostile.map(
+      (value): JsonObject => ({
+        ...Object.fromEntries(fields.map((field) => [field, value])),
+        customer: { first_name: value, last_name: value, email: value, phone: value, country: value },
+        order: { amount: value, currency: value, quantity: value },
+      }),
+    )
+    const output = runChain(defaultTransforms(), batch(...values))
+    assert.strictEqual(output.length, values.length)
+    for (const record of output) {
+      assert.strictEqual(record.status, "invalid")
+      for (const reason of record.reasons) assert.isBelow(reason.message.length, 300)
+    }
+  })
+
   it("warns about tags that are not an array and keeps the record", () => {
     const [record] = runChain(
       defaultTransforms(),

@@ -208,3 +208,14 @@ describe("KeyWindow", () => {
     assert.strictEqual(window.lookup(`${"x".repeat(200)}z${"x".repeat(299)}a`, 1), undefined)
   })
 })
+
+describe("DuplicateCheck on hostile keys", () => {
+  it("treats a key nested too deep to serialise as no key", () => {
+    let deep: JsonObject = {}
+    for (let i = 0; i < 200_000; i++) deep = { d: deep }
+    const check = make(settings({ key: ["id"] }))
+    const result = check(records({ id: deep }, { id: deep }))
+    assert.deepStrictEqual(statuses(result), ["valid", "valid"])
+    assert.strictEqual(result.stats.unkeyed, 2)
+  })
+})
