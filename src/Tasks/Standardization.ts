@@ -7,8 +7,8 @@
  * - phone_e164 (see Domain/Phone; numbers without "+" are read in the default country),
  * - timestamp_utc (ISO-8601 UTC, same inputs as type conversion), date ("YYYY-MM-DD"),
  * - empty_to_null (a string that is empty after trimming becomes null).
- * Every operation is idempotent and so is the whole task: its output fed back in comes out
- * unchanged. Missing and null fields are left alone. A value an operation cannot take (a
+ * Every operation is idempotent, and so is any list of them (a property test checks it): the
+ * task's output fed back in comes out unchanged. Missing and null fields are left alone. A value an operation cannot take (a
  * number for title_case, "call me" for phone_e164) is a failure, handled by the field's
  * policy like in type conversion (invalidate by default).
  */
