@@ -207,7 +207,11 @@ export const readEnvironment = (envFile = process.env.ENV_FILE ?? ".env"): Env =
 
 /** A printable view of the settings: secrets print as `<redacted:NAME>` (Redacted's own toJSON). */
 export const describeSettings = (s: AppSettings): string =>
-  JSON.stringify(s, (_key, value: unknown) => (Duration.isDuration(value) ? Duration.format(value) : value), 2)
+  JSON.stringify(
+    s,
+    (_key, value: unknown) => (Duration.isDuration(value) ? Duration.format(value) : value),
+    2,
+  )
 
 export class AppConfig extends Context.Service<AppConfig, AppSettings>()("pipeline/AppConfig") {
   static readonly layer = Layer.effect(

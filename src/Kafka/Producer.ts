@@ -3,7 +3,7 @@
  * topic. Connected when the layer is built, disconnected when it is torn down.
  */
 import { Context, Effect, Layer } from "effect"
-import type { Message } from "kafkajs"
+import { type Message, Partitioners } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { isRetriableKafkaError, KafkaConnectionError, KafkaProduceError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
@@ -26,6 +26,7 @@ export class KafkaProducer extends Context.Service<KafkaProducer, ProducerShape>
               idempotent: true,
               maxInFlightRequests: 1,
               allowAutoTopicCreation: false,
+              createPartitioner: Partitioners.DefaultPartitioner,
             })
             await p.connect()
             return p

@@ -15,17 +15,6 @@ export class MongoConnectionError extends Data.TaggedError("MongoConnectionError
   }
 }
 
-export class MongoIndexError extends Data.TaggedError("MongoIndexError")<{
-  readonly collection: string
-  readonly keys: ReadonlyArray<string>
-  readonly cause: unknown
-}> {
-  readonly retryable = false
-  override get message() {
-    return `cannot ensure the unique index on ${this.keys.join(", ")} of "${this.collection}": ${describe(this.cause)}`
-  }
-}
-
 export class MongoWriteError extends Data.TaggedError("MongoWriteError")<{
   readonly documents: number
   readonly retryable: boolean

@@ -7,8 +7,13 @@ import { type Collection, type Document, MongoClient } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError } from "./Errors.js"
 
+/** What the sink stores: the record's fields, under the record key as `_id`. */
+export interface StoredDocument extends Document {
+  _id: string
+}
+
 export interface MongoDbShape {
-  readonly collection: Collection<Document>
+  readonly collection: Collection<StoredDocument>
   readonly ping: Effect.Effect<void, MongoConnectionError>
 }
 
@@ -34,7 +39,7 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
       )
       const db = client.db(mongodb.database)
       return MongoDb.of({
-        collection: db.collection(mongodb.collection),
+        collection: db.collection<StoredDocument>(mongodb.collection),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),
           catch: (cause) => new MongoConnectionError({ cause }),

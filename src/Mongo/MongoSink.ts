@@ -1,29 +1,25 @@
 /**
- * The MongoDB sink: one unordered bulk of replace-upserts per batch, keyed by the record key,
- * so that a replayed batch rewrites the same documents instead of adding new ones.
+ * The MongoDB sink: every record is stored under its key as `_id`, so a replayed batch
+ * rewrites the same documents instead of adding new ones.
  *
- * A bulk that fails on some documents is split in halves until each failing document stands
- * alone. Servers differ in what an unordered bulk leaves behind on error (MongoDB applies the
- * rest; FerretDB stops at the first error and may report a wrong index), so the sink trusts
- * nothing but a clean acknowledgement: a document is written when a bulk containing it
- * succeeded, and rejected when it failed on its own with a data error.
+ * A batch is first inserted as one unordered bulk: new keys, the common case, cost one cheap
+ * insert each. Documents whose key exists already (E11000: a replay, or a newer version of a
+ * record) are then replaced by `_id`. A replace bulk that fails on some documents is split in
+ * halves until each failing document stands alone: servers differ in what a failed update
+ * bulk leaves behind (MongoDB applies the rest; FerretDB stops at the first error and may
+ * report a wrong index), so a document counts as written only when a bulk containing it was
+ * acknowledged, and as rejected only when it failed on its own with a data error.
  */
 import { Effect } from "effect"
 import { BSON, type Collection, type Document, MongoBulkWriteError, type WriteConcernSettings } from "mongodb"
-import {
-  describe,
-  isDataWriteError,
-  isTransientCommandError,
-  MongoIndexError,
-  MongoWriteError,
-} from "./Errors.js"
+import { describe, isDataWriteError, isTransientCommandError, MongoWriteError } from "./Errors.js"
+import type { StoredDocument } from "./MongoDb.js"
 
-export const keyIndexName = "pipeline_key"
 const maxDocumentBytes = 16 * 1024 * 1024
 
 export interface SinkDocument {
-  /** Equality filter on the key fields: `{ event_id: "evt-1" }`. */
-  readonly filter: Document
+  /** The record key, stored as the document's `_id`. */
+  readonly id: string
   readonly document: Document
 }
 
@@ -33,23 +29,6 @@ export interface Rejection {
   readonly code: number | undefined
   readonly message: string
 }
-
-/** Ensures the unique index on the key fields that makes upserts by key safe. */
-export const ensureKeyIndex = (collection: Collection<Document>, keyFields: ReadonlyArray<string>) =>
-  Effect.tryPromise({
-    try: async () => {
-      const spec = Object.fromEntries(keyFields.map((f) => [f, 1]))
-      const existing = await collection
-        .listIndexes()
-        .toArray()
-        .catch(() => [] as Document[])
-      const same = existing.find(
-        (ix) => ix.unique === true && JSON.stringify(ix.key) === JSON.stringify(spec),
-      )
-      if (same === undefined) await collection.createIndex(spec, { unique: true, name: keyIndexName })
-    },
-    catch: (cause) => new MongoIndexError({ collection: collection.collectionName, keys: keyFields, cause }),
-  })
 
 /** Problems the server would reject anyway, found before sending (and before failing a whole bulk). */
 const precheck = (document: Document): string | undefined => {
@@ -75,6 +54,9 @@ const findDollarKey = (value: unknown): string | undefined => {
   return undefined
 }
 
+const writeErrorsOf = (e: MongoBulkWriteError) =>
+  e.writeErrors === undefined ? [] : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]
+
 type Attempt =
   | { readonly ok: true }
   | { readonly ok: false; readonly code: number | undefined; readonly message: string }
@@ -84,7 +66,7 @@ type Attempt =
  * the server as a whole cannot take the writes, so the caller can retry the batch.
  */
 export const upsertAll = (
-  collection: Collection<Document>,
+  collection: Collection<StoredDocument>,
   documents: ReadonlyArray<SinkDocument>,
   writeConcern: WriteConcernSettings,
 ): Effect.Effect<ReadonlyArray<Rejection>, MongoWriteError> =>
@@ -98,19 +80,40 @@ export const upsertAll = (
         else rejections.push({ index, code: undefined, message: problem })
       })
 
+      const withId = (i: number): StoredDocument => ({ ...documents[i]!.document, _id: documents[i]!.id })
+      const withoutId = (i: number): Document => {
+        const { _id, ...rest } = documents[i]!.document
+        return rest
+      }
+
+      /** Inserts; returns the documents that need the replace path (their key exists, or a data error). */
+      const insert = async (indexes: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
+        if (indexes.length === 0) return []
+        try {
+          await collection.insertMany(indexes.map(withId), { ordered: false, writeConcern })
+          return []
+        } catch (cause) {
+          const errors = cause instanceof MongoBulkWriteError ? writeErrorsOf(cause) : []
+          if (!(cause instanceof MongoBulkWriteError) || errors.length === 0) throw cause
+          if (cause.writeConcernError !== undefined) throw cause
+          if (!errors.every((e) => e.code === 11000 || isDataWriteError(e.code))) throw cause
+          return errors.map((e) => indexes[e.index]!)
+        }
+      }
+
       const bulk = async (indexes: ReadonlyArray<number>): Promise<Attempt> => {
         try {
           await collection.bulkWrite(
             indexes.map((i) => ({
-              replaceOne: { filter: documents[i]!.filter, replacement: documents[i]!.document, upsert: true },
+              // The equality filter on _id gives an inserted document its _id.
+              replaceOne: { filter: { _id: documents[i]!.id }, replacement: withoutId(i), upsert: true },
             })),
             { ordered: false, writeConcern },
           )
           return { ok: true }
         } catch (cause) {
-          const errors = cause instanceof MongoBulkWriteError ? cause.writeErrors : undefined
-          const list = errors === undefined ? [] : Array.isArray(errors) ? errors : [errors]
-          if (list.length === 0 || cause instanceof MongoBulkWriteError === false) throw cause
+          const list = cause instanceof MongoBulkWriteError ? writeErrorsOf(cause) : []
+          if (list.length === 0) throw cause
           const first = list[0]!
           // E11000 is either a race between two first upserts of one key (gone on retry) or a clash
           // on another unique index (permanent); which one shows once the document stands alone.
@@ -134,7 +137,7 @@ export const upsertAll = (
         if (!final.ok) rejections.push({ index: indexes[0]!, code: final.code, message: final.message })
       }
 
-      await write(pending)
+      await write(await insert(pending))
       return rejections.sort((a, b) => a.index - b.index)
     },
     catch: (cause) =>

@@ -1,0 +1,55 @@
+/**
+ * The service's Prometheus metrics. Counters count records and batches; histograms time
+ * tasks and batches; gauges say what is happening now (batches in flight, lag, stalls).
+ */
+import { Metric } from "effect"
+
+const seconds = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 16 })
+
+export const recordsConsumed = Metric.counter("pipeline_records_consumed_total", {
+  description: "Kafka messages read from the source topic",
+})
+export const recordsValid = Metric.counter("pipeline_records_valid_total", {
+  description: "Records that passed every task and were handed to the sinks",
+})
+export const recordsInvalid = Metric.counter("pipeline_records_invalid_total", {
+  description: "Records turned away, by the task and rule of their first reason",
+})
+export const recordsDuplicate = Metric.counter("pipeline_records_duplicate_total", {
+  description: "Records removed as duplicates",
+})
+export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettered_total", {
+  description: "Messages written to the dead-letter topic, by stage",
+})
+export const recordsWritten = Metric.counter("pipeline_records_written_total", {
+  description: "Records acknowledged by a sink, by sink",
+})
+export const taskRetries = Metric.counter("pipeline_task_retries_total", {
+  description: "Attempts beyond the first, by task",
+})
+export const taskFailures = Metric.counter("pipeline_task_failures_total", {
+  description: "Tasks that failed after their retries, by task",
+})
+export const batchesProcessed = Metric.counter("pipeline_batches_total", {
+  description: "Batches fully written and committed",
+})
+export const taskDuration = Metric.histogram("pipeline_task_duration_seconds", {
+  description: "Time of one task over one batch, retries included",
+  boundaries: seconds,
+})
+export const batchDuration = Metric.histogram("pipeline_batch_duration_seconds", {
+  description: "Time from taking a batch to having it written everywhere",
+  boundaries: seconds,
+})
+export const batchesInFlight = Metric.gauge("pipeline_batches_in_flight", {
+  description: "Batches taken from Kafka and not yet written",
+})
+export const stalled = Metric.gauge("pipeline_stalled", {
+  description: "1 while a sink keeps failing and the pipeline retries the same batch",
+})
+export const consumerLag = Metric.gauge("pipeline_consumer_lag", {
+  description: "High watermark minus committed offset, by partition",
+})
+export const lastCommit = Metric.gauge("pipeline_last_commit_timestamp_seconds", {
+  description: "Unix time of the last offset commit",
+})

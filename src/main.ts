@@ -1,0 +1,73 @@
+/**
+ * Entry point: parses the command, checks settings and pipeline before anything connects,
+ * then runs the service with its layers until SIGTERM/SIGINT (exit 0) or a failure (exit 1).
+ * A second signal forces the exit.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer } from "effect"
+import { loadAll, loadSpec, parseArgs, printPlan, StartupError, usage } from "./Cli.js"
+import { AppConfig, readEnvironment } from "./Config/AppConfig.js"
+import * as HttpServer from "./Observability/HttpServer.js"
+import * as Logging from "./Observability/Logging.js"
+import { infrastructure, runPipeline } from "./Pipeline/Service.js"
+
+const main = Effect.gen(function* () {
+  const command = yield* parseArgs(process.argv.slice(2))
+  switch (command._tag) {
+    case "Help":
+      return yield* Effect.sync(() => process.stdout.write(`${usage}\n`))
+    case "Plan": {
+      const env = readEnvironment()
+      return yield* printPlan(yield* loadSpec(command.file ?? env.PIPELINE__FILE ?? "config/pipeline.yaml"))
+    }
+    case "Validate": {
+      const { spec } = yield* loadAll()
+      return yield* Effect.sync(() =>
+        process.stdout.write(`configuration and pipeline "${spec.name ?? "pipeline"}" are valid\n`),
+      )
+    }
+    case "Run": {
+      const { settings, spec } = yield* loadAll()
+      const infra = infrastructure(Layer.succeed(AppConfig, settings))
+      const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics.port).pipe(Layer.provide(infra)))
+      return yield* runPipeline(spec).pipe(
+        Effect.scoped,
+        Effect.provide(app),
+        Effect.provide(Logging.layer(settings.logging)),
+      )
+    }
+  }
+})
+
+// A second signal forces the exit. Signals within a second of the first are the same request
+// delivered twice (a terminal's Ctrl-C reaches both npm and this process).
+let firstSignalAt: number | undefined
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    const now = Date.now()
+    if (firstSignalAt === undefined) firstSignalAt = now
+    else if (now - firstSignalAt > 1000) {
+      process.stderr.write(`second ${signal}: exiting now, without waiting for the batches in flight\n`)
+      process.exit(130)
+    }
+  })
+}
+
+NodeRuntime.runMain(
+  main.pipe(
+    Effect.catchTag("StartupError", (e: StartupError) =>
+      Effect.sync(() => process.stderr.write(`${e.message}\n`)).pipe(Effect.andThen(Effect.fail(e))),
+    ),
+  ),
+  {
+    // A stop by signal is a clean stop: exit 0 once the finalizers have run.
+    teardown: (exit, onExit) =>
+      onExit(
+        Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
+          ? 0
+          : Exit.isFailure(exit) && Cause.squash(exit.cause) instanceof StartupError
+            ? 2
+            : 1,
+      ),
+  },
+)
