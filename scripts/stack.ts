@@ -49,6 +49,9 @@ const paths = {
   pids: join(settings.dir, "pids"),
 }
 
+/** The FerretDB binary `up` builds; tests start extra instances of it. */
+export const ferretBinary = paths.ferretBin
+
 type Service = "kafka" | "mongodb"
 const pidFile = (s: Service) => join(paths.pids, `${s}.pid`)
 const logFile = (s: Service) => join(paths.logs, `${s}.log`)

@@ -22,6 +22,7 @@ export interface AppSettings {
     readonly autoOffsetReset: "earliest" | "latest"
     readonly createTopics: boolean
     readonly maxMessageBytes: number
+    readonly sessionTimeout: Duration.Duration
   }
   readonly mongodb: {
     readonly uri: Redacted.Redacted<string>
@@ -164,6 +165,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         autoOffsetReset: r.oneOf("KAFKA__AUTO_OFFSET_RESET", ["earliest", "latest"], "earliest"),
         createTopics: r.boolean("KAFKA__CREATE_TOPICS", true),
         maxMessageBytes: r.int("KAFKA__MAX_MESSAGE_BYTES", 1_048_576, 1, 100 * 1_048_576),
+        sessionTimeout: r.seconds("KAFKA__SESSION_TIMEOUT_SECONDS", 30, 6, 1800),
       },
       mongodb: {
         uri,

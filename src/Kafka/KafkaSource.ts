@@ -99,9 +99,9 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
           try: async () => {
             const c = client.consumer({
               groupId: kafka.consumerGroup,
-              sessionTimeout: 30_000,
+              sessionTimeout: Duration.toMillis(kafka.sessionTimeout),
               rebalanceTimeout: 60_000,
-              heartbeatInterval: 3_000,
+              heartbeatInterval: Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
               maxBytesPerPartition: Math.max(kafka.maxMessageBytes, 1_048_576),
               allowAutoTopicCreation: false,
             })
@@ -171,7 +171,10 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               }
               const done = Deferred.makeUnsafe<void, ChunkAbandoned>()
               // Heartbeats keep the membership alive while a chunk waits in the queue or stalls.
-              const beat = setInterval(() => payload.heartbeat().catch(() => undefined), 3_000)
+              const beat = setInterval(
+                () => payload.heartbeat().catch(() => undefined),
+                Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
+              )
               try {
                 await run(Queue.offer(queue, { chunk, done }))
                 const outcome = await run(Effect.exit(Deferred.await(done)))

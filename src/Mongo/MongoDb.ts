@@ -25,10 +25,15 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
       const client = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
-            const c = new MongoClient(Redacted.value(mongodb.uri), {
-              maxPoolSize: Math.max(pipeline.maxWorkers, pipeline.partitionsConcurrency) + 2,
-              serverSelectionTimeoutMS: 10_000,
-              appName: "kafka-mongo-pipeline",
+            const uri = Redacted.value(mongodb.uri)
+            // Options in the URI win: the driver would let these defaults override them.
+            const given = (option: string) => new RegExp(`[?&]${option}=`, "i").test(uri)
+            const c = new MongoClient(uri, {
+              ...(given("maxPoolSize")
+                ? {}
+                : { maxPoolSize: Math.max(pipeline.maxWorkers, pipeline.partitionsConcurrency) + 2 }),
+              ...(given("serverSelectionTimeoutMS") ? {} : { serverSelectionTimeoutMS: 10_000 }),
+              ...(given("appName") ? {} : { appName: "kafka-mongo-pipeline" }),
             })
             await c.connect()
             return c
