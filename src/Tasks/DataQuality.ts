@@ -11,6 +11,8 @@
  * The batch threshold compares the share of invalid records in the batch (invalid for any
  * reason, from any task; duplicates not counted) with `maxInvalidRatio`. Crossing it is
  * reported in the result; `enforceThreshold` logs it or fails the batch, as configured.
+ * Batches of fewer than `minRecords` counted records are not judged: one bad record in a
+ * batch of two says nothing about the stream (a slow topic delivers such batches all day).
  */
 import { Data, Effect, Schema } from "effect"
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
@@ -24,6 +26,9 @@ export const QualityThreshold = Schema.Struct({
   maxInvalidRatio: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
   action: Schema.Literals(["log", "fail"]).pipe(
     Schema.withDecodingDefaultKey(Effect.succeed("log" as const)),
+  ),
+  minRecords: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).pipe(
+    Schema.withDecodingDefaultKey(Effect.succeed(20)),
   ),
 })
 export type QualityThreshold = typeof QualityThreshold.Type
@@ -149,7 +154,7 @@ export const make = (settings: DataQualitySettings, options: TaskOptions = {}) =
         : {
             invalidRatio,
             maxInvalidRatio: threshold.maxInvalidRatio,
-            exceeded: invalidRatio > threshold.maxInvalidRatio,
+            exceeded: counted >= threshold.minRecords && invalidRatio > threshold.maxInvalidRatio,
             action: threshold.action,
           }
     return {

@@ -121,7 +121,7 @@ describe("DataQuality", () => {
     const quality = make(
       settings({
         rules: [{ rule: "NotNull", field: "v" }],
-        threshold: { maxInvalidRatio: 0.5, action: "log" },
+        threshold: { maxInvalidRatio: 0.5, action: "log", minRecords: 1 },
       }),
     )
     const earlier = invalidRecord("0", {})
@@ -148,7 +148,10 @@ describe("DataQuality", () => {
 
   it("handles an empty batch and a batch of invalid records", () => {
     const quality = make(
-      settings({ rules: [{ rule: "NotNull", field: "v" }], threshold: { maxInvalidRatio: 0.5 } }),
+      settings({
+        rules: [{ rule: "NotNull", field: "v" }],
+        threshold: { maxInvalidRatio: 0.5, minRecords: 1 },
+      }),
     )
     const empty = quality([])
     assert.deepStrictEqual(empty.records, [])
@@ -157,10 +160,23 @@ describe("DataQuality", () => {
     assert.deepInclude(allInvalid.stats, { checked: 0, invalid: 2, thresholdExceeded: 1 })
   })
 
+  it("does not judge a batch smaller than minRecords (default 20)", () => {
+    const quality = make(
+      settings({ rules: [{ rule: "NotNull", field: "v" }], threshold: { maxInvalidRatio: 0.1 } }),
+    )
+    const small = quality(batch({}, {}, { v: 1 }))
+    assert.strictEqual(small.threshold?.exceeded, false)
+    const large = quality(batch(...Array.from({ length: 20 }, (_, i) => (i < 5 ? {} : { v: i }))))
+    assert.strictEqual(large.threshold?.exceeded, true)
+  })
+
   it.effect("logs a crossed threshold with action log", () =>
     Effect.gen(function* () {
       const quality = make(
-        settings({ rules: [{ rule: "NotNull", field: "v" }], threshold: { maxInvalidRatio: 0.1 } }),
+        settings({
+          rules: [{ rule: "NotNull", field: "v" }],
+          threshold: { maxInvalidRatio: 0.1, minRecords: 1 },
+        }),
       )
       yield* enforceThreshold(quality(batch({})))
     }),
@@ -171,7 +187,7 @@ describe("DataQuality", () => {
       const quality = make(
         settings({
           rules: [{ rule: "NotNull", field: "v" }],
-          threshold: { maxInvalidRatio: 0.4, action: "fail" },
+          threshold: { maxInvalidRatio: 0.4, action: "fail", minRecords: 1 },
         }),
       )
       const below = yield* Effect.exit(enforceThreshold(quality(batch({ v: 1 }, { v: 1 }, {}))))

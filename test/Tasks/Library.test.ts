@@ -68,7 +68,7 @@ describe("Library", () => {
           type: "data_quality",
           settings: {
             rules: [{ rule: "NotNull", field: "v" }],
-            threshold: { maxInvalidRatio: 0.5, action: "fail" },
+            threshold: { maxInvalidRatio: 0.5, action: "fail", minRecords: 1 },
           },
         },
       ])
