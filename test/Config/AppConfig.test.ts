@@ -64,17 +64,17 @@ describe("AppConfig", () => {
         LOGGING__LEVEL: "LOUD",
       })
       assert.deepStrictEqual(problems, [
-        "KAFKA__BOOTSTRAP_SERVERS: \"nohost\" is not host:port",
+        'KAFKA__BOOTSTRAP_SERVERS: "nohost" is not host:port',
         "KAFKA__API_KEY and KAFKA__API_SECRET: set both (SASL/PLAIN) or neither",
         "MONGODB__CONNECTION_STRING: expected a mongodb:// or mongodb+srv:// URI",
         "KAFKA__TOPIC_SINK: required but not set",
         "KAFKA__CONSUMER_GROUP: required but not set",
-        "KAFKA__AUTO_OFFSET_RESET: expected one of earliest, latest, got \"middle\"",
+        'KAFKA__AUTO_OFFSET_RESET: expected one of earliest, latest, got "middle"',
         "MONGODB__DATABASE: required but not set",
         "MONGODB__COLLECTION: required but not set",
-        "PIPELINE__BATCH_SIZE: expected a whole number from 1 to 100000, got \"abc\"",
-        "PIPELINE__RETRY_DELAY_SECONDS: expected a number of seconds from 0 to 3600, got \"-1\"",
-        "LOGGING__LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, got \"LOUD\"",
+        'PIPELINE__BATCH_SIZE: expected a whole number from 1 to 100000, got "abc"',
+        'PIPELINE__RETRY_DELAY_SECONDS: expected a number of seconds from 0 to 3600, got "-1"',
+        'LOGGING__LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, got "LOUD"',
       ])
       assert.notInclude(problems.join("\n"), SECRET)
     }),
