@@ -94,7 +94,11 @@ export const startService = (
   }
 }
 
-/** Polls `check` until it returns true; fails with `what` and the last observation after `timeoutMs`. */
+/**
+ * Polls `check` until it returns true; a check that throws counts as "not yet" (a fresh broker
+ * answers "coordinator loading" for a while). Fails with `what`, the last error and the last
+ * observation after `timeoutMs`.
+ */
 export const waitFor = async (
   what: string,
   check: () => Promise<boolean>,
@@ -102,12 +106,18 @@ export const waitFor = async (
   describe?: () => string,
 ) => {
   const deadline = Date.now() + timeoutMs
+  let lastError: unknown
   while (Date.now() < deadline) {
-    if (await check()) return
+    try {
+      if (await check()) return
+    } catch (e) {
+      lastError = e
+    }
     await new Promise((r) => setTimeout(r, 250))
   }
+  const error = lastError === undefined ? "" : ` (last error: ${String(lastError)})`
   throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${describe === undefined ? "" : `: ${describe()}`}`,
+    `timed out after ${timeoutMs} ms waiting for ${what}${error}${describe === undefined ? "" : `: ${describe()}`}`,
   )
 }
 
