@@ -4,12 +4,19 @@
  * A second signal forces the exit.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Data, Effect, Exit, Layer, Runtime } from "effect"
 import { loadAll, loadSpec, parseArgs, printPlan, StartupError, usage } from "./Cli.js"
-import { AppConfig, readEnvironment } from "./Config/AppConfig.js"
+import { AppConfig, describeSettings, readEnvironment } from "./Config/AppConfig.js"
 import * as HttpServer from "./Observability/HttpServer.js"
 import * as Logging from "./Observability/Logging.js"
+import { scrub, secretsOfEnv, secretsOfSettings } from "./Observability/Redaction.js"
 import { infrastructure, runPipeline } from "./Pipeline/Service.js"
+
+/** The service failed and the failure is already in the logs (as JSON, scrubbed); exit 1. */
+class ServiceFailed extends Data.TaggedError("ServiceFailed") {
+  override readonly [Runtime.errorExitCode]: number = 1
+  override readonly [Runtime.errorReported] = false
+}
 
 const main = Effect.gen(function* () {
   const command = yield* parseArgs(process.argv.slice(2))
@@ -30,10 +37,18 @@ const main = Effect.gen(function* () {
       const { settings, spec } = yield* loadAll()
       const infra = infrastructure(Layer.succeed(AppConfig, settings))
       const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics.port).pipe(Layer.provide(infra)))
-      return yield* runPipeline(spec).pipe(
-        Effect.scoped,
-        Effect.provide(app),
-        Effect.provide(Logging.layer(settings.logging)),
+      return yield* Effect.logInfo("starting").pipe(
+        Effect.annotateLogs({ settings: JSON.parse(describeSettings(settings)) as unknown }),
+        Effect.andThen(runPipeline(spec).pipe(Effect.scoped, Effect.provide(app))),
+        // Logged here, not by the runtime, so that the last line is JSON and scrubbed like the others.
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.interrupt
+            : Effect.logError("the service stopped after a failure", cause).pipe(
+                Effect.andThen(Effect.fail(new ServiceFailed())),
+              ),
+        ),
+        Effect.provide(Logging.layer(settings.logging, secretsOfSettings(settings))),
       )
     }
   }
@@ -56,7 +71,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 NodeRuntime.runMain(
   main.pipe(
     Effect.catchTag("StartupError", (e: StartupError) =>
-      Effect.sync(() => process.stderr.write(`${e.message}\n`)).pipe(Effect.andThen(Effect.fail(e))),
+      Effect.sync(() => process.stderr.write(`${scrub(e.message, secretsOfEnv(readEnvironment()))}\n`)).pipe(
+        Effect.andThen(Effect.fail(e)),
+      ),
     ),
   ),
   {

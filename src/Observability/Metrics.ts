@@ -53,3 +53,6 @@ export const consumerLag = Metric.gauge("pipeline_consumer_lag", {
 export const lastCommit = Metric.gauge("pipeline_last_commit_timestamp_seconds", {
   description: "Unix time of the last offset commit",
 })
+export const reloads = Metric.counter("pipeline_reloads_total", {
+  description: "Pipeline definition reloads, by outcome (applied, rejected, unchanged)",
+})

@@ -87,6 +87,15 @@ export const makeProcessor = (plan: PipelinePlan, producer: ProducerShape, setti
           t._tag === "Failed"
             ? Metric.update(Metric.withAttributes(Metrics.taskFailures, task), 1)
             : Effect.void,
+          // The executor logs only failures; this line gives every task's time in the batch's logs.
+          Effect.logDebug(`task ${t.name} ${t._tag.toLowerCase()} in ${t.durationMs} ms`).pipe(
+            Effect.annotateLogs({
+              task: t.name,
+              outcome: t._tag,
+              duration_ms: t.durationMs,
+              attempts: t.attempts,
+            }),
+          ),
         ])
       },
       { discard: true },
