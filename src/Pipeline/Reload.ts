@@ -97,44 +97,51 @@ export const makeReloader = <A>(options: ReloaderOptions<A>): Effect.Effect<Relo
 /**
  * Reload requests: SIGHUP, and changes in the file's directory that concern the file. The
  * directory is watched rather than the file because editors and Kubernetes ConfigMap updates
- * replace the file (a new inode), which a watch on the file itself would miss.
+ * replace the file (a new inode), which a watch on the file itself would miss. Both are in
+ * place when this returns, and removed when the scope closes.
  */
-export const triggers = (file: string, debounce: Duration.Duration): Stream.Stream<Trigger> =>
-  Stream.callback<Trigger>((queue) =>
-    Effect.acquireRelease(
-      Effect.gen(function* () {
-        const onHangup = () => void Queue.offerUnsafe(queue, "SIGHUP")
-        process.on("SIGHUP", onHangup)
-        const name = basename(file)
-        const watcher = yield* Effect.try(() =>
-          watch(dirname(file), (_event, changed) => {
-            // Kubernetes swaps a `..data` symlink; a null name means the platform did not say.
-            if (changed === null || changed === name || changed.startsWith("..")) {
-              Queue.offerUnsafe(queue, "file")
-            }
-          }),
-        ).pipe(
-          Effect.tapError((e) =>
-            Effect.logWarning(
-              `hot reload on file change is off (cannot watch ${dirname(file)}); SIGHUP still reloads`,
-            ).pipe(Effect.annotateLogs({ error: String(e.cause) })),
-          ),
-          Effect.option,
-        )
-        return { onHangup, watcher }
-      }),
-      ({ onHangup, watcher }) =>
-        Effect.sync(() => {
-          process.removeListener("SIGHUP", onHangup)
-          if (watcher._tag === "Some") watcher.value.close()
+const listen = (file: string, queue: Queue.Enqueue<Trigger>): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const onHangup = () => void Queue.offerUnsafe(queue, "SIGHUP")
+      process.on("SIGHUP", onHangup)
+      const name = basename(file)
+      const watcher = yield* Effect.try(() =>
+        watch(dirname(file), (_event, changed) => {
+          // Kubernetes swaps a `..data` symlink; a null name means the platform did not say.
+          if (changed === null || changed === name || changed.startsWith("..")) {
+            Queue.offerUnsafe(queue, "file")
+          }
         }),
-    ),
-  ).pipe(Stream.debounce(debounce))
+      ).pipe(
+        Effect.tapError((e) =>
+          Effect.logWarning(
+            `hot reload on file change is off (cannot watch ${dirname(file)}); SIGHUP still reloads`,
+          ).pipe(Effect.annotateLogs({ error: String(e.cause) })),
+        ),
+        Effect.option,
+      )
+      return { onHangup, watcher }
+    }),
+    ({ onHangup, watcher }) =>
+      Effect.sync(() => {
+        process.removeListener("SIGHUP", onHangup)
+        if (watcher._tag === "Some") watcher.value.close()
+      }),
+  )
 
-/** Applies reload requests one at a time until the scope closes. */
+/** Applies reload requests, debounced and one at a time, until the scope closes. */
 export const watchAndReload = <A>(
   reloader: Reloader<A>,
   file: string,
   debounce: Duration.Duration = Duration.millis(500),
 ): Effect.Effect<void, never, Scope.Scope> =>
-  triggers(file, debounce).pipe(Stream.runForEach(reloader.reload), Effect.forkScoped, Effect.asVoid)
+  Effect.gen(function* () {
+    const requests = yield* Queue.unbounded<Trigger>()
+    yield* listen(file, requests)
+    yield* Stream.fromQueue(requests).pipe(
+      Stream.debounce(debounce),
+      Stream.runForEach(reloader.reload),
+      Effect.forkScoped,
+    )
+  })
