@@ -13,6 +13,7 @@ import {
   mongoIds,
   type Names,
   produce,
+  type RunningService,
   readTopic,
   serviceEnv,
   startService,
@@ -52,6 +53,22 @@ const setup = async (prefix: string) => {
   return names
 }
 
+const untilFirstDocuments = (names: Names, service: RunningService) =>
+  waitFor(
+    "the first documents",
+    async () => (await mongoIds(names.database).catch(() => [])).length > 0,
+    60_000,
+    service.output,
+  )
+
+const untilCaughtUp = (names: Names, service: RunningService) =>
+  waitFor(
+    "the group to commit every offset",
+    () => groupCaughtUp(names.group, names.source),
+    90_000,
+    service.output,
+  )
+
 /** Everything that must be true once the group has committed every offset. */
 const expectAccounted = async (names: Names, records: ReadonlyArray<GeneratedRecord>) => {
   const valid = keysOf(records, "valid")
@@ -82,12 +99,7 @@ describe("the service", () => {
     const records = [...generate(options(11), 0, 1200)]
     await produce(names.source, records)
     const service = startService(serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000" }))
-    await waitFor(
-      "the group to commit every offset",
-      () => groupCaughtUp(names.group, names.source),
-      90_000,
-      service.output,
-    )
+    await untilCaughtUp(names, service)
     assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
 
     const { sink, dlq, valid, expectedDead } = await expectAccounted(names, records)
@@ -134,23 +146,13 @@ describe("the service", () => {
     await produce(names.source, records.slice(0, 2000))
     const env = serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000", PIPELINE__BATCH_SIZE: "20" })
     const first = startService(env)
-    await waitFor(
-      "the first documents",
-      async () => (await mongoIds(names.database).catch(() => [])).length > 0,
-      60_000,
-      first.output,
-    )
+    await untilFirstDocuments(names, first)
     assert.strictEqual(await first.stop("SIGTERM"), 0, first.output())
     assert.include(first.output(), "pipeline stopped")
 
     await produce(names.source, records.slice(2000))
     const second = startService(env)
-    await waitFor(
-      "the group to commit every offset",
-      () => groupCaughtUp(names.group, names.source),
-      90_000,
-      second.output,
-    )
+    await untilCaughtUp(names, second)
     assert.strictEqual(await second.stop("SIGTERM"), 0, second.output())
 
     const { dlq, expectedDead } = await expectAccounted(names, records)
@@ -171,21 +173,11 @@ describe("the service", () => {
       KAFKA__SESSION_TIMEOUT_SECONDS: "6",
     })
     const first = startService(env)
-    await waitFor(
-      "the first documents",
-      async () => (await mongoIds(names.database).catch(() => [])).length > 0,
-      60_000,
-      first.output,
-    )
+    await untilFirstDocuments(names, first)
     await first.stop("SIGKILL")
 
     const second = startService(env)
-    await waitFor(
-      "the group to commit every offset",
-      () => groupCaughtUp(names.group, names.source),
-      90_000,
-      second.output,
-    )
+    await untilCaughtUp(names, second)
     assert.strictEqual(await second.stop("SIGTERM"), 0, second.output())
     // Replayed batches may repeat dead letters and sink messages, never MongoDB documents.
     await expectAccounted(names, records)
