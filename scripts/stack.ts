@@ -249,7 +249,14 @@ const serverProperties = () =>
     "",
   ].join("\n")
 
-const java = (args: string[]) => ["-cp", `${paths.lib}/*`, ...args]
+const java = (args: string[]) => [
+  "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+  "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
+  "-Dorg.slf4j.simpleLogger.showDateTime=true",
+  "-cp",
+  `${paths.lib}/*`,
+  ...args,
+]
 
 const formatKafkaStorage = () => {
   writeFileSync(paths.kafkaProps, serverProperties())
@@ -319,9 +326,6 @@ const upKafka = async (): Promise<UpResult> => {
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",
     "-Djava.awt.headless=true",
-    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-    "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
-    "-Dorg.slf4j.simpleLogger.showDateTime=true",
     ...java(["kafka.Kafka", paths.kafkaProps]),
   ])
   await waitUntil("kafka", kafkaAnswers, child)
