@@ -1,0 +1,298 @@
+/**
+ * The end-to-end benchmark (issue 8): against the local stack, in one run,
+ *   1. preload N records of the generator's mixed stream into a fresh 3-partition topic;
+ *   2. baseline A, the client ceiling: bare kafkajs consume -> produce;
+ *   3. baseline B, the sink ceiling: bare MongoDB writes of the same documents, as the sink writes them;
+ *   4. the pipeline (full default DAG, both sinks, dead letters) draining the topic, fresh group;
+ *   5. latency at half the pipeline's drain rate, produced -> MongoDB acknowledged;
+ *   6. peak resident memory of the pipeline during 4 and 5;
+ * plus one extra drain under node --cpu-prof and a replaceOne-upsert contrast. Throughput
+ * repetitions are interleaved (A, B, P, A, B, P, ...) so that drift of the machine touches all
+ * three alike. Prints a table on stdout (progress on stderr) and writes every figure as JSON.
+ * Not part of `npm test`.
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Child } from "./e2e/Child.js"
+import { shippedSpec, sinkWriteConcern } from "./e2e/Dataset.js"
+import { ensureStack, versions } from "./e2e/Infra.js"
+import { type LatencyRepetition, latencyRun } from "./e2e/Latency.js"
+import { type Options, parseOptions, UsageError, usage } from "./e2e/Options.js"
+import { preload } from "./e2e/Preload.js"
+import { machine, machineCpu } from "./e2e/Proc.js"
+import { summarizeProfile } from "./e2e/Profile.js"
+import { type E2eResult, type LatencyFigures, renderReport, type Target } from "./e2e/Report.js"
+import { openRun, type Run } from "./e2e/Run.js"
+import { buildService, serviceEnv } from "./e2e/Service.js"
+import { median, summarize } from "./e2e/Stats.js"
+import {
+  baselineA,
+  baselineB,
+  PARTITIONS_CONCURRENCY,
+  type PipelineRepetition,
+  pipelineDrain,
+  type Repetition,
+  type SinkRepetition,
+} from "./e2e/Throughput.js"
+
+const PARTITIONS = 3
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`)
+const int = (n: number) => Math.round(n).toLocaleString("en-US")
+
+/** Cores the whole machine kept busy over `ms`, before anything of the benchmark runs. */
+const busyCores = async (ms: number): Promise<number> => {
+  const before = machineCpu()
+  await new Promise((r) => setTimeout(r, ms))
+  return (machineCpu().busy - before.busy) / (ms / 1000)
+}
+
+const medianCores = (reps: ReadonlyArray<{ readonly cores: Readonly<Record<string, number>> }>) => {
+  const names = new Set(reps.flatMap((r) => Object.keys(r.cores)))
+  const out: Record<string, number> = {}
+  for (const n of names) out[n] = median(reps.flatMap((r) => (r.cores[n] === undefined ? [] : [r.cores[n]])))
+  return out
+}
+
+const latencyFigures = (
+  reps: ReadonlyArray<LatencyRepetition>,
+  pick: (r: LatencyRepetition) => LatencyRepetition["mongoAck"],
+): LatencyFigures => ({
+  p50: summarize(reps.map((r) => pick(r).p50)),
+  p95: summarize(reps.map((r) => pick(r).p95)),
+  p99: summarize(reps.map((r) => pick(r).p99)),
+  max: summarize(reps.map((r) => pick(r).max)),
+})
+
+const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult> => {
+  const o = run.options
+  const startedAt = new Date()
+  const started = performance.now()
+  const info = { machine: machine(), versions: await versions(run.mongo) }
+  const busyBefore = await busyCores(3_000)
+  say(`the machine kept ${busyBefore.toFixed(2)} of ${info.machine.cores} cores busy before the run`)
+  if (busyBefore > 0.25)
+    say("   it is not idle: expect lower and noisier figures (see the 'other' CPU column)")
+  say("building the service from the working tree")
+  const main = buildService(join(run.dir, "service"))
+
+  say(`1. preloading ${int(o.records)} records into ${run.id}.source`)
+  const source = await preload(run.cluster, run.topic("source"), PARTITIONS, o.seed, o.records, run.farLimit)
+  say(
+    `   ${(o.records / source.seconds).toFixed(0)} records/s; ${int(source.leftOut)} far duplicates left out`,
+  )
+
+  const a: Repetition[] = []
+  const b: SinkRepetition[] = []
+  const p: PipelineRepetition[] = []
+  for (let rep = 1; rep <= o.reps; rep++) {
+    say(`repetition ${rep}/${o.reps}`)
+    a.push(await baselineA(run, source, rep))
+    say(`   2. baseline A: ${int(a.at(-1)!.rate)} records/s`)
+    b.push(await baselineB(run, rep, "insert"))
+    say(`   3. baseline B: ${int(b.at(-1)!.rate)} documents/s (${int(b.at(-1)!.replaced)} replaced)`)
+    p.push(await pipelineDrain(run, main, source, `p${rep}`))
+    say(
+      `   4. pipeline:   ${int(p.at(-1)!.rate)} records/s, peak RSS ${(p.at(-1)!.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+    )
+  }
+  const pipeline = summarize(p.map((x) => x.rate))
+
+  let profile: E2eResult["profile"] = null
+  if (o.profile) {
+    say("profiling one more drain with node --cpu-prof")
+    const drain = await pipelineDrain(run, main, source, "profile", join(run.dir, "profile"))
+    if (drain.cpuProfile !== undefined) {
+      profile = { ...summarizeProfile(drain.cpuProfile, join(run.dir, "service"), drain.windowUs), drain }
+    }
+    say(`   ${int(drain.rate)} records/s under the profiler`)
+  }
+
+  let contrast: SinkRepetition | null = null
+  if (o.replaceRecords > 0) {
+    say(`replaceOne-upsert contrast on ${int(o.replaceRecords)} documents`)
+    contrast = await baselineB(run, 1, "replace", o.replaceRecords)
+    say(`   ${contrast.rate.toFixed(1)} documents/s`)
+  }
+
+  const lat: LatencyRepetition[] = []
+  const targetRate = Math.max(1, Math.round(pipeline.median / 2))
+  if (o.latencySeconds > 0) {
+    for (let rep = 1; rep <= o.latencyReps; rep++) {
+      say(`5. latency run ${rep}/${o.latencyReps} at ${int(targetRate)} records/s`)
+      lat.push(await latencyRun(run, main, targetRate, rep))
+      const last = lat.at(-1)!
+      say(`   p50 ${last.mongoAck.p50} ms, p99 ${last.mongoAck.p99} ms, max ${last.mongoAck.max} ms`)
+    }
+  }
+
+  const A = summarize(a.map((x) => x.rate))
+  const B = summarize(b.map((x) => x.rate))
+  const documentsPerSecond = summarize(p.map((x) => x.documents / x.seconds))
+  const expectedDocuments = b[0]?.items ?? 0
+  const drainRss = summarize(p.map((x) => x.peakRssBytes))
+  const latencyRss = lat.length === 0 ? null : summarize(lat.map((x) => x.peakRssBytes))
+  const peakRss = Math.max(...p.map((x) => x.peakRssBytes), ...lat.map((x) => x.peakRssBytes))
+  const latency =
+    lat.length === 0
+      ? null
+      : {
+          targetRate,
+          reps: lat,
+          mongoAck: latencyFigures(lat, (r) => r.mongoAck),
+          sinkAppend: latencyFigures(lat, (r) => r.sinkAppend),
+        }
+  const overMin = pipeline.median / Math.min(A.median, B.median)
+  const targets: Target[] = [
+    {
+      name: "pipeline >= 60% of min(A, B)",
+      target: `${(overMin * 100).toFixed(0)}% of min(A, B)`,
+      value: overMin,
+      met: overMin >= 0.6,
+    },
+    ...(latency === null
+      ? []
+      : [
+          {
+            name: "p99 latency < 250 ms at half load",
+            target: `p99 ${Math.round(latency.mongoAck.p99.median)} ms`,
+            value: latency.mongoAck.p99.median,
+            met: latency.mongoAck.p99.median < 250,
+          },
+        ]),
+    {
+      name: "peak RSS < 300 MB",
+      target: `${(peakRss / 2 ** 20).toFixed(0)} MB`,
+      value: peakRss,
+      met: peakRss < 300 * 2 ** 20,
+    },
+  ]
+  const checks: string[] = []
+  for (const x of p) {
+    if (x.documents !== expectedDocuments)
+      checks.push(
+        `${x.label}: ${int(x.documents)} documents in MongoDB, baseline B wrote ${int(expectedDocuments)}`,
+      )
+    if (x.service.consumed !== o.records)
+      checks.push(`${x.label}: the service counted ${int(x.service.consumed)} consumed`)
+    if (x.shutdown.code !== 0) checks.push(`${x.label}: exit code ${x.shutdown.code} after SIGTERM`)
+  }
+  if (checks.length === 0)
+    checks.push(
+      `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
+    )
+  const settingsEnv = serviceEnv(
+    {
+      source: "<per run>",
+      sink: "<per run>",
+      dlq: "<per run>",
+      group: "<per run>",
+      database: "<per run>",
+      collection: "orders",
+      batchSize: o.batchSize,
+    },
+    0,
+  )
+
+  return {
+    run: run.id,
+    command: `npm run bench -- e2e ${argv.join(" ")}`.trim(),
+    startedAt: startedAt.toISOString(),
+    durationSeconds: (performance.now() - started) / 1000,
+    ...info,
+    busyCoresBefore: busyBefore,
+    settings: {
+      records: o.records,
+      batchSize: o.batchSize,
+      reps: o.reps,
+      partitions: PARTITIONS,
+      partitionsConcurrency: PARTITIONS_CONCURRENCY,
+      seed: o.seed,
+      latencySeconds: o.latencySeconds,
+      latencyWarmupSeconds: o.latencyWarmupSeconds,
+      latencyReps: o.latencySeconds > 0 ? o.latencyReps : 0,
+      farDuplicateLimit: run.farLimit ?? null,
+      writeConcern: sinkWriteConcern(shippedSpec()),
+      serviceEnv: settingsEnv,
+      serviceNodeFlags: ["--disable-warning=TimeoutNegativeWarning", ...o.serviceFlags],
+    },
+    dataset: { kinds: source.kinds, leftOutFarDuplicates: source.leftOut, expectedDocuments },
+    preload: { seconds: source.seconds, recordsPerSecond: o.records / source.seconds },
+    baselineA: { summary: A, reps: a },
+    baselineB: { summary: B, reps: b },
+    replaceContrast: contrast,
+    pipeline: { summary: pipeline, reps: p, documentsPerSecond },
+    ratios: {
+      pipelineOverA: pipeline.median / A.median,
+      pipelineOverB: pipeline.median / B.median,
+      pipelineOverMin: overMin,
+      pipelineDocumentsOverB: documentsPerSecond.median / B.median,
+    },
+    latency,
+    memory: { drainPeakRssBytes: drainRss, latencyPeakRssBytes: latencyRss, peakRssBytes: peakRss },
+    cpu: {
+      A: medianCores(a),
+      B: medianCores(b),
+      P: medianCores(p),
+      ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
+    },
+    serviceStages: p.at(-1)?.service.stages ?? [],
+    profile,
+    targets,
+    checks,
+  }
+}
+
+/** Runs the benchmark; returns the exit code. */
+export const runE2e = async (argv: ReadonlyArray<string>): Promise<number> => {
+  let options: Options | "help"
+  try {
+    options = parseOptions(argv)
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e
+    process.stderr.write(`${e.message}\n`)
+    return 2
+  }
+  if (options === "help") {
+    process.stdout.write(`${usage}\n`)
+    return 0
+  }
+  say("bringing up the local stack (reused when already running)")
+  await ensureStack()
+  const run = await openRun(options)
+  let stopping = false
+  const interrupt = () => {
+    if (stopping) process.exit(130)
+    stopping = true
+    say("interrupted: stopping the processes started and removing the run's topics and databases")
+    void Promise.all([...Child.live].map((c) => c.stop(10_000)))
+      .then(() => run.cleanUp())
+      .finally(() => process.exit(130))
+  }
+  process.on("SIGINT", interrupt)
+  process.on("SIGTERM", interrupt)
+  try {
+    const result = await measure(run, argv)
+    const jsonFile = join(run.dir, "result.json")
+    writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`)
+    process.stdout.write(`${renderReport(result, jsonFile)}\n`)
+    return 0
+  } finally {
+    for (const c of Child.live) await c.stop(10_000)
+    say(
+      options.keep
+        ? `keeping the topics (${run.id}.*) and databases`
+        : "removing the run's topics and databases",
+    )
+    await run.cleanUp()
+  }
+}
+
+if (import.meta.main) {
+  runE2e(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+      process.exit(1)
+    },
+  )
+}

@@ -1,0 +1,90 @@
+/**
+ * Baseline B, the sink ceiling (a child of the benchmark): the documents the pipeline stores
+ * for the stream (computed before the clock starts), written with the bare mongodb driver the
+ * way the service's MongoDB sink writes them: batches of the batch size, as many at once as the
+ * service handles partitions, each an unordered insertMany with the key as `_id`, and only the
+ * documents that already exist (E11000) replaced by `_id` with upsert.
+ *
+ * In "replace" mode every batch is an unordered bulk of replaceOne-upserts instead: the plain
+ * upsert a sink might do first, for contrast (on FerretDB it scans the collection per document).
+ */
+import { type AnyBulkWriteOperation, type Document, MongoBulkWriteError, MongoClient } from "mongodb"
+import { type StoredDocument, sinkDocuments } from "./Dataset.js"
+import { childConfig, emit } from "./Protocol.js"
+
+export interface BaselineBConfig {
+  readonly uri: string
+  readonly database: string
+  readonly collection: string
+  readonly seed: number
+  readonly records: number
+  readonly farLimit: number | undefined
+  readonly batchSize: number
+  readonly lanes: number
+  readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
+  readonly mode: "insert" | "replace"
+  /** At most this many documents (the replace contrast is slow). */
+  readonly limit: number | undefined
+}
+
+const withoutId = (d: StoredDocument): Document => {
+  const { _id, ...rest } = d
+  return rest
+}
+
+const replaceAll = (docs: ReadonlyArray<StoredDocument>): AnyBulkWriteOperation<StoredDocument>[] =>
+  docs.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: withoutId(d), upsert: true } }))
+
+const main = async () => {
+  const config = childConfig<BaselineBConfig>()
+  const all = sinkDocuments(config.seed, config.records, config.batchSize, config.farLimit)
+  const docs = config.limit === undefined ? all : all.slice(0, config.limit)
+  const batches: StoredDocument[][] = []
+  for (let i = 0; i < docs.length; i += config.batchSize) batches.push(docs.slice(i, i + config.batchSize))
+
+  const client = new MongoClient(config.uri, { maxPoolSize: config.lanes + 2 })
+  await client.connect()
+  const collection = client.db(config.database).collection<StoredDocument>(config.collection)
+  const options = { ordered: false, writeConcern: config.writeConcern }
+  let inserted = 0
+  let replaced = 0
+
+  const insert = async (batch: StoredDocument[]) => {
+    try {
+      await collection.insertMany(batch, options)
+      inserted += batch.length
+    } catch (e) {
+      if (!(e instanceof MongoBulkWriteError)) throw e
+      const errors = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]
+      if (errors.length === 0 || errors.some((w) => w.code !== 11000)) throw e
+      const existing = errors.map((w) => batch[w.index]!)
+      inserted += batch.length - existing.length
+      await collection.bulkWrite(replaceAll(existing), options)
+      replaced += existing.length
+    }
+  }
+  const replace = async (batch: StoredDocument[]) => {
+    await collection.bulkWrite(replaceAll(batch), options)
+    replaced += batch.length
+  }
+  const write = config.mode === "insert" ? insert : replace
+
+  let next = 0
+  const lane = async () => {
+    while (next < batches.length) await write(batches[next++]!)
+  }
+  emit("start", { documents: docs.length })
+  const started = performance.now()
+  await Promise.all(Array.from({ length: config.lanes }, lane))
+  const seconds = (performance.now() - started) / 1000
+  emit("done", { documents: docs.length, inserted, replaced, seconds })
+  await client.close()
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`baseline B: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,220 @@
+/**
+ * Step 5: the pipeline under a steady load (half its measured drain rate) on a fresh topic,
+ * group and database. Each message carries its send time as its Kafka timestamp ("produced").
+ * Two end points are read for every record that reaches MongoDB:
+ * - MongoDB acknowledged: the moment the driver in the service returned the server's write
+ *   acknowledgement, noted by AckProbe (preloaded into the service with --import);
+ * - sink topic appended: the broker's LogAppendTime of the record's message on the sink topic
+ *   (written in the same parallel step as MongoDB), read back by a consumer here.
+ * Records first sent during the warm-up are left out.
+ */
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { type Consumer, Partitioners } from "kafkajs"
+import { benchRecords, messageOf } from "./Dataset.js"
+import { kafkaClient } from "./Infra.js"
+import { account, type ServiceAccount, scrape } from "./Metrics.js"
+import { type CpuSnapshot, coresUsed, cpuSnapshot } from "./Proc.js"
+import type { Run } from "./Run.js"
+import { startService } from "./Service.js"
+import { type Percentiles, percentiles } from "./Stats.js"
+
+export interface LatencyRepetition {
+  readonly label: string
+  readonly targetRate: number
+  readonly achievedRate: number
+  /** Records sent in the measured window. */
+  readonly measured: number
+  readonly mongoAck: Percentiles
+  readonly sinkAppend: Percentiles
+  readonly peakRssBytes: number
+  readonly cores: Readonly<Record<string, number>>
+  readonly service: ServiceAccount
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const PROBE = join(import.meta.dirname, "AckProbe.ts")
+
+interface Sent {
+  readonly at: number
+  readonly measured: boolean
+}
+
+interface Load {
+  readonly first: ReadonlyMap<string, Sent>
+  readonly measured: number
+  readonly before: CpuSnapshot
+  readonly after: CpuSnapshot
+}
+
+/** Sends `rate` records/s for warm-up + measured seconds, in small sends every few milliseconds. */
+const steadyLoad = async (
+  run: Run,
+  topic: string,
+  rate: number,
+  snapshot: () => CpuSnapshot,
+): Promise<Load> => {
+  const { latencyWarmupSeconds, latencySeconds, records, seed } = run.options
+  const producer = kafkaClient("bench-load").producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  const stream = benchRecords(seed, records, Number.POSITIVE_INFINITY, run.farLimit)
+  const first = new Map<string, Sent>()
+  let sent = 0
+  let measured = 0
+  let before: CpuSnapshot | undefined
+  const start = performance.now()
+  const measureFrom = start + latencyWarmupSeconds * 1000
+  const end = measureFrom + latencySeconds * 1000
+  try {
+    for (let now = start; now < end; now = performance.now()) {
+      const inWindow = now >= measureFrom
+      if (inWindow && before === undefined) before = snapshot()
+      const due = Math.floor((rate * (now - start)) / 1000) - sent
+      if (due > 0) {
+        const at = Date.now()
+        const messages = []
+        for (let i = 0; i < due; i++) {
+          const record = stream.next().value
+          if (record === undefined) break
+          messages.push(messageOf(record, at))
+          if (record.key !== null && !first.has(record.key)) first.set(record.key, { at, measured: inWindow })
+        }
+        await producer.send({ topic, acks: -1, messages })
+        sent += messages.length
+        if (inWindow) measured += messages.length
+      }
+      await sleep(5)
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return { first, measured, before: before ?? snapshot(), after: snapshot() }
+}
+
+/** Reads the sink topic from the start: record key -> broker append time of its first message. */
+const watchSink = async (topic: string, group: string) => {
+  const appended = new Map<string, number>()
+  let seen = 0
+  const consumer: Consumer = kafkaClient("bench-watch").consumer({ groupId: group })
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        seen++
+        const key = m.key?.toString("utf8")
+        if (key !== undefined && !appended.has(key)) appended.set(key, Number(m.timestamp))
+      }
+    },
+  })
+  await joined
+  return {
+    appended,
+    caughtUp: async (total: number, timeoutMs: number) => {
+      const deadline = performance.now() + timeoutMs
+      while (seen < total && performance.now() < deadline) await sleep(50)
+    },
+    stop: () => consumer.disconnect(),
+  }
+}
+
+/** `<_id> <epoch ms>` lines -> the first acknowledgement of each document. */
+const readAcks = (file: string): Map<string, number> => {
+  const acks = new Map<string, number>()
+  let text = ""
+  try {
+    text = readFileSync(file, "utf8")
+  } catch {
+    return acks
+  }
+  for (const line of text.split("\n")) {
+    const space = line.lastIndexOf(" ")
+    if (space <= 0) continue
+    const id = line.slice(0, space)
+    const at = Number(line.slice(space + 1))
+    const known = acks.get(id)
+    if (known === undefined || at < known) acks.set(id, at)
+  }
+  return acks
+}
+
+const latencies = (first: ReadonlyMap<string, Sent>, done: ReadonlyMap<string, number>): number[] => {
+  const out: number[] = []
+  for (const [key, sent] of first) {
+    if (!sent.measured) continue
+    const at = done.get(key)
+    if (at !== undefined) out.push(at - sent.at)
+  }
+  return out
+}
+
+export const latencyRun = async (
+  run: Run,
+  main: string,
+  rate: number,
+  rep: number,
+): Promise<LatencyRepetition> => {
+  const label = `lat${rep}`
+  const partitions = 3
+  const source = run.topic(label)
+  const sink = run.topic(`${label}.sink`)
+  await run.cluster.createTopic(source, partitions)
+  await run.cluster.createTopic(sink, partitions, { "message.timestamp.type": "LogAppendTime" })
+  const settings = {
+    source,
+    sink,
+    dlq: run.topic(`${label}.dlq`),
+    group: run.group(label),
+    database: run.database(label),
+    collection: "orders",
+    batchSize: run.options.batchSize,
+  }
+  const ackFile = join(run.dir, `${label}.acks`)
+  const service = await startService({
+    main,
+    settings,
+    logFile: join(run.dir, `${label}.log`),
+    imports: [PROBE],
+    nodeFlags: run.options.serviceFlags,
+    extraEnv: { BENCH_ACK_FILE: ackFile },
+  })
+  const { child } = service
+  const watcher = await watchSink(sink, run.group(`${label}.watch`))
+  try {
+    const snapshot = () =>
+      cpuSnapshot({
+        pipeline: child.pid,
+        kafka: run.stack.kafka,
+        ferretdb: run.stack.ferretdb,
+        bench: process.pid,
+      })
+    const load = await steadyLoad(run, source, rate, snapshot)
+    const ends = await run.cluster.endOffsets(source)
+    await run.cluster.waitForCommit(settings.group, source, ends, 180_000)
+    await watcher.caughtUp(await run.cluster.messageCount(sink), 30_000)
+    const serviceAccount = account(await scrape(service.port))
+    const peak = child.peakMemory()
+    await child.stop()
+    const acks = readAcks(ackFile)
+    return {
+      label,
+      targetRate: rate,
+      achievedRate: load.measured / run.options.latencySeconds,
+      measured: load.measured,
+      mongoAck: percentiles(latencies(load.first, acks)),
+      sinkAppend: percentiles(latencies(load.first, watcher.appended)),
+      peakRssBytes: peak.hwmBytes,
+      cores: coresUsed(load.before, load.after),
+      service: serviceAccount,
+    }
+  } finally {
+    await watcher.stop()
+    if (child.running) await child.stop(5_000)
+    await run.mongo.drop(settings.database)
+  }
+}

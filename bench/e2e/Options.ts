@@ -1,0 +1,138 @@
+/**
+ * Command-line options of the end-to-end benchmark (`npm run bench -- e2e [options]`).
+ * Every figure can be made cheaper: fewer records, fewer repetitions, a shorter latency run.
+ */
+
+export interface Options {
+  readonly records: number
+  readonly batchSize: number
+  readonly reps: number
+  readonly latencySeconds: number
+  readonly latencyWarmupSeconds: number
+  readonly latencyReps: number
+  /** Documents for the plain replaceOne-upsert contrast; 0 skips it. */
+  readonly replaceRecords: number
+  /** One extra drain of the pipeline under `node --cpu-prof`, not counted in the medians. */
+  readonly profile: boolean
+  /** Keep the benchmark's topics and databases instead of deleting them at the end. */
+  readonly keep: boolean
+  /** Keep the duplicates the shipped duplicate window cannot catch (see Dataset). */
+  readonly farDuplicates: boolean
+  readonly seed: number
+  /** Where the JSON, the logs and the profile go; default bench/results/e2e-<time>/. */
+  readonly out: string | undefined
+  /** Extra node flags for the pipeline process (e.g. --max-old-space-size=128). */
+  readonly serviceFlags: ReadonlyArray<string>
+}
+
+export const defaults: Options = {
+  records: 200_000,
+  batchSize: 100,
+  reps: 3,
+  latencySeconds: 30,
+  latencyWarmupSeconds: 5,
+  latencyReps: 3,
+  replaceRecords: 2_000,
+  profile: true,
+  keep: false,
+  farDuplicates: false,
+  seed: 1,
+  out: undefined,
+  serviceFlags: [],
+}
+
+export const usage = `usage: npm run bench -- e2e [options]
+
+  --records N           records preloaded into the source topic          [${defaults.records}]
+  --batch-size N        PIPELINE__BATCH_SIZE, and the batch of both baselines [${defaults.batchSize}]
+  --reps N              repetitions of each throughput figure (median)    [${defaults.reps}]
+  --latency-seconds S   measured time of each latency run                 [${defaults.latencySeconds}]
+  --latency-warmup S    unmeasured load before it                         [${defaults.latencyWarmupSeconds}]
+  --latency-reps N      latency runs (median of each percentile)          [${defaults.latencyReps}]
+  --replace-records N   documents for the replaceOne-upsert contrast, 0 = skip [${defaults.replaceRecords}]
+  --no-profile          skip the extra drain under node --cpu-prof
+  --keep                keep the topics and databases of the run
+  --far-duplicates      keep the duplicates further back than half the duplicate window
+                        (each costs a collection scan on FerretDB: a much longer run)
+  --seed N              generator seed                                    [${defaults.seed}]
+  --out DIR             result directory                                  [bench/results/e2e-<time>]
+  --service-flags "F"   extra node flags for the pipeline process, e.g. "--max-old-space-size=128"
+  --help                this text
+
+The local stack (Kafka on 127.0.0.1:9092, FerretDB on 127.0.0.1:27017) is brought up if needed.`
+
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
+const integer = (flag: string, text: string | undefined, min: number): number => {
+  const n = Number(text)
+  if (text === undefined || !/^\d+$/.test(text) || n < min) {
+    throw new UsageError(`${flag}: expected a whole number >= ${min}, got ${text ?? "nothing"}`)
+  }
+  return n
+}
+
+export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
+  let o: Options = defaults
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!
+    const eq = flag.indexOf("=")
+    const name = eq < 0 ? flag : flag.slice(0, eq)
+    const inline = eq < 0 ? undefined : flag.slice(eq + 1)
+    const value = (): string | undefined => inline ?? argv[++i]
+    switch (name) {
+      case "--help":
+      case "-h":
+        return "help"
+      case "--records":
+        o = { ...o, records: integer(flag, value(), 1) }
+        break
+      case "--batch-size":
+        o = { ...o, batchSize: integer(flag, value(), 1) }
+        break
+      case "--reps":
+        o = { ...o, reps: integer(flag, value(), 1) }
+        break
+      case "--latency-seconds":
+        o = { ...o, latencySeconds: integer(flag, value(), 0) }
+        break
+      case "--latency-warmup":
+        o = { ...o, latencyWarmupSeconds: integer(flag, value(), 0) }
+        break
+      case "--latency-reps":
+        o = { ...o, latencyReps: integer(flag, value(), 1) }
+        break
+      case "--replace-records":
+        o = { ...o, replaceRecords: integer(flag, value(), 0) }
+        break
+      case "--no-profile":
+        o = { ...o, profile: false }
+        break
+      case "--keep":
+        o = { ...o, keep: true }
+        break
+      case "--far-duplicates":
+        o = { ...o, farDuplicates: true }
+        break
+      case "--seed":
+        o = { ...o, seed: integer(flag, value(), 0) }
+        break
+      case "--service-flags": {
+        const flags = value()
+        if (flags === undefined) throw new UsageError("--service-flags: expected node flags")
+        o = { ...o, serviceFlags: flags.split(/\s+/).filter((f) => f !== "") }
+        break
+      }
+      case "--out": {
+        const dir = value()
+        if (dir === undefined) throw new UsageError("--out: expected a directory")
+        o = { ...o, out: dir }
+        break
+      }
+      default:
+        throw new UsageError(`unknown option ${flag}\n\n${usage}`)
+    }
+  }
+  return o
+}

@@ -1,0 +1,61 @@
+/**
+ * Step 1: the source topic, filled once per run with the benchmark stream (see Dataset) by an
+ * idempotent producer as the generator's Kafka output configures it. Every drain reads it.
+ */
+import { Partitioners } from "kafkajs"
+import type { Kind } from "../../src/Generator/Records.js"
+import { benchRecords, messageOf } from "./Dataset.js"
+import { type Cluster, kafkaClient } from "./Infra.js"
+
+export interface Preloaded {
+  readonly topic: string
+  readonly records: number
+  readonly kinds: Readonly<Record<Kind, number>>
+  /** Generated duplicates left out of the stream (see Dataset.benchRecords). */
+  readonly leftOut: number
+  readonly seconds: number
+  readonly ends: ReadonlyMap<number, bigint>
+}
+
+const SEND = 2_000
+
+export const preload = async (
+  cluster: Cluster,
+  topic: string,
+  partitions: number,
+  seed: number,
+  count: number,
+  farLimit: number | undefined,
+): Promise<Preloaded> => {
+  await cluster.createTopic(topic, partitions)
+  const producer = kafkaClient("bench-preload").producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  const kinds: Record<Kind, number> = { valid: 0, invalid: 0, duplicate: 0, malformed: 0, oversized: 0 }
+  const started = performance.now()
+  let lastIndex = -1
+  try {
+    let batch = []
+    for (const record of benchRecords(seed, 0, count, farLimit)) {
+      kinds[record.kind]++
+      lastIndex = record.index
+      batch.push(messageOf(record))
+      if (batch.length === SEND) {
+        await producer.send({ topic, acks: -1, messages: batch })
+        batch = []
+      }
+    }
+    if (batch.length > 0) await producer.send({ topic, acks: -1, messages: batch })
+  } finally {
+    await producer.disconnect()
+  }
+  const seconds = (performance.now() - started) / 1000
+  const ends = await cluster.endOffsets(topic)
+  const stored = [...ends.values()].reduce((a, b) => a + b, 0n)
+  if (stored !== BigInt(count))
+    throw new Error(`preload: ${topic} holds ${stored} messages, expected ${count}`)
+  return { topic, records: count, kinds, leftOut: lastIndex + 1 - count, seconds, ends }
+}

@@ -1,0 +1,117 @@
+/**
+ * What Linux says about processes and the machine: resident memory (VmRSS, and VmHWM, the
+ * kernel's own high-water mark), CPU time per process and for the whole machine, and the pids
+ * of the local stack's broker and database server (found by their command lines).
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { cpus, release, totalmem } from "node:os"
+
+/** Clock ticks per second of /proc/<pid>/stat and /proc/stat; 100 on every Linux build that matters. */
+const TICKS = 100
+
+export interface Memory {
+  readonly rssBytes: number
+  readonly hwmBytes: number
+}
+
+const kib = (status: string, field: string): number => {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
+  return match === null ? 0 : Number(match[1]) * 1024
+}
+
+export const memoryOf = (pid: number): Memory | undefined => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    return { rssBytes: kib(status, "VmRSS"), hwmBytes: kib(status, "VmHWM") }
+  } catch {
+    return undefined
+  }
+}
+
+/** User + system CPU seconds a process has used so far (0 once it is gone). */
+export const cpuSecondsOf = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // The command name may contain spaces and parentheses: fields start after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch {
+    return 0
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine, summed over cores. */
+export const machineCpu = (): { readonly busy: number; readonly total: number } => {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!
+  const v = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = v.reduce((a, b) => a + b, 0)
+  const idle = (v[3] ?? 0) + (v[4] ?? 0)
+  return { busy: (total - idle) / TICKS, total: total / TICKS }
+}
+
+/** The first process whose command line contains `needle` (and is not this process). */
+export const findPid = (needle: string): number | undefined => {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ")
+      if (cmdline.includes(needle)) return Number(entry)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined
+}
+
+export interface Machine {
+  readonly cores: number
+  readonly cpuModel: string
+  readonly memoryBytes: number
+  readonly kernel: string
+}
+
+export const machine = (): Machine => ({
+  cores: cpus().length,
+  cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+  memoryBytes: totalmem(),
+  kernel: release(),
+})
+
+export interface CpuSnapshot {
+  readonly at: number
+  readonly processes: Readonly<Record<string, number>>
+  readonly machine: { readonly busy: number; readonly total: number }
+}
+
+/** CPU seconds so far of each named process, and of the machine. */
+export const cpuSnapshot = (pids: Readonly<Record<string, number | undefined>>): CpuSnapshot => {
+  const processes: Record<string, number> = {}
+  for (const [name, pid] of Object.entries(pids)) if (pid !== undefined) processes[name] = cpuSecondsOf(pid)
+  return { at: performance.now(), processes, machine: machineCpu() }
+}
+
+/**
+ * Cores each process kept busy between two snapshots (1.0 = one core all the time), with the
+ * machine's busy cores and the rest (processes not named: the OS, other users of the machine).
+ */
+export const coresUsed = (before: CpuSnapshot, after: CpuSnapshot): Record<string, number> => {
+  const seconds = (after.at - before.at) / 1000
+  const used: Record<string, number> = {}
+  let named = 0
+  for (const [name, cpu] of Object.entries(after.processes)) {
+    const delta = cpu - (before.processes[name] ?? cpu)
+    used[name] = delta / seconds
+    named += delta
+  }
+  const busy = after.machine.busy - before.machine.busy
+  used.machine = busy / seconds
+  used.other = Math.max(0, busy - named) / seconds
+  return used
+}
+
+/**
+ * A performance.now() time on the system's monotonic clock, in microseconds: the clock of
+ * V8's CPU profiles, so that a profile can be cut to a window measured here.
+ */
+export const monotonicMicros = (performanceNow: number): number =>
+  Number(process.hrtime.bigint() / 1000n) - (performance.now() - performanceNow) * 1000

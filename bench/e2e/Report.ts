@@ -1,0 +1,191 @@
+/**
+ * The run's result: every figure in one JSON document, and the table printed on stdout.
+ */
+import type { Kind } from "../../src/Generator/Records.js"
+import type { Versions } from "./Infra.js"
+import type { LatencyRepetition } from "./Latency.js"
+import type { ServiceAccount } from "./Metrics.js"
+import type { Machine } from "./Proc.js"
+import type { ProfileSummary } from "./Profile.js"
+import type { Summary } from "./Stats.js"
+import type { PipelineRepetition, Repetition, SinkRepetition } from "./Throughput.js"
+
+export interface Target {
+  readonly name: string
+  readonly target: string
+  readonly value: number
+  readonly met: boolean
+}
+
+export type LatencyFigures = Readonly<Record<"p50" | "p95" | "p99" | "max", Summary>>
+
+export interface Figure<R> {
+  readonly summary: Summary
+  readonly reps: ReadonlyArray<R>
+}
+
+export interface E2eResult {
+  readonly run: string
+  readonly command: string
+  readonly startedAt: string
+  readonly durationSeconds: number
+  readonly machine: Machine
+  /** Cores busy on the machine in the 3 s before the run (other users of a shared machine). */
+  readonly busyCoresBefore: number
+  readonly versions: Versions
+  readonly settings: {
+    readonly records: number
+    readonly batchSize: number
+    readonly reps: number
+    readonly partitions: number
+    readonly partitionsConcurrency: number
+    readonly seed: number
+    readonly latencySeconds: number
+    readonly latencyWarmupSeconds: number
+    readonly latencyReps: number
+    readonly farDuplicateLimit: number | null
+    readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
+    readonly serviceEnv: Readonly<Record<string, string>>
+    readonly serviceNodeFlags: ReadonlyArray<string>
+  }
+  readonly dataset: {
+    readonly kinds: Readonly<Record<Kind, number>>
+    readonly leftOutFarDuplicates: number
+    readonly expectedDocuments: number
+  }
+  readonly preload: { readonly seconds: number; readonly recordsPerSecond: number }
+  readonly baselineA: Figure<Repetition>
+  readonly baselineB: Figure<SinkRepetition>
+  readonly replaceContrast: SinkRepetition | null
+  readonly pipeline: Figure<PipelineRepetition> & { readonly documentsPerSecond: Summary }
+  readonly ratios: {
+    readonly pipelineOverA: number
+    readonly pipelineOverB: number
+    readonly pipelineOverMin: number
+    readonly pipelineDocumentsOverB: number
+  }
+  readonly latency: {
+    readonly targetRate: number
+    readonly reps: ReadonlyArray<LatencyRepetition>
+    readonly mongoAck: LatencyFigures
+    readonly sinkAppend: LatencyFigures
+  } | null
+  readonly memory: {
+    readonly drainPeakRssBytes: Summary
+    readonly latencyPeakRssBytes: Summary | null
+    readonly peakRssBytes: number
+  }
+  readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
+  readonly serviceStages: ServiceAccount["stages"]
+  readonly profile: (ProfileSummary & { readonly drain: PipelineRepetition }) | null
+  readonly targets: ReadonlyArray<Target>
+  readonly checks: ReadonlyArray<string>
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US")
+const pct = (n: number) => `${(n * 100).toFixed(1)}%`
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(0)} MB`
+const ms = (n: number) => (Number.isNaN(n) ? "-" : `${Math.round(n)}`)
+const pad = (s: string, n: number) => s.padEnd(n)
+const lpad = (s: string, n: number) => s.padStart(n)
+
+const row = (label: string, s: Summary, unit: string) =>
+  `${pad(label, 52)}${lpad(int(s.median), 9)}${lpad(pct(s.spread), 9)}   ${pad(`${int(s.min)} .. ${int(s.max)}`, 20)}${unit}`
+
+export const renderReport = (r: E2eResult, jsonFile: string): string => {
+  const out: string[] = []
+  const say = (line = "") => out.push(line)
+  const s = r.settings
+  const v = r.versions
+  say(`End-to-end benchmark ${r.run} (${Math.round(r.durationSeconds)} s)`)
+  say(
+    `N = ${int(s.records)} records (generator, mixed: ${int(r.dataset.kinds.valid)} valid, ${int(r.dataset.kinds.invalid)} invalid, ${int(r.dataset.kinds.duplicate)} duplicates` +
+      `${s.farDuplicateLimit === null ? "" : `; ${int(r.dataset.leftOutFarDuplicates)} duplicates further back than ${int(s.farDuplicateLimit)} records left out`}), ` +
+      `batch size ${s.batchSize}, ${s.partitions} partitions, ${s.reps} repetitions`,
+  )
+  say(
+    `machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${(r.machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, Linux ${r.machine.kernel}; ${r.busyCoresBefore.toFixed(2)} cores busy before the run`,
+  )
+  say(
+    `versions: node ${v.node}; ${v.kafka}; ${v.mongodb}; kafkajs ${v.kafkajs}; mongodb driver ${v.mongodbDriver}; effect ${v.effect}; commit ${v.commit.slice(0, 10)}${v.srcChanges.length > 0 ? ` + ${v.srcChanges.length} uncommitted change(s) in src/config` : ""}`,
+  )
+  say()
+  say(
+    `${pad("figure (median of the repetitions)", 52)}${lpad("median", 9)}${lpad("spread", 9)}   ${pad("min .. max", 20)}unit`,
+  )
+  say(row("A  client ceiling: kafkajs consume -> produce", r.baselineA.summary, "records/s"))
+  say(row("B  sink ceiling: insertMany, E11000 -> replaceOne", r.baselineB.summary, "documents/s"))
+  if (r.replaceContrast !== null) {
+    const c = r.replaceContrast
+    say(
+      `${pad(`B' contrast: replaceOne-upsert only (${int(c.items)} docs, 1 run)`, 52)}${lpad(int(c.rate), 9)}${lpad("-", 9)}   ${pad("", 20)}documents/s`,
+    )
+  }
+  say(row("P  pipeline: full DAG, both sinks, dead letters", r.pipeline.summary, "records/s"))
+  say(row("   of which MongoDB documents written", r.pipeline.documentsPerSecond, "documents/s"))
+  say(`${pad("   P / A", 52)}${lpad(r.ratios.pipelineOverA.toFixed(2), 9)}`)
+  say(`${pad("   P / B (records/s over documents/s)", 52)}${lpad(r.ratios.pipelineOverB.toFixed(2), 9)}`)
+  say(`${pad("   P documents/s / B", 52)}${lpad(r.ratios.pipelineDocumentsOverB.toFixed(2), 9)}`)
+  say(`${pad("   P / min(A, B)", 52)}${lpad(r.ratios.pipelineOverMin.toFixed(2), 9)}`)
+  if (r.latency !== null) {
+    const l = r.latency
+    const lat = (name: string, p: LatencyFigures) =>
+      `${pad(name, 52)}${lpad(`${ms(p.p50.median)} / ${ms(p.p95.median)} / ${ms(p.p99.median)} / ${ms(p.max.median)}`, 22)} ms   (p99 ${ms(p.p99.min)} .. ${ms(p.p99.max)})`
+    say()
+    say(
+      `latency at ${int(l.targetRate)} records/s (half of P), ${s.latencySeconds} s after ${s.latencyWarmupSeconds} s warm-up, ${l.reps.length} run(s); achieved ${l.reps.map((x) => int(x.achievedRate)).join(", ")} records/s`,
+    )
+    say(`${pad("", 52)}${lpad("p50 / p95 / p99 / max", 22)}`)
+    say(lat("   produced -> MongoDB write acknowledged", l.mongoAck))
+    say(lat("   produced -> sink topic appended (proxy)", l.sinkAppend))
+    say(
+      `${pad("   records measured / acknowledged by MongoDB", 52)}${lpad(l.reps.map((x) => `${int(x.measured)}/${int(x.mongoAck.count)}`).join(", "), 22)}`,
+    )
+  }
+  say()
+  say(
+    `peak RSS of the pipeline (VmHWM): drain ${mb(r.memory.drainPeakRssBytes.median)} (${mb(r.memory.drainPeakRssBytes.min)} .. ${mb(r.memory.drainPeakRssBytes.max)})` +
+      (r.memory.latencyPeakRssBytes === null
+        ? ""
+        : `, latency ${mb(r.memory.latencyPeakRssBytes.median)} (${mb(r.memory.latencyPeakRssBytes.min)} .. ${mb(r.memory.latencyPeakRssBytes.max)})`),
+  )
+  const p0 = r.pipeline.reps
+  say(
+    `pipeline start to ready ${p0.map((p) => p.startupSeconds.toFixed(1)).join(", ")} s; SIGTERM to exit ${p0.map((p) => `${p.shutdown.seconds.toFixed(1)} s (code ${p.shutdown.code})`).join(", ")}`,
+  )
+  say()
+  say("targets (the compass, not a test):")
+  for (const t of r.targets) say(`  ${t.met ? "met   " : "MISSED"} ${pad(t.name, 40)} ${t.target}`)
+  if (r.checks.length > 0) {
+    say()
+    say("checks:")
+    for (const c of r.checks) say(`  ${c}`)
+  }
+  say()
+  const names = ["pipeline", "baselineA", "baselineB", "kafka", "ferretdb", "bench", "other", "machine"]
+  say(`CPU, cores busy during the measured window (median; the machine has ${r.machine.cores}):`)
+  say(`  ${pad("", 12)}${names.map((n) => lpad(n, 10)).join("")}`)
+  for (const [phase, cores] of Object.entries(r.cpu)) {
+    say(
+      `  ${pad(phase, 12)}${names.map((n) => lpad(cores[n] === undefined ? "" : cores[n].toFixed(2), 10)).join("")}`,
+    )
+  }
+  say()
+  say("the service's own stage times (its histograms, last pipeline repetition), mean per batch:")
+  say(`  ${r.serviceStages.map((st) => `${st.stage} ${st.meanMs.toFixed(1)} ms`).join(", ")}`)
+  if (r.profile !== null) {
+    const p = r.profile
+    say()
+    say(
+      `where the pipeline's CPU goes (node --cpu-prof, one extra drain at ${int(p.drain.rate)} records/s; busy ${p.busySeconds.toFixed(1)} of ${p.sampledSeconds.toFixed(1)} s):`,
+    )
+    for (const st of p.stages) say(`  ${lpad(pct(st.share), 7)}  ${st.name}`)
+    say("  top modules by self time:")
+    for (const m of p.modules.slice(0, 10)) say(`  ${lpad(pct(m.share), 7)}  ${m.name}`)
+    say("  top functions by self time:")
+    for (const f of p.functions.slice(0, 15)) say(`  ${lpad(pct(f.share), 7)}  ${f.name}`)
+  }
+  say()
+  say(`every figure: ${jsonFile}`)
+  return out.join("\n")
+}

@@ -1,0 +1,73 @@
+/**
+ * One benchmark run: its name (a timestamp), its result directory, its clients, and what it
+ * created (topics, consumer groups, databases), so that everything is removed at the end, on
+ * failure and on Ctrl-C alike, unless --keep says otherwise.
+ */
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { farDuplicateLimit, shippedSpec } from "./Dataset.js"
+import { Cluster, Mongo, root } from "./Infra.js"
+import type { Options } from "./Options.js"
+import { findPid } from "./Proc.js"
+
+export interface Run {
+  readonly id: string
+  readonly dir: string
+  readonly options: Options
+  readonly cluster: Cluster
+  readonly mongo: Mongo
+  /** Duplicates further back than this many records are left out of the stream (see Dataset). */
+  readonly farLimit: number | undefined
+  /** Pids of the broker and the database server, for their CPU use (undefined if not found). */
+  readonly stack: { readonly kafka: number | undefined; readonly ferretdb: number | undefined }
+  readonly topic: (name: string) => string
+  readonly group: (name: string) => string
+  readonly database: (name: string) => string
+  readonly cleanUp: () => Promise<void>
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").toLowerCase()
+
+export const openRun = async (options: Options): Promise<Run> => {
+  const time = stamp(new Date())
+  const id = `bench-e2e-${time}`
+  const dbPrefix = `bench_e2e_${time}`
+  const dir = options.out ?? join(root, "bench", "results", `e2e-${time}`)
+  mkdirSync(dir, { recursive: true })
+  const cluster = await Cluster.connect()
+  const mongo = await Mongo.connect()
+  const topics: string[] = []
+  const groups: string[] = []
+  return {
+    id,
+    dir,
+    options,
+    cluster,
+    mongo,
+    farLimit: options.farDuplicates ? undefined : farDuplicateLimit(shippedSpec()),
+    stack: { kafka: findPid("kafka.Kafka"), ferretdb: findPid("ferretdb") },
+    topic: (name) => {
+      const topic = `${id}.${name}`
+      topics.push(topic)
+      return topic
+    },
+    group: (name) => {
+      const group = `${id}.${name}`
+      groups.push(group)
+      return group
+    },
+    database: (name) => `${dbPrefix}_${name}`,
+    cleanUp: async () => {
+      if (!options.keep) {
+        await mongo.dropAll(dbPrefix).catch((e: unknown) => warn("dropping the databases", e))
+        await cluster.deleteGroups(groups)
+        await cluster.deleteTopics(topics).catch((e: unknown) => warn("deleting the topics", e))
+      }
+      await cluster.close()
+      await mongo.close()
+    },
+  }
+}
+
+const warn = (what: string, e: unknown) =>
+  process.stderr.write(`bench: ${what} failed: ${e instanceof Error ? e.message : String(e)}\n`)

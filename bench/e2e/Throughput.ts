@@ -1,0 +1,225 @@
+/**
+ * Steps 2 to 4, one repetition each: baseline A (kafkajs pass-through), baseline B (bare
+ * MongoDB writes) and the pipeline draining the preloaded topic with a fresh consumer group and
+ * database. Each runs in its own node process; the clock runs from the moment the consumer is
+ * in its group (or the first write) to the moment the last offset is committed (or the last
+ * write is acknowledged). CPU use of every process involved is read over the same window.
+ */
+import { readdirSync } from "node:fs"
+import { join } from "node:path"
+import type { BaselineAConfig } from "./BaselineA.js"
+import type { BaselineBConfig } from "./BaselineB.js"
+import { Child } from "./Child.js"
+import { shippedSpec, sinkWriteConcern } from "./Dataset.js"
+import { brokers, mongoUri } from "./Infra.js"
+import { account, type ServiceAccount, scrape } from "./Metrics.js"
+import type { Preloaded } from "./Preload.js"
+import { coresUsed, cpuSnapshot, monotonicMicros } from "./Proc.js"
+import type { Run } from "./Run.js"
+import { startService } from "./Service.js"
+
+export const PARTITIONS_CONCURRENCY = 3
+const COLLECTION = "orders"
+
+export interface Repetition {
+  readonly label: string
+  readonly seconds: number
+  /** Records/s (A, pipeline) or documents/s (B). */
+  readonly rate: number
+  readonly items: number
+  /** Cores kept busy during the window, per process (see Proc.coresUsed). */
+  readonly cores: Readonly<Record<string, number>>
+  readonly peakRssBytes: number
+}
+
+export interface PipelineRepetition extends Repetition {
+  readonly startupSeconds: number
+  readonly shutdown: { readonly code: number | null; readonly seconds: number; readonly killed: boolean }
+  readonly documents: number
+  readonly service: ServiceAccount
+  readonly cpuProfile?: string
+  /** The measured window on the monotonic clock, in microseconds (to cut the CPU profile). */
+  readonly windowUs: { readonly fromUs: number; readonly toUs: number }
+}
+
+export interface SinkRepetition extends Repetition {
+  readonly inserted: number
+  readonly replaced: number
+}
+
+const here = import.meta.dirname
+const tsxChild = (file: string) => [
+  "--disable-warning=TimeoutNegativeWarning",
+  "--import",
+  "tsx",
+  join(here, file),
+]
+const drainTimeoutMs = (records: number) => 120_000 + records * 10
+
+const pids = (run: Run, name: string, pid: number) => ({
+  [name]: pid,
+  kafka: run.stack.kafka,
+  ferretdb: run.stack.ferretdb,
+  bench: process.pid,
+})
+
+export const baselineA = async (run: Run, source: Preloaded, rep: number): Promise<Repetition> => {
+  const label = `a${rep}`
+  const target = run.topic(`${label}.out`)
+  await run.cluster.createTopic(target, source.ends.size)
+  const config: BaselineAConfig = {
+    brokers,
+    source: source.topic,
+    target,
+    group: run.group(label),
+    batchSize: run.options.batchSize,
+    partitionsConcurrency: PARTITIONS_CONCURRENCY,
+    expected: source.records,
+  }
+  const child = new Child(
+    "baseline A",
+    tsxChild("BaselineA.ts"),
+    { BENCH_CONFIG: JSON.stringify(config) },
+    log(run, label),
+  )
+  child.startSampling()
+  const joined = await child.event("joined", 60_000)
+  const before = cpuSnapshot(pids(run, "baselineA", child.pid))
+  const done = await child.event("done", drainTimeoutMs(source.records))
+  const after = cpuSnapshot(pids(run, "baselineA", child.pid))
+  const peak = child.peakMemory()
+  await child.stop()
+  const seconds = (done.at - joined.at) / 1000
+  return {
+    label,
+    seconds,
+    rate: source.records / seconds,
+    items: source.records,
+    cores: coresUsed(before, after),
+    peakRssBytes: peak.hwmBytes,
+  }
+}
+
+export const baselineB = async (
+  run: Run,
+  rep: number,
+  mode: "insert" | "replace",
+  limit?: number,
+): Promise<SinkRepetition> => {
+  const label = mode === "insert" ? `b${rep}` : `replace${rep}`
+  const database = run.database(label)
+  const config: BaselineBConfig = {
+    uri: mongoUri,
+    database,
+    collection: COLLECTION,
+    seed: run.options.seed,
+    records: run.options.records,
+    farLimit: run.farLimit,
+    batchSize: run.options.batchSize,
+    lanes: PARTITIONS_CONCURRENCY,
+    writeConcern: sinkWriteConcern(shippedSpec()),
+    mode,
+    limit,
+  }
+  const child = new Child(
+    "baseline B",
+    tsxChild("BaselineB.ts"),
+    { BENCH_CONFIG: JSON.stringify(config) },
+    log(run, label),
+  )
+  child.startSampling()
+  try {
+    const start = await child.event("start", 300_000)
+    const before = cpuSnapshot(pids(run, "baselineB", child.pid))
+    const done = await child.event("done", drainTimeoutMs(run.options.records) * 10)
+    const after = cpuSnapshot(pids(run, "baselineB", child.pid))
+    const peak = child.peakMemory()
+    await child.stop()
+    const documents = Number(done.data.documents)
+    const seconds = (done.at - start.at) / 1000
+    return {
+      label,
+      seconds,
+      rate: documents / seconds,
+      items: documents,
+      inserted: Number(done.data.inserted),
+      replaced: Number(done.data.replaced),
+      cores: coresUsed(before, after),
+      peakRssBytes: peak.hwmBytes,
+    }
+  } finally {
+    if (child.running) await child.stop(5_000)
+    await run.mongo.drop(database)
+  }
+}
+
+/** One drain of the preloaded topic by the service; with `profileDir`, under node --cpu-prof. */
+export const pipelineDrain = async (
+  run: Run,
+  main: string,
+  source: Preloaded,
+  label: string,
+  profileDir?: string,
+): Promise<PipelineRepetition> => {
+  const settings = {
+    source: source.topic,
+    sink: run.topic(`${label}.sink`),
+    dlq: run.topic(`${label}.dlq`),
+    group: run.group(label),
+    database: run.database(label),
+    collection: COLLECTION,
+    batchSize: run.options.batchSize,
+  }
+  const service = await startService({
+    main,
+    settings,
+    logFile: log(run, label),
+    nodeFlags: run.options.serviceFlags,
+    ...(profileDir === undefined ? {} : { cpuProfileDir: profileDir }),
+  })
+  const { child } = service
+  try {
+    const before = cpuSnapshot(pids(run, "pipeline", child.pid))
+    const doneAt = await run.cluster.waitForCommit(
+      settings.group,
+      source.topic,
+      source.ends,
+      drainTimeoutMs(source.records),
+    )
+    const after = cpuSnapshot(pids(run, "pipeline", child.pid))
+    const serviceAccount = account(await scrape(service.port))
+    const peak = child.peakMemory()
+    const exit = await child.stop()
+    const documents = await run.mongo.count(settings.database, COLLECTION)
+    const windowUs = { fromUs: monotonicMicros(service.readyAt), toUs: monotonicMicros(doneAt) }
+    const seconds = (doneAt - service.readyAt) / 1000
+    const profile = profileDir === undefined ? undefined : newestProfile(profileDir)
+    return {
+      label,
+      seconds,
+      rate: source.records / seconds,
+      items: source.records,
+      cores: coresUsed(before, after),
+      peakRssBytes: peak.hwmBytes,
+      startupSeconds: service.startupSeconds,
+      shutdown: { code: exit.code, seconds: exit.seconds, killed: exit.killed },
+      documents,
+      windowUs,
+      service: serviceAccount,
+      ...(profile === undefined ? {} : { cpuProfile: profile }),
+    }
+  } finally {
+    if (child.running) await child.stop(5_000)
+    await run.mongo.drop(settings.database)
+  }
+}
+
+const log = (run: Run, label: string) => join(run.dir, `${label}.log`)
+
+const newestProfile = (dir: string): string | undefined => {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort()
+  const last = files[files.length - 1]
+  return last === undefined ? undefined : join(dir, last)
+}

@@ -1,0 +1,50 @@
+/**
+ * `npm run bench -- [e2e|dag|tasks] [options]`: the end-to-end benchmark against the local
+ * stack (the default; see bench/README.md), or one of the in-process micro-benchmarks, which
+ * run as they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
+ */
+import { spawnSync } from "node:child_process"
+import { join } from "node:path"
+import { usage as e2eUsage } from "./e2e/Options.js"
+import { runE2e } from "./e2e.js"
+
+const usage = `usage: npm run bench -- [e2e|dag|tasks] [options]
+
+  e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with both baselines (default)
+          options: npm run bench -- e2e --help
+  dag     DAG engine overhead per batch (bench/dag.ts [runs-per-round] [rounds])
+  tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])`
+
+const micro = (file: string, args: ReadonlyArray<string>): number => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, file), ...args], {
+    stdio: "inherit",
+  })
+  return r.status ?? 1
+}
+
+const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const [first, ...rest] = argv
+  switch (first) {
+    case "dag":
+      return micro("dag.ts", rest)
+    case "tasks":
+      return micro("tasks.ts", rest)
+    case "e2e":
+      return runE2e(rest)
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${usage}\n\n${e2eUsage}\n`)
+      return 0
+    default:
+      return runE2e(argv)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+    process.exit(1)
+  },
+)
