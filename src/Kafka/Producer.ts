@@ -3,14 +3,18 @@
  * topic. Connected when the layer is built, disconnected when it is torn down.
  */
 import { Context, Effect, Layer } from "effect"
-import { type Message, Partitioners } from "kafkajs"
+import { CompressionTypes, type Message, Partitioners } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { isRetriableKafkaError, KafkaConnectionError, KafkaProduceError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
 
 export interface ProducerShape {
   /** Sends and waits for every message to be acknowledged by all in-sync replicas. */
-  readonly send: (topic: string, messages: ReadonlyArray<Message>) => Effect.Effect<void, KafkaProduceError>
+  readonly send: (
+    topic: string,
+    messages: ReadonlyArray<Message>,
+    compression?: "none" | "gzip",
+  ) => Effect.Effect<void, KafkaProduceError>
 }
 
 export class KafkaProducer extends Context.Service<KafkaProducer, ProducerShape>()("pipeline/KafkaProducer") {
@@ -37,11 +41,17 @@ export class KafkaProducer extends Context.Service<KafkaProducer, ProducerShape>
         (p) => Effect.promise(() => p.disconnect().catch(() => undefined)),
       )
       return KafkaProducer.of({
-        send: (topic, messages) =>
+        send: (topic, messages, compression = "none") =>
           messages.length === 0
             ? Effect.void
             : Effect.tryPromise({
-                try: () => producer.send({ topic, acks: -1, messages: [...messages] }),
+                try: () =>
+                  producer.send({
+                    topic,
+                    acks: -1,
+                    messages: [...messages],
+                    compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+                  }),
                 catch: (cause) =>
                   new KafkaProduceError({
                     topic,

@@ -6,7 +6,7 @@
  */
 import { Data, Duration, Effect, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
-import type { PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
+import type { KafkaSinkSettings, MongoSinkSettings, PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
 import * as Dag from "../Dag/Dag.js"
 import type { DagValidationError } from "../Dag/Graph.js"
 import type { RetrySettings } from "../Dag/Retry.js"
@@ -42,11 +42,24 @@ export interface PipelinePlan {
   readonly retry: RetrySettings
 }
 
-export interface SinkServices {
-  readonly mongo: MongoDbShape
-  readonly producer: ProducerShape
-  readonly sinkTopic: string
+/** How to build each kind of sink; the live ones write to MongoDB and Kafka, tests pass their own. */
+export interface SinkFactories {
+  readonly mongodb: (
+    name: string,
+    settings: MongoSinkSettings,
+    key: ReadonlyArray<string>,
+  ) => Sink<StageError>
+  readonly kafka: (name: string, settings: KafkaSinkSettings, key: ReadonlyArray<string>) => Sink<StageError>
 }
+
+export const liveSinks = (
+  mongo: MongoDbShape,
+  producer: ProducerShape,
+  sinkTopic: string,
+): SinkFactories => ({
+  mongodb: (name, settings, key) => mongoSink(name, mongo, key, settings),
+  kafka: (name, settings, key) => kafkaSink(name, producer, sinkTopic, key, settings),
+})
 
 const isSink = (t: TaskSpec): t is Extract<TaskSpec, { type: "mongodb_sink" | "kafka_sink" }> =>
   t.type === "mongodb_sink" || t.type === "kafka_sink"
@@ -123,7 +136,7 @@ const inputOf = (
 
 export const buildPlan = (
   spec: PipelineSpec,
-  services: SinkServices,
+  sinkFactories: SinkFactories,
   settings: AppSettings["pipeline"],
 ): Effect.Effect<PipelinePlan, DagValidationError | PipelineShapeError> =>
   Effect.suspend((): Effect.Effect<PipelinePlan, DagValidationError | PipelineShapeError> => {
@@ -135,8 +148,8 @@ export const buildPlan = (
         case "kafka_sink": {
           const run: Sink<StageError> =
             t.type === "mongodb_sink"
-              ? mongoSink(t.name, services.mongo, spec.key, t.settings)
-              : kafkaSink(t.name, services.producer, services.sinkTopic, spec.key)
+              ? sinkFactories.mongodb(t.name, t.settings, spec.key)
+              : sinkFactories.kafka(t.name, t.settings, spec.key)
           sinks.push({ name: t.name, run })
           return task({
             ...common(t, retry),

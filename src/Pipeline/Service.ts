@@ -18,7 +18,7 @@ import { MongoDb } from "../Mongo/MongoDb.js"
 import * as ConsumerLag from "../Observability/ConsumerLag.js"
 import * as Metrics from "../Observability/Metrics.js"
 import * as Progress from "../Observability/Progress.js"
-import { buildPlan, type PipelinePlan } from "./PipelineDag.js"
+import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
 
@@ -35,7 +35,7 @@ export const runPipeline = (spec: PipelineSpec) =>
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
     const build = (definition: PipelineSpec) =>
-      buildPlan(definition, { mongo, producer, sinkTopic: settings.kafka.topicSink }, settings.pipeline).pipe(
+      buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline).pipe(
         Effect.map((plan) => ({
           plan,
           processor: makeProcessor(plan, producer, {

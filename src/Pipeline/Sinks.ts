@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import type { WriteConcernSettings } from "mongodb"
-import type { MongoSinkSettings } from "../Config/PipelineSpec.js"
+import type { KafkaSinkSettings, MongoSinkSettings } from "../Config/PipelineSpec.js"
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import { keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
@@ -106,11 +106,14 @@ export const kafkaSink = (
   producer: ProducerShape,
   topic: string,
   keyFields: ReadonlyArray<string>,
+  settings: KafkaSinkSettings,
 ): Sink<KafkaProduceError> => {
   const keyPaths = keyFields.map(parsePath)
   return (records, origin) => {
     const { keyed, rejected } = keyRecords(name, records, keyPaths, keyFields)
     const messages = keyed.map(({ record, key }) => sinkMessage(origin, key, record.offset, record.value))
-    return producer.send(topic, messages).pipe(Effect.as({ written: keyed.length, rejected }))
+    return producer
+      .send(topic, messages, settings.compression)
+      .pipe(Effect.as({ written: keyed.length, rejected }))
   }
 }

@@ -11,7 +11,7 @@ import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import type { Chunk } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
 import type { MongoDbShape, StoredDocument } from "../../src/Mongo/MongoDb.js"
-import { buildPlan } from "../../src/Pipeline/PipelineDag.js"
+import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
 import { makeProcessor } from "../../src/Pipeline/Processor.js"
 import { captureLogs, parseJsonLines } from "./support.js"
 
@@ -118,7 +118,7 @@ describe("batch log lines", () => {
         })
         const { producer, sent } = flakyProducer()
         const { mongo, stored } = memoryMongo()
-        const plan = yield* buildPlan(spec, { mongo, producer, sinkTopic: "orders.clean" }, settings.pipeline)
+        const plan = yield* buildPlan(spec, liveSinks(mongo, producer, "orders.clean"), settings.pipeline)
         const processor = makeProcessor(plan, producer, {
           pipeline: settings.pipeline,
           maxMessageBytes: settings.kafka.maxMessageBytes,
