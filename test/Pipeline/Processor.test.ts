@@ -1,0 +1,199 @@
+/**
+ * The processor with in-memory sinks and producer: every message of a batch is accounted for
+ * exactly once, sink rejections go to the dead-letter topic, a failed transform sends the
+ * whole batch there, and a failing sink stalls the batch (under TestClock) until it succeeds.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import type { KafkaMessage, Message } from "kafkajs"
+import { loadSpec } from "../../src/Cli.js"
+import { decodeSettings } from "../../src/Config/AppConfig.js"
+import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
+import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
+import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import type { ProducerShape } from "../../src/Kafka/Producer.js"
+import { buildPlan, type SinkFactories, type StageError } from "../../src/Pipeline/PipelineDag.js"
+import { makeProcessor } from "../../src/Pipeline/Processor.js"
+import type { SinkOutcome } from "../../src/Pipeline/Sinks.js"
+
+class SinkDown extends Error {
+  readonly retryable = true
+}
+
+const settingsEffect = decodeSettings({
+  KAFKA__BOOTSTRAP_SERVERS: "127.0.0.1:9092",
+  KAFKA__TOPIC_SOURCE: "orders",
+  KAFKA__TOPIC_SINK: "orders.clean",
+  KAFKA__CONSUMER_GROUP: "g",
+  MONGODB__CONNECTION_STRING: "mongodb://127.0.0.1:27017/",
+  MONGODB__DATABASE: "db",
+  MONGODB__COLLECTION: "c",
+  PIPELINE__RETRY_COUNT: "1",
+  PIPELINE__RETRY_DELAY_SECONDS: "1",
+  PIPELINE__MAX_RETRY_DELAY_SECONDS: "4",
+  KAFKA__MAX_MESSAGE_BYTES: "5000",
+})
+
+const toChunk = (records: ReadonlyArray<GeneratedRecord>): Chunk => {
+  const messages: KafkaMessage[] = records.map((r, i) => ({
+    key: r.key === null ? null : Buffer.from(r.key),
+    value: encode(r),
+    timestamp: "1700000000000",
+    attributes: 0,
+    offset: String(100 + i),
+    headers: {},
+  }))
+  return {
+    topic: "orders",
+    partition: 0,
+    messages,
+    firstOffset: "100",
+    lastOffset: String(99 + messages.length),
+    highWatermark: "0",
+  }
+}
+
+interface Harness {
+  readonly written: Map<string, Array<string>>
+  readonly sent: Array<{ readonly topic: string; readonly messages: ReadonlyArray<Message> }>
+  readonly attempts: Map<string, number>
+}
+
+/** Sinks that remember the keys they took; `failFirst` attempts of a sink fail, `reject` keys are data errors. */
+const harness = (
+  options: { readonly failFirst?: Record<string, number>; readonly reject?: ReadonlySet<string> } = {},
+) => {
+  const h: Harness = { written: new Map(), sent: [], attempts: new Map() }
+  const sink =
+    (name: string) =>
+    (records: Parameters<ReturnType<SinkFactories["mongodb"]>>[0]): Effect.Effect<SinkOutcome, StageError> =>
+      Effect.suspend(() => {
+        const attempt = (h.attempts.get(name) ?? 0) + 1
+        h.attempts.set(name, attempt)
+        if (attempt <= (options.failFirst?.[name] ?? 0)) return Effect.fail(new SinkDown(`${name} is down`))
+        const valid = records.filter((r) => r.status === "valid")
+        const rejected = valid.filter((r) => options.reject?.has(String(r.value.event_id)) === true)
+        h.written.set(
+          name,
+          valid.filter((r) => !rejected.includes(r)).map((r) => String(r.value.event_id)),
+        )
+        return Effect.succeed({
+          written: valid.length - rejected.length,
+          rejected: rejected.map((record) => ({
+            record,
+            reason: { task: name, rule: "mongodb_error_2", message: "bad" },
+          })),
+        })
+      })
+  const factories: SinkFactories = { mongodb: (name) => sink(name), kafka: (name) => sink(name) }
+  const producer: ProducerShape = {
+    send: (topic, messages) => Effect.sync(() => void h.sent.push({ topic, messages })),
+  }
+  return { h, factories, producer }
+}
+
+const processorFor = (spec: PipelineSpec, h: ReturnType<typeof harness>) =>
+  Effect.gen(function* () {
+    const settings = yield* settingsEffect
+    const plan = yield* buildPlan(spec, h.factories, settings.pipeline)
+    return makeProcessor(plan, h.producer, {
+      pipeline: settings.pipeline,
+      maxMessageBytes: settings.kafka.maxMessageBytes,
+      dlqTopic: "orders.dlq",
+    })
+  })
+
+const records = [
+  ...generate(
+    {
+      ...defaultRecordOptions,
+      seed: 5,
+      malformedRatio: 0.05,
+      oversizedRatio: 0.02,
+      oversizedBytes: 6000,
+      duplicateRatio: 0.1,
+    },
+    0,
+    300,
+  ),
+]
+const count = (kind: GeneratedRecord["kind"]) => records.filter((r) => r.kind === kind).length
+const dlqOf = (h: Harness) => h.sent.filter((s) => s.topic === "orders.dlq").flatMap((s) => s.messages)
+
+describe("Processor", () => {
+  it.effect("accounts for every message exactly once", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      const test = harness()
+      const processor = yield* processorFor(spec, test)
+      const summary = yield* processor.handle(toChunk(records))
+
+      assert.strictEqual(summary.consumed, records.length)
+      assert.strictEqual(summary.valid, count("valid"))
+      assert.strictEqual(summary.duplicates, count("duplicate"))
+      assert.strictEqual(summary.invalid, count("invalid"))
+      assert.strictEqual(summary.malformed, count("malformed") + count("oversized"))
+      assert.strictEqual(summary.valid + summary.duplicates + summary.deadLettered, records.length)
+      const validKeys = records.filter((r) => r.kind === "valid").map((r) => r.key!)
+      assert.deepStrictEqual(test.h.written.get("mongodb"), validKeys)
+      assert.deepStrictEqual(test.h.written.get("kafka"), validKeys)
+      assert.strictEqual(dlqOf(test.h).length, summary.deadLettered)
+    }),
+  )
+
+  it.effect("sends a record a sink rejects to the dead-letter topic with the sink's reason", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      const victim = records.find((r) => r.kind === "valid")!.key!
+      const test = harness({ reject: new Set([victim]) })
+      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      assert.strictEqual(summary.rejectedBySink, 1)
+      assert.strictEqual(summary.valid, count("valid") - 1)
+      const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
+      assert.strictEqual(String(dead.headers?.["pipeline.error.stage"]), "mongodb_sink")
+      assert.include(String(dead.headers?.["pipeline.error.reasons"]), "mongodb_error_2")
+    }),
+  )
+
+  it.effect("sends the whole batch to the dead-letter topic when a transform fails, and writes nothing", () =>
+    Effect.gen(function* () {
+      const base = yield* loadSpec("config/pipeline.yaml")
+      const spec: PipelineSpec = {
+        ...base,
+        tasks: base.tasks.map((t) =>
+          t.type === "data_quality"
+            ? {
+                ...t,
+                settings: { ...t.settings, threshold: { maxInvalidRatio: 0, action: "fail", minRecords: 1 } },
+              }
+            : t,
+        ),
+      }
+      const test = harness()
+      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      const parsed = records.length - count("malformed") - count("oversized")
+      assert.strictEqual(summary.failedBatch, parsed)
+      assert.strictEqual(summary.deadLettered, records.length)
+      assert.isUndefined(test.h.written.get("mongodb"))
+      const stages = new Set(dlqOf(test.h).map((m) => String(m.headers?.["pipeline.error.stage"])))
+      assert.deepStrictEqual([...stages].sort(), ["parse", "task"])
+    }),
+  )
+
+  it.effect("stalls on a sink that keeps failing and writes the same batch once it recovers", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      // The DAG makes 2 attempts (1 retry); the stall loop keeps going until attempt 6 succeeds.
+      const test = harness({ failFirst: { mongodb: 5 } })
+      const processor = yield* processorFor(spec, test)
+      const fiber = yield* Effect.forkChild(processor.handle(toChunk(records)))
+      for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 seconds")
+      const summary = yield* Fiber.join(fiber)
+      assert.strictEqual(test.h.attempts.get("mongodb"), 6)
+      assert.strictEqual(test.h.attempts.get("kafka"), 1)
+      assert.strictEqual(summary.valid, count("valid"))
+      assert.deepStrictEqual(test.h.written.get("mongodb")?.length, count("valid"))
+    }),
+  )
+})
