@@ -361,6 +361,11 @@ const upMongo = async (): Promise<UpResult> => {
 
 export const up = async (): Promise<ReadonlyArray<UpResult>> => {
   for (const d of [paths.logs, paths.pids, join(settings.dir, "bin")]) mkdirSync(d, { recursive: true })
+  // Fetch and build first, one after the other: the builds block this process, and no
+  // service's start-up clock may run while they do.
+  const [kafkaUp, mongoUp] = await Promise.all([kafkaAnswers(), mongoAnswers()])
+  if (!kafkaUp) ensureKafkaJars()
+  if (mongoUp === undefined) ensureFerretBinary()
   const results = await Promise.all([upKafka(), upMongo()])
   for (const r of results) say(`${r.service}: ${r.detail}`)
   return results
