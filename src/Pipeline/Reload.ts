@@ -141,7 +141,12 @@ export const watchAndReload = <A>(
     yield* listen(file, requests)
     yield* Stream.fromQueue(requests).pipe(
       Stream.debounce(debounce),
-      Stream.runForEach(reloader.reload),
+      // A bug in one reload must not end the watching: log it and wait for the next request.
+      Stream.runForEach((trigger) =>
+        reloader
+          .reload(trigger)
+          .pipe(Effect.catchDefect((defect) => Effect.logError("pipeline reload failed", defect))),
+      ),
       Effect.forkScoped,
     )
   })
