@@ -183,6 +183,34 @@ describe("the service", () => {
     await expectAccounted(names, records)
   })
 
+  it("shares the partitions between two instances of one group, and loses nothing when one leaves mid-stream", async () => {
+    const names = await setup("scale")
+    const records = [...generate(options(14), 0, 3000)]
+    const env = serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000", PIPELINE__BATCH_SIZE: "20" })
+    const a = startService(env)
+    const b = startService(env)
+    for (const s of [a, b])
+      await waitFor(
+        "the instance to run",
+        async () => s.output().includes("pipeline running"),
+        60_000,
+        s.output,
+      )
+    await produce(names.source, records.slice(0, 1500))
+    await untilFirstDocuments(names, a)
+    // One instance leaves while the other keeps going: its partitions move over.
+    assert.strictEqual(await b.stop("SIGTERM"), 0, b.output())
+    await produce(names.source, records.slice(1500))
+    await untilCaughtUp(names, a)
+    assert.strictEqual(await a.stop("SIGTERM"), 0, a.output())
+
+    await expectAccounted(names, records)
+    const consumedA = summaryOf(a.output())?.consumed ?? 0
+    const consumedB = summaryOf(b.output())?.consumed ?? 0
+    assert.isAbove(consumedA, 0)
+    assert.isAtLeast(consumedA + consumedB, records.length)
+  })
+
   it("stops with exit code 2 and one message naming every bad setting, without printing secrets", async () => {
     const secret = "S3cret-Xyzzy-42"
     const service = startService({
