@@ -211,7 +211,11 @@ export const readEnvironment = (envFile = process.env.ENV_FILE ?? ".env"): Env =
 export const describeSettings = (s: AppSettings): string =>
   JSON.stringify(
     s,
-    (_key, value: unknown) => (Duration.isDuration(value) ? Duration.format(value) : value),
+    // `this[key]` is the value before its own toJSON ran: a Duration, not Duration's JSON form.
+    function (this: Record<string, unknown>, key, value: unknown) {
+      const raw = this[key]
+      return Duration.isDuration(raw) ? Duration.format(raw) : value
+    },
     2,
   )
 

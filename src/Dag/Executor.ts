@@ -236,7 +236,7 @@ class TaskRun<E extends Task.TaskError, R, P> implements Task.Outputs<Record<str
       ),
     )
     return Effect.flatMap(Effect.exit(traced), (exit) => this.toResult(exit)).pipe(
-      Effect.annotateLogs({ correlationId: context.correlationId, task: task.name }),
+      Effect.annotateLogs({ correlation_id: context.correlationId, task: task.name }),
     )
   }
 

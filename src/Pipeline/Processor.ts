@@ -109,7 +109,7 @@ export const makeProcessor = (plan: PipelinePlan, producer: ProducerShape, setti
         topic: chunk.topic,
         partition: chunk.partition,
       }
-      yield* Metric.update(Metrics.batchesInFlight, 1).pipe(Effect.andThen(Effect.void))
+      yield* Metric.modify(Metrics.batchesInFlight, 1)
       const parsed = parseMessages(chunk.messages, settings.maxMessageBytes)
       const byOffset = new Map(parsed.messages.map((m) => [m.offset, m]))
       const deadLetters: DeadLetter[] = parsed.malformed.map((m) => ({
@@ -228,7 +228,7 @@ export const makeProcessor = (plan: PipelinePlan, producer: ProducerShape, setti
       yield* Effect.logDebug("batch written").pipe(Effect.annotateLogs({ summary }))
       return summary
     }).pipe(
-      Effect.ensuring(Metric.update(Metrics.batchesInFlight, -1)),
+      Effect.ensuring(Metric.modify(Metrics.batchesInFlight, -1)),
       Effect.annotateLogs({
         correlation_id: `${chunk.topic}-${chunk.partition}-${chunk.firstOffset}-${chunk.lastOffset}`,
         topic: chunk.topic,

@@ -47,6 +47,7 @@ describe("AppConfig", () => {
       assert.notInclude(dump, SECRET)
       assert.include(dump, "<redacted:KAFKA__API_SECRET>")
       assert.include(dump, "<redacted:MONGODB__CONNECTION_STRING>")
+      assert.include(dump, '"retryDelay": "5s"')
       assert.notInclude(String(s.kafka.sasl!.password), SECRET)
     }),
   )

@@ -537,8 +537,8 @@ describe("Executor outputs, spans and logs", () => {
         })
       yield* runFor(yield* Dag.make([probe("one"), probe("two")]), null, { maxWorkers: 2 }, 0)
       assert.deepStrictEqual(seen, [
-        ["one", "batch-42", { correlationId: "batch-42", task: "one" }],
-        ["two", "batch-42", { correlationId: "batch-42", task: "two" }],
+        ["one", "batch-42", { correlation_id: "batch-42", task: "one" }],
+        ["two", "batch-42", { correlation_id: "batch-42", task: "two" }],
       ])
     }),
   )
