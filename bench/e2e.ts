@@ -63,6 +63,24 @@ const latencyFigures = (
   max: summarize(reps.map((r) => pick(r).max)),
 })
 
+/**
+ * Batches of one partition run one after the other (commit after write), so at most
+ * PARTITIONS_CONCURRENCY batches are in flight: the mean batch time bounds the drain rate.
+ */
+const batchModel = (reps: ReadonlyArray<PipelineRepetition>): E2eResult["batchModel"] => {
+  const batchMs = median(
+    reps.map((r) => r.service.stages.find((s) => s.stage === "whole batch")?.meanMs ?? 0),
+  )
+  const recordsPerBatch = median(reps.map((r) => r.service.consumed / Math.max(1, r.service.batches)))
+  return {
+    inFlight: PARTITIONS_CONCURRENCY,
+    recordsPerBatch,
+    batchMs,
+    boundRecordsPerSecond: (PARTITIONS_CONCURRENCY * recordsPerBatch * 1000) / batchMs,
+    measuredRecordsPerSecond: median(reps.map((r) => r.rate)),
+  }
+}
+
 const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult> => {
   const o = run.options
   const startedAt = new Date()
@@ -180,18 +198,21 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     checks.push(
       `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
     )
-  const settingsEnv = serviceEnv(
-    {
-      source: "<per run>",
-      sink: "<per run>",
-      dlq: "<per run>",
-      group: "<per run>",
-      database: "<per run>",
-      collection: "orders",
-      batchSize: o.batchSize,
-    },
-    0,
-  )
+  const settingsEnv = {
+    ...serviceEnv(
+      {
+        source: "<per run>",
+        sink: "<per run>",
+        dlq: "<per run>",
+        group: "<per run>",
+        database: "<per run>",
+        collection: "orders",
+        batchSize: o.batchSize,
+      },
+      0,
+    ),
+    ...o.serviceEnv,
+  }
 
   return {
     run: run.id,
@@ -200,6 +221,7 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     durationSeconds: (performance.now() - started) / 1000,
     ...info,
     busyCoresBefore: busyBefore,
+    serviceEnvExtra: o.serviceEnv,
     settings: {
       records: o.records,
       batchSize: o.batchSize,
@@ -236,6 +258,7 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
       ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
     },
     serviceStages: p.at(-1)?.service.stages ?? [],
+    batchModel: batchModel(p),
     profile,
     targets,
     checks,

@@ -21,8 +21,15 @@ const stderrLog = (entry: LogEntry): void => {
 export const kafkaClient = (clientId: string): Kafka =>
   new Kafka({ clientId, brokers: [...brokers], logLevel: logLevel.ERROR, logCreator: () => stderrLog })
 
+/** Brings the stack up (or reuses it); its report goes to stderr, stdout is for the table. */
 export const ensureStack = async (): Promise<void> => {
-  await up()
+  const write = process.stdout.write
+  process.stdout.write = process.stderr.write.bind(process.stderr)
+  try {
+    await up()
+  } finally {
+    process.stdout.write = write
+  }
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

@@ -181,7 +181,7 @@ export const latencyRun = async (
     logFile: join(run.dir, `${label}.log`),
     imports: [PROBE],
     nodeFlags: run.options.serviceFlags,
-    extraEnv: { BENCH_ACK_FILE: ackFile },
+    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile },
   })
   const { child } = service
   const watcher = await watchSink(sink, run.group(`${label}.watch`))

@@ -23,6 +23,8 @@ export interface Options {
   readonly out: string | undefined
   /** Extra node flags for the pipeline process (e.g. --max-old-space-size=128). */
   readonly serviceFlags: ReadonlyArray<string>
+  /** Extra environment for the pipeline process (a setting to try, MALLOC_ARENA_MAX, ...). */
+  readonly serviceEnv: Readonly<Record<string, string>>
 }
 
 export const defaults: Options = {
@@ -39,6 +41,7 @@ export const defaults: Options = {
   seed: 1,
   out: undefined,
   serviceFlags: [],
+  serviceEnv: {},
 }
 
 export const usage = `usage: npm run bench -- e2e [options]
@@ -57,6 +60,8 @@ export const usage = `usage: npm run bench -- e2e [options]
   --seed N              generator seed                                    [${defaults.seed}]
   --out DIR             result directory                                  [bench/results/e2e-<time>]
   --service-flags "F"   extra node flags for the pipeline process, e.g. "--max-old-space-size=128"
+  --service-env K=V     extra environment for the pipeline process (repeatable),
+                        e.g. PIPELINE__PARTITIONS_CONCURRENCY=6 or MALLOC_ARENA_MAX=2
   --help                this text
 
 The local stack (Kafka on 127.0.0.1:9092, FerretDB on 127.0.0.1:27017) is brought up if needed.`
@@ -122,6 +127,13 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
         const flags = value()
         if (flags === undefined) throw new UsageError("--service-flags: expected node flags")
         o = { ...o, serviceFlags: flags.split(/\s+/).filter((f) => f !== "") }
+        break
+      }
+      case "--service-env": {
+        const pair = value() ?? ""
+        const at = pair.indexOf("=")
+        if (at <= 0) throw new UsageError(`--service-env: expected NAME=value, got "${pair}"`)
+        o = { ...o, serviceEnv: { ...o.serviceEnv, [pair.slice(0, at)]: pair.slice(at + 1) } }
         break
       }
       case "--out": {

@@ -1,9 +1,9 @@
 /**
  * What Linux says about processes and the machine: resident memory (VmRSS, and VmHWM, the
  * kernel's own high-water mark), CPU time per process and for the whole machine, and the pids
- * of the local stack's broker and database server (found by their command lines).
+ * of the local stack's broker and database server (found by the ports they listen on).
  */
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { cpus, release, totalmem } from "node:os"
 
 /** Clock ticks per second of /proc/<pid>/stat and /proc/stat; 100 on every Linux build that matters. */
@@ -49,15 +49,38 @@ export const machineCpu = (): { readonly busy: number; readonly total: number } 
   return { busy: (total - idle) / TICKS, total: total / TICKS }
 }
 
-/** The first process whose command line contains `needle` (and is not this process). */
-export const findPid = (needle: string): number | undefined => {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+/** The process listening on a TCP port (found by the socket's inode among every process's fds). */
+export const pidListeningOn = (port: number): number | undefined => {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0")
+  const inodes = new Set<string>()
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = ""
     try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ")
-      if (cmdline.includes(needle)) return Number(entry)
+      text = readFileSync(table, "utf8")
     } catch {
-      // gone meanwhile
+      continue
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/)
+      // local_address is ADDR:PORT; state 0A is LISTEN; the inode is the tenth field.
+      if (f[1]?.endsWith(`:${hex}`) && f[3] === "0A" && f[9] !== undefined) inodes.add(`socket:[${f[9]}]`)
+    }
+  }
+  if (inodes.size === 0) return undefined
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    let fds: string[] = []
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry)
+      } catch {
+        // closed meanwhile
+      }
     }
   }
   return undefined

@@ -1,8 +1,11 @@
 /**
- * Reads a V8 CPU profile (node --cpu-prof) of the service and says where its CPU time went:
- * self time by stage (Kafka client, MongoDB driver, Effect runtime, tasks, pipeline runtime,
- * node core, GC), by module and by function. Builtins without a script of their own (JSON.parse,
- * ...) are counted where they were called from.
+ * Reads a V8 CPU profile (node --cpu-prof) of the service, cut to the drain (start-up left
+ * out), and says where its CPU time went:
+ * - by stage: Kafka client, MongoDB driver, Effect runtime, tasks, the rest of the pipeline,
+ *   GC; time in node core and in builtins (socket writes, Buffer allocation, JSON.parse, ...)
+ *   is charged to the nearest caller outside node core, so that socket writes count for the
+ *   client that made them;
+ * - by module and by function, as the profile has them (builtins under their caller).
  */
 import { readFileSync } from "node:fs"
 import { relative, sep } from "node:path"
@@ -44,35 +47,44 @@ export interface ProfileSummary {
   readonly functions: ReadonlyArray<Share>
 }
 
-const special = /^\((idle|program|garbage collector|root)\)$/
-
-/** A module name for a script URL: src/<file>.ts for the service, the package for node_modules. */
-const moduleOf = (url: string, serviceDir: string): string => {
-  const path = url.startsWith("file://") ? decodeURIComponent(url.slice("file://".length)) : url
-  if (path.startsWith("node:")) return path.split("/").slice(0, 2).join("/")
-  const inPackages = path.lastIndexOf(`${sep}node_modules${sep}`)
-  if (inPackages >= 0) {
-    const parts = path.slice(inPackages + 14).split(sep)
-    return parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!
-  }
-  if (path.startsWith(serviceDir)) return `src/${relative(serviceDir, path).replace(/\.js$/, ".ts")}`
-  return path === "" ? "(native)" : path
+interface Frame {
+  /** src/<file>.ts, a package name, node:<area>, or "" for V8's own entries and builtins. */
+  readonly module: string
+  /** Where the function is: src/..., <package>/<file>, node:internal/... */
+  readonly location: string
 }
 
-const stageOf = (module: string, functionName: string): string => {
-  if (module === "(native)") {
-    if (functionName === "(idle)") return "idle"
-    if (functionName === "(garbage collector)") return "GC"
-    return "V8 and native code (unattributed)"
+const frameOf = (url: string, serviceDir: string): Frame => {
+  const path = url.startsWith("file://") ? decodeURIComponent(url.slice("file://".length)) : url
+  if (path === "") return { module: "", location: "" }
+  if (path.startsWith("node:")) return { module: path.split("/").slice(0, 2).join("/"), location: path }
+  const inPackages = path.lastIndexOf(`${sep}node_modules${sep}`)
+  if (inPackages >= 0) {
+    const location = path.slice(inPackages + 14)
+    const parts = location.split(sep)
+    return { module: parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!, location }
   }
+  if (path.startsWith(serviceDir)) {
+    const location = `src/${relative(serviceDir, path).replace(/\.js$/, ".ts")}`
+    return { module: location, location }
+  }
+  return { module: path, location: path }
+}
+
+const stageOf = (module: string): string => {
   if (module === "kafkajs") return "kafkajs (Kafka client)"
   if (module === "mongodb" || module === "bson") return "mongodb driver + bson"
   if (module === "effect" || module.startsWith("@effect/")) return "Effect runtime"
   if (module.startsWith("src/Tasks/") || module.startsWith("src/Domain/"))
     return "tasks (src/Tasks, src/Domain)"
   if (module.startsWith("src/")) return "pipeline runtime (other src/)"
-  if (module.startsWith("node:")) return "node core (net, streams, timers, ...)"
-  return "other"
+  return `other (${module})`
+}
+
+const special: Readonly<Record<string, string>> = {
+  "(garbage collector)": "GC",
+  "(program)": "V8 itself (program)",
+  "(root)": "V8 itself (program)",
 }
 
 const top = (totals: Map<string, number>, busy: number, limit: number): Share[] =>
@@ -90,6 +102,12 @@ export const summarizeProfile = (
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const frame = (id: number) => frameOf(byId.get(id)!.callFrame.url, serviceDir)
+  /** The nearest frame, from `id` up, that satisfies `ok`. */
+  const nearest = (id: number, ok: (f: Frame) => boolean): number | undefined => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (ok(frame(at))) return at
+    return undefined
+  }
 
   const self = new Map<number, number>()
   let at = profile.startTime
@@ -106,30 +124,44 @@ export const summarizeProfile = (
   let idle = 0
   const add = (m: Map<string, number>, k: string, us: number) => m.set(k, (m.get(k) ?? 0) + us)
   for (const [id, us] of self) {
-    const node = byId.get(id)!
-    const { functionName, url, lineNumber } = node.callFrame
+    const { functionName, lineNumber } = byId.get(id)!.callFrame
     sampled += us
     if (functionName === "(idle)") {
       idle += us
       continue
     }
-    let module = moduleOf(url, serviceDir)
-    let label = `${functionName || "(anonymous)"} ${module}:${lineNumber + 1}`
-    if (module === "(native)" && !special.test(functionName)) {
-      // A builtin: charge it to the nearest caller that has a script.
-      let up = parent.get(id)
-      while (up !== undefined && byId.get(up)!.callFrame.url === "") up = parent.get(up)
-      const caller = up === undefined ? undefined : byId.get(up)!.callFrame
-      if (caller !== undefined) {
-        module = moduleOf(caller.url, serviceDir)
-        label = `${functionName || "(builtin)"} (builtin, from ${caller.functionName || "(anonymous)"} ${module}:${caller.lineNumber + 1})`
-      }
-    } else if (module === "(native)") {
-      label = functionName
+    const own = frame(id)
+    const name = functionName || "(anonymous)"
+    const v8 = special[functionName]
+    if (own.module === "" && v8 !== undefined) {
+      add(stages, v8, us)
+      add(modules, functionName, us)
+      add(functions, functionName, us)
+      continue
     }
-    add(stages, stageOf(module, functionName), us)
-    add(modules, module === "(native)" ? functionName : module, us)
-    add(functions, label, us)
+    // A builtin has no script: it counts for the nearest caller that has one.
+    const scripted = own.module === "" ? nearest(id, (f) => f.module !== "") : id
+    const home = scripted === undefined ? own : frame(scripted)
+    add(modules, home.module === "" ? "(builtins)" : home.module, us)
+    if (own.module === "") {
+      const caller = scripted === undefined ? undefined : byId.get(scripted)!.callFrame
+      add(
+        functions,
+        caller === undefined
+          ? `${name} (builtin)`
+          : `${name} (builtin, in ${caller.functionName || "(anonymous)"} ${home.location}:${caller.lineNumber + 1})`,
+        us,
+      )
+    } else {
+      add(functions, `${name} ${own.location}:${lineNumber + 1}`, us)
+    }
+    // The stage: the nearest frame outside node core and builtins.
+    const owner = nearest(id, (f) => f.module !== "" && !f.module.startsWith("node:"))
+    add(
+      stages,
+      owner === undefined ? "node core, no JS caller (I/O callbacks, timers)" : stageOf(frame(owner).module),
+      us,
+    )
   }
   const busy = sampled - idle
   return {

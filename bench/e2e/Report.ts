@@ -32,6 +32,8 @@ export interface E2eResult {
   readonly machine: Machine
   /** Cores busy on the machine in the 3 s before the run (other users of a shared machine). */
   readonly busyCoresBefore: number
+  /** Environment given with --service-env (also inside settings.serviceEnv). */
+  readonly serviceEnvExtra: Readonly<Record<string, string>>
   readonly versions: Versions
   readonly settings: {
     readonly records: number
@@ -77,6 +79,13 @@ export interface E2eResult {
   }
   readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
   readonly serviceStages: ServiceAccount["stages"]
+  readonly batchModel: {
+    readonly inFlight: number
+    readonly recordsPerBatch: number
+    readonly batchMs: number
+    readonly boundRecordsPerSecond: number
+    readonly measuredRecordsPerSecond: number
+  }
   readonly profile: (ProfileSummary & { readonly drain: PipelineRepetition }) | null
   readonly targets: ReadonlyArray<Target>
   readonly checks: ReadonlyArray<string>
@@ -173,6 +182,11 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
   say()
   say("the service's own stage times (its histograms, last pipeline repetition), mean per batch:")
   say(`  ${r.serviceStages.map((st) => `${st.stage} ${st.meanMs.toFixed(1)} ms`).join(", ")}`)
+  const bm = r.batchModel
+  say(
+    `  ${bm.inFlight} batches in flight x ${bm.recordsPerBatch.toFixed(0)} records / ${bm.batchMs.toFixed(1)} ms per batch (median) = at most ${int(bm.boundRecordsPerSecond)} records/s; measured ${int(bm.measuredRecordsPerSecond)}` +
+      " (the rest: offset commits, fetches, hand-over between batches)",
+  )
   if (r.profile !== null) {
     const p = r.profile
     say()
@@ -180,6 +194,14 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
       `where the pipeline's CPU goes (node --cpu-prof, one extra drain at ${int(p.drain.rate)} records/s; busy ${p.busySeconds.toFixed(1)} of ${p.sampledSeconds.toFixed(1)} s):`,
     )
     for (const st of p.stages) say(`  ${lpad(pct(st.share), 7)}  ${st.name}`)
+    const m = p.drain.memoryAtPeak
+    if (m !== undefined) {
+      const space = (name: string) => mb(m.spaces[name] ?? 0)
+      say(
+        `  memory at the largest sample of that drain: RSS ${mb(m.rss)} = V8 heap ${mb(m.heapTotal)} (live ${mb(m.heapUsed)}; new space ${space("new_space")}, old space ${space("old_space")}, code ${space("code_space")})` +
+          ` + other ${mb(m.rss - m.heapTotal)} (external ${mb(m.external)}, of which array buffers ${mb(m.arrayBuffers)})`,
+      )
+    }
     say("  top modules by self time:")
     for (const m of p.modules.slice(0, 10)) say(`  ${lpad(pct(m.share), 7)}  ${m.name}`)
     say("  top functions by self time:")

@@ -5,10 +5,11 @@
  */
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import { settings } from "../../scripts/stack.js"
 import { farDuplicateLimit, shippedSpec } from "./Dataset.js"
 import { Cluster, Mongo, root } from "./Infra.js"
 import type { Options } from "./Options.js"
-import { findPid } from "./Proc.js"
+import { pidListeningOn } from "./Proc.js"
 
 export interface Run {
   readonly id: string
@@ -45,7 +46,7 @@ export const openRun = async (options: Options): Promise<Run> => {
     cluster,
     mongo,
     farLimit: options.farDuplicates ? undefined : farDuplicateLimit(shippedSpec()),
-    stack: { kafka: findPid("kafka.Kafka"), ferretdb: findPid("ferretdb") },
+    stack: { kafka: pidListeningOn(settings.kafkaPort), ferretdb: pidListeningOn(settings.mongoPort) },
     topic: (name) => {
       const topic = `${id}.${name}`
       topics.push(topic)

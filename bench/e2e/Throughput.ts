@@ -5,7 +5,7 @@
  * in its group (or the first write) to the moment the last offset is committed (or the last
  * write is acknowledged). CPU use of every process involved is read over the same window.
  */
-import { readdirSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { BaselineAConfig } from "./BaselineA.js"
 import type { BaselineBConfig } from "./BaselineB.js"
@@ -38,6 +38,8 @@ export interface PipelineRepetition extends Repetition {
   readonly documents: number
   readonly service: ServiceAccount
   readonly cpuProfile?: string
+  /** What the resident memory was made of at its largest sample (diagnostic drain only). */
+  readonly memoryAtPeak?: MemorySample
   /** The measured window on the monotonic clock, in microseconds (to cut the CPU profile). */
   readonly windowUs: { readonly fromUs: number; readonly toUs: number }
 }
@@ -153,7 +155,10 @@ export const baselineB = async (
   }
 }
 
-/** One drain of the preloaded topic by the service; with `profileDir`, under node --cpu-prof. */
+/**
+ * One drain of the preloaded topic by the service. With `profileDir`, a diagnostic drain:
+ * under node --cpu-prof, with MemoryProbe noting what its memory is made of.
+ */
 export const pipelineDrain = async (
   run: Run,
   main: string,
@@ -161,6 +166,8 @@ export const pipelineDrain = async (
   label: string,
   profileDir?: string,
 ): Promise<PipelineRepetition> => {
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const memoryFile = profileDir === undefined ? undefined : join(profileDir, "memory.jsonl")
   const settings = {
     source: source.topic,
     sink: run.topic(`${label}.sink`),
@@ -175,7 +182,13 @@ export const pipelineDrain = async (
     settings,
     logFile: log(run, label),
     nodeFlags: run.options.serviceFlags,
-    ...(profileDir === undefined ? {} : { cpuProfileDir: profileDir }),
+    extraEnv: {
+      ...run.options.serviceEnv,
+      ...(memoryFile === undefined ? {} : { BENCH_MEMORY_FILE: memoryFile }),
+    },
+    ...(profileDir === undefined
+      ? {}
+      : { cpuProfileDir: profileDir, imports: [join(here, "MemoryProbe.ts")] }),
   })
   const { child } = service
   try {
@@ -194,6 +207,7 @@ export const pipelineDrain = async (
     const windowUs = { fromUs: monotonicMicros(service.readyAt), toUs: monotonicMicros(doneAt) }
     const seconds = (doneAt - service.readyAt) / 1000
     const profile = profileDir === undefined ? undefined : newestProfile(profileDir)
+    const memory = memoryFile === undefined ? undefined : memoryAtPeak(memoryFile)
     return {
       label,
       seconds,
@@ -207,11 +221,35 @@ export const pipelineDrain = async (
       windowUs,
       service: serviceAccount,
       ...(profile === undefined ? {} : { cpuProfile: profile }),
+      ...(memory === undefined ? {} : { memoryAtPeak: memory }),
     }
   } finally {
     if (child.running) await child.stop(5_000)
     await run.mongo.drop(settings.database)
   }
+}
+
+export interface MemorySample {
+  readonly rss: number
+  readonly heapTotal: number
+  readonly heapUsed: number
+  readonly external: number
+  readonly arrayBuffers: number
+  readonly spaces: Readonly<Record<string, number>>
+}
+
+const memoryAtPeak = (file: string): MemorySample | undefined => {
+  let peak: MemorySample | undefined
+  try {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (line === "") continue
+      const sample = JSON.parse(line) as MemorySample
+      if (peak === undefined || sample.rss > peak.rss) peak = sample
+    }
+  } catch {
+    return undefined
+  }
+  return peak
 }
 
 const log = (run: Run, label: string) => join(run.dir, `${label}.log`)
