@@ -25,8 +25,19 @@ export interface LatencyRepetition {
   readonly achievedRate: number
   /** Records sent in the measured window. */
   readonly measured: number
+  /** Generated duplicates left out of the load (see Dataset.benchRecords). */
+  readonly leftOut: number
   readonly mongoAck: Percentiles
   readonly sinkAppend: Percentiles
+  /** Per second of the measured window (by send time): how many, median and worst latency to MongoDB. */
+  readonly timeline: ReadonlyArray<{
+    readonly second: number
+    readonly count: number
+    readonly p50: number
+    readonly max: number
+  }>
+  /** The service's I/O as IoProbe timed it: per operation, and the slowest calls (seconds from the measured start). */
+  readonly io: IoSummary
   readonly peakRssBytes: number
   readonly cores: Readonly<Record<string, number>>
   readonly service: ServiceAccount
@@ -34,13 +45,22 @@ export interface LatencyRepetition {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const PROBE = join(import.meta.dirname, "AckProbe.ts")
+const IO_PROBE = join(import.meta.dirname, "IoProbe.ts")
 
 interface Sent {
   readonly at: number
   readonly measured: boolean
 }
 
+export interface IoSummary {
+  readonly operations: ReadonlyArray<{ readonly op: string } & Percentiles>
+  readonly slowest: ReadonlyArray<{ readonly op: string; readonly second: number; readonly ms: number }>
+}
+
 interface Load {
+  readonly leftOut: number
+  /** Epoch ms when the measured window began. */
+  readonly measuredFrom: number
   readonly first: ReadonlyMap<string, Sent>
   readonly measured: number
   readonly before: CpuSnapshot
@@ -65,14 +85,19 @@ const steadyLoad = async (
   const first = new Map<string, Sent>()
   let sent = 0
   let measured = 0
+  let lastIndex = records - 1
   let before: CpuSnapshot | undefined
+  let measuredFrom = 0
   const start = performance.now()
   const measureFrom = start + latencyWarmupSeconds * 1000
   const end = measureFrom + latencySeconds * 1000
   try {
     for (let now = start; now < end; now = performance.now()) {
       const inWindow = now >= measureFrom
-      if (inWindow && before === undefined) before = snapshot()
+      if (inWindow && before === undefined) {
+        before = snapshot()
+        measuredFrom = Date.now()
+      }
       const due = Math.floor((rate * (now - start)) / 1000) - sent
       if (due > 0) {
         const at = Date.now()
@@ -80,6 +105,7 @@ const steadyLoad = async (
         for (let i = 0; i < due; i++) {
           const record = stream.next().value
           if (record === undefined) break
+          lastIndex = record.index
           messages.push(messageOf(record, at))
           if (record.key !== null && !first.has(record.key)) first.set(record.key, { at, measured: inWindow })
         }
@@ -92,7 +118,14 @@ const steadyLoad = async (
   } finally {
     await producer.disconnect()
   }
-  return { first, measured, before: before ?? snapshot(), after: snapshot() }
+  return {
+    leftOut: lastIndex + 1 - records - sent,
+    measuredFrom,
+    first,
+    measured,
+    before: before ?? snapshot(),
+    after: snapshot(),
+  }
 }
 
 /** Reads the sink topic from the start: record key -> broker append time of its first message. */
@@ -143,14 +176,64 @@ const readAcks = (file: string): Map<string, number> => {
   return acks
 }
 
-const latencies = (first: ReadonlyMap<string, Sent>, done: ReadonlyMap<string, number>): number[] => {
-  const out: number[] = []
+const summarizeIo = (file: string, from: number, to: number): IoSummary => {
+  const calls: Array<{ op: string; start: number; ms: number }> = []
+  try {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (line === "") continue
+      const c = JSON.parse(line) as { op: string; start: number; ms: number }
+      if (c.start >= from && c.start <= to) calls.push(c)
+    }
+  } catch {
+    return { operations: [], slowest: [] }
+  }
+  const byOp = new Map<string, number[]>()
+  for (const c of calls) {
+    const list = byOp.get(c.op) ?? []
+    list.push(c.ms)
+    byOp.set(c.op, list)
+  }
+  return {
+    operations: [...byOp].map(([op, ms]) => ({ op, ...percentiles(ms) })).sort((a, b) => b.count - a.count),
+    slowest: calls
+      .filter((c) => !c.op.endsWith(" Fetch")) // a fetch waits for data by design
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 8)
+      .map((c) => ({ op: c.op, second: (c.start - from) / 1000, ms: c.ms })),
+  }
+}
+
+/** [send time, latency] of every measured record that reached `done`. */
+const latencies = (
+  first: ReadonlyMap<string, Sent>,
+  done: ReadonlyMap<string, number>,
+): Array<[number, number]> => {
+  const out: Array<[number, number]> = []
   for (const [key, sent] of first) {
     if (!sent.measured) continue
     const at = done.get(key)
-    if (at !== undefined) out.push(at - sent.at)
+    if (at !== undefined) out.push([sent.at, at - sent.at])
   }
   return out
+}
+
+const timeline = (samples: ReadonlyArray<[number, number]>): LatencyRepetition["timeline"] => {
+  if (samples.length === 0) return []
+  let start = Number.POSITIVE_INFINITY
+  for (const [at] of samples) start = Math.min(start, at)
+  const seconds = new Map<number, number[]>()
+  for (const [at, latency] of samples) {
+    const second = Math.floor((at - start) / 1000)
+    const list = seconds.get(second) ?? []
+    list.push(latency)
+    seconds.set(second, list)
+  }
+  return [...seconds]
+    .sort((a, b) => a[0] - b[0])
+    .map(([second, list]) => {
+      const p = percentiles(list)
+      return { second, count: p.count, p50: p.p50, max: p.max }
+    })
 }
 
 export const latencyRun = async (
@@ -175,13 +258,14 @@ export const latencyRun = async (
     batchSize: run.options.batchSize,
   }
   const ackFile = join(run.dir, `${label}.acks`)
+  const ioFile = join(run.dir, `${label}.io.jsonl`)
   const service = await startService({
     main,
     settings,
     logFile: join(run.dir, `${label}.log`),
-    imports: [PROBE],
+    imports: [PROBE, IO_PROBE],
     nodeFlags: run.options.serviceFlags,
-    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile },
+    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile, BENCH_IO_FILE: ioFile },
   })
   const { child } = service
   const watcher = await watchSink(sink, run.group(`${label}.watch`))
@@ -201,13 +285,17 @@ export const latencyRun = async (
     const peak = child.peakMemory()
     await child.stop()
     const acks = readAcks(ackFile)
+    const toMongo = latencies(load.first, acks)
     return {
       label,
       targetRate: rate,
       achievedRate: load.measured / run.options.latencySeconds,
       measured: load.measured,
-      mongoAck: percentiles(latencies(load.first, acks)),
-      sinkAppend: percentiles(latencies(load.first, watcher.appended)),
+      leftOut: load.leftOut,
+      mongoAck: percentiles(toMongo.map(([, l]) => l)),
+      sinkAppend: percentiles(latencies(load.first, watcher.appended).map(([, l]) => l)),
+      timeline: timeline(toMongo),
+      io: summarizeIo(ioFile, load.measuredFrom, load.measuredFrom + run.options.latencySeconds * 1000),
       peakRssBytes: peak.hwmBytes,
       cores: coresUsed(load.before, load.after),
       service: serviceAccount,

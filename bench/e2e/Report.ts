@@ -7,7 +7,7 @@ import type { LatencyRepetition } from "./Latency.js"
 import type { ServiceAccount } from "./Metrics.js"
 import type { Machine } from "./Proc.js"
 import type { ProfileSummary } from "./Profile.js"
-import type { Summary } from "./Stats.js"
+import { median, type Summary } from "./Stats.js"
 import type { PipelineRepetition, Repetition, SinkRepetition } from "./Throughput.js"
 
 export interface Target {
@@ -150,6 +150,19 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
     say(
       `${pad("   records measured / acknowledged by MongoDB", 52)}${lpad(l.reps.map((x) => `${int(x.measured)}/${int(x.mongoAck.count)}`).join(", "), 22)}`,
     )
+    say("   the service's I/O per call in those runs (IoProbe), ms p50 / p99 / max:")
+    const ops = [...new Set(l.reps.flatMap((x) => x.io.operations.map((o) => o.op)))]
+    for (const op of ops) {
+      const found = l.reps.flatMap((x) => x.io.operations.filter((o) => o.op === op))
+      const p50 = median(found.map((o) => o.p50))
+      const p99 = median(found.map((o) => o.p99))
+      const max = Math.max(...found.map((o) => o.max))
+      const calls = Math.round(median(found.map((o) => o.count)) / s.latencySeconds)
+      say(`     ${pad(op, 36)}${lpad(`${ms(p50)} / ${ms(p99)} / ${ms(max)}`, 16)}   ${calls}/s`)
+    }
+    const worst = l.reps.flatMap((x) => x.io.slowest).sort((a, b) => b.ms - a.ms)[0]
+    if (worst !== undefined)
+      say(`     slowest call: ${worst.op}, ${ms(worst.ms)} ms, ${worst.second.toFixed(1)} s into a run`)
   }
   say()
   say(
