@@ -14,21 +14,20 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Child } from "./e2e/Child.js"
-import { shippedSpec, sinkWriteConcern } from "./e2e/Dataset.js"
 import { ensureStack, versions } from "./e2e/Infra.js"
 import { type LatencyRepetition, latencyRun } from "./e2e/Latency.js"
 import { type Options, parseOptions, UsageError, usage } from "./e2e/Options.js"
 import { preload } from "./e2e/Preload.js"
 import { machine, machineCpu } from "./e2e/Proc.js"
 import { summarizeProfile } from "./e2e/Profile.js"
-import { type E2eResult, type LatencyFigures, renderReport, type Target } from "./e2e/Report.js"
+import { renderReport } from "./e2e/Report.js"
+import { assemble, type E2eResult } from "./e2e/Result.js"
 import { openRun, type Run } from "./e2e/Run.js"
-import { buildService, serviceEnv } from "./e2e/Service.js"
-import { median, summarize } from "./e2e/Stats.js"
+import { buildService } from "./e2e/Service.js"
+import { summarize } from "./e2e/Stats.js"
 import {
   baselineA,
   baselineB,
-  PARTITIONS_CONCURRENCY,
   type PipelineRepetition,
   pipelineDrain,
   type Repetition,
@@ -44,41 +43,6 @@ const busyCores = async (ms: number): Promise<number> => {
   const before = machineCpu()
   await new Promise((r) => setTimeout(r, ms))
   return (machineCpu().busy - before.busy) / (ms / 1000)
-}
-
-const medianCores = (reps: ReadonlyArray<{ readonly cores: Readonly<Record<string, number>> }>) => {
-  const names = new Set(reps.flatMap((r) => Object.keys(r.cores)))
-  const out: Record<string, number> = {}
-  for (const n of names) out[n] = median(reps.flatMap((r) => (r.cores[n] === undefined ? [] : [r.cores[n]])))
-  return out
-}
-
-const latencyFigures = (
-  reps: ReadonlyArray<LatencyRepetition>,
-  pick: (r: LatencyRepetition) => LatencyRepetition["mongoAck"],
-): LatencyFigures => ({
-  p50: summarize(reps.map((r) => pick(r).p50)),
-  p95: summarize(reps.map((r) => pick(r).p95)),
-  p99: summarize(reps.map((r) => pick(r).p99)),
-  max: summarize(reps.map((r) => pick(r).max)),
-})
-
-/**
- * Batches of one partition run one after the other (commit after write), so at most
- * PARTITIONS_CONCURRENCY batches are in flight: the mean batch time bounds the drain rate.
- */
-const batchModel = (reps: ReadonlyArray<PipelineRepetition>): E2eResult["batchModel"] => {
-  const batchMs = median(
-    reps.map((r) => r.service.stages.find((s) => s.stage === "whole batch")?.meanMs ?? 0),
-  )
-  const recordsPerBatch = median(reps.map((r) => r.service.consumed / Math.max(1, r.service.batches)))
-  return {
-    inFlight: PARTITIONS_CONCURRENCY,
-    recordsPerBatch,
-    batchMs,
-    boundRecordsPerSecond: (PARTITIONS_CONCURRENCY * recordsPerBatch * 1000) / batchMs,
-    measuredRecordsPerSecond: median(reps.map((r) => r.rate)),
-  }
 }
 
 const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult> => {
@@ -143,126 +107,22 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     }
   }
 
-  const A = summarize(a.map((x) => x.rate))
-  const B = summarize(b.map((x) => x.rate))
-  const documentsPerSecond = summarize(p.map((x) => x.documents / x.seconds))
-  const expectedDocuments = b[0]?.items ?? 0
-  const drainRss = summarize(p.map((x) => x.peakRssBytes))
-  const latencyRss = lat.length === 0 ? null : summarize(lat.map((x) => x.peakRssBytes))
-  const peakRss = Math.max(...p.map((x) => x.peakRssBytes), ...lat.map((x) => x.peakRssBytes))
-  const latency =
-    lat.length === 0
-      ? null
-      : {
-          targetRate,
-          reps: lat,
-          mongoAck: latencyFigures(lat, (r) => r.mongoAck),
-          sinkAppend: latencyFigures(lat, (r) => r.sinkAppend),
-        }
-  const overMin = pipeline.median / Math.min(A.median, B.median)
-  const targets: Target[] = [
-    {
-      name: "pipeline >= 60% of min(A, B)",
-      target: `${(overMin * 100).toFixed(0)}% of min(A, B)`,
-      value: overMin,
-      met: overMin >= 0.6,
-    },
-    ...(latency === null
-      ? []
-      : [
-          {
-            name: "p99 latency < 250 ms at half load",
-            target: `p99 ${Math.round(latency.mongoAck.p99.median)} ms`,
-            value: latency.mongoAck.p99.median,
-            met: latency.mongoAck.p99.median < 250,
-          },
-        ]),
-    {
-      name: "peak RSS < 300 MB",
-      target: `${(peakRss / 2 ** 20).toFixed(0)} MB`,
-      value: peakRss,
-      met: peakRss < 300 * 2 ** 20,
-    },
-  ]
-  const checks: string[] = []
-  for (const x of p) {
-    if (x.documents !== expectedDocuments)
-      checks.push(
-        `${x.label}: ${int(x.documents)} documents in MongoDB, baseline B wrote ${int(expectedDocuments)}`,
-      )
-    if (x.service.consumed !== o.records)
-      checks.push(`${x.label}: the service counted ${int(x.service.consumed)} consumed`)
-    if (x.shutdown.code !== 0) checks.push(`${x.label}: exit code ${x.shutdown.code} after SIGTERM`)
-  }
-  if (checks.length === 0)
-    checks.push(
-      `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
-    )
-  const settingsEnv = {
-    ...serviceEnv(
-      {
-        source: "<per run>",
-        sink: "<per run>",
-        dlq: "<per run>",
-        group: "<per run>",
-        database: "<per run>",
-        collection: "orders",
-        batchSize: o.batchSize,
-      },
-      0,
-    ),
-    ...o.serviceEnv,
-  }
-
-  return {
-    run: run.id,
-    command: `npm run bench -- e2e ${argv.join(" ")}`.trim(),
-    startedAt: startedAt.toISOString(),
+  return assemble({
+    run,
+    argv,
+    startedAt,
     durationSeconds: (performance.now() - started) / 1000,
     ...info,
     busyCoresBefore: busyBefore,
-    serviceEnvExtra: o.serviceEnv,
-    settings: {
-      records: o.records,
-      batchSize: o.batchSize,
-      reps: o.reps,
-      partitions: PARTITIONS,
-      partitionsConcurrency: PARTITIONS_CONCURRENCY,
-      seed: o.seed,
-      latencySeconds: o.latencySeconds,
-      latencyWarmupSeconds: o.latencyWarmupSeconds,
-      latencyReps: o.latencySeconds > 0 ? o.latencyReps : 0,
-      farDuplicateLimit: run.farLimit ?? null,
-      writeConcern: sinkWriteConcern(shippedSpec()),
-      serviceEnv: settingsEnv,
-      serviceNodeFlags: ["--disable-warning=TimeoutNegativeWarning", ...o.serviceFlags],
-    },
-    dataset: { kinds: source.kinds, leftOutFarDuplicates: source.leftOut, expectedDocuments },
-    preload: { seconds: source.seconds, recordsPerSecond: o.records / source.seconds },
-    baselineA: { summary: A, reps: a },
-    baselineB: { summary: B, reps: b },
-    replaceContrast: contrast,
-    pipeline: { summary: pipeline, reps: p, documentsPerSecond },
-    ratios: {
-      pipelineOverA: pipeline.median / A.median,
-      pipelineOverB: pipeline.median / B.median,
-      pipelineOverMin: overMin,
-      pipelineDocumentsOverB: documentsPerSecond.median / B.median,
-    },
-    latency,
-    memory: { drainPeakRssBytes: drainRss, latencyPeakRssBytes: latencyRss, peakRssBytes: peakRss },
-    cpu: {
-      A: medianCores(a),
-      B: medianCores(b),
-      P: medianCores(p),
-      ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
-    },
-    serviceStages: p.at(-1)?.service.stages ?? [],
-    batchModel: batchModel(p),
+    source,
+    a,
+    b,
+    p,
+    contrast,
+    latency: lat,
+    targetRate,
     profile,
-    targets,
-    checks,
-  }
+  })
 }
 
 /** Runs the benchmark; returns the exit code. */

@@ -6,15 +6,15 @@
  *   acknowledgement, noted by AckProbe (preloaded into the service with --import);
  * - sink topic appended: the broker's LogAppendTime of the record's message on the sink topic
  *   (written in the same parallel step as MongoDB), read back by a consumer here.
- * Records first sent during the warm-up are left out.
+ * IoProbe, preloaded too, times the service's MongoDB writes and Kafka requests, so that a slow
+ * second can be pinned on the server that was slow. Records first sent during the warm-up are
+ * left out.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { type Consumer, Partitioners } from "kafkajs"
-import { benchRecords, messageOf } from "./Dataset.js"
-import { kafkaClient } from "./Infra.js"
+import { type Sent, steadyLoad, watchSink } from "./Load.js"
 import { account, type ServiceAccount, scrape } from "./Metrics.js"
-import { type CpuSnapshot, coresUsed, cpuSnapshot } from "./Proc.js"
+import { coresUsed, cpuSnapshot } from "./Proc.js"
 import type { Run } from "./Run.js"
 import { startService } from "./Service.js"
 import { type Percentiles, percentiles } from "./Stats.js"
@@ -43,117 +43,12 @@ export interface LatencyRepetition {
   readonly service: ServiceAccount
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const PROBE = join(import.meta.dirname, "AckProbe.ts")
 const IO_PROBE = join(import.meta.dirname, "IoProbe.ts")
-
-interface Sent {
-  readonly at: number
-  readonly measured: boolean
-}
 
 export interface IoSummary {
   readonly operations: ReadonlyArray<{ readonly op: string } & Percentiles>
   readonly slowest: ReadonlyArray<{ readonly op: string; readonly second: number; readonly ms: number }>
-}
-
-interface Load {
-  readonly leftOut: number
-  /** Epoch ms when the measured window began. */
-  readonly measuredFrom: number
-  readonly first: ReadonlyMap<string, Sent>
-  readonly measured: number
-  readonly before: CpuSnapshot
-  readonly after: CpuSnapshot
-}
-
-/** Sends `rate` records/s for warm-up + measured seconds, in small sends every few milliseconds. */
-const steadyLoad = async (
-  run: Run,
-  topic: string,
-  rate: number,
-  snapshot: () => CpuSnapshot,
-): Promise<Load> => {
-  const { latencyWarmupSeconds, latencySeconds, records, seed } = run.options
-  const producer = kafkaClient("bench-load").producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  })
-  await producer.connect()
-  const stream = benchRecords(seed, records, Number.POSITIVE_INFINITY, run.farLimit)
-  const first = new Map<string, Sent>()
-  let sent = 0
-  let measured = 0
-  let lastIndex = records - 1
-  let before: CpuSnapshot | undefined
-  let measuredFrom = 0
-  const start = performance.now()
-  const measureFrom = start + latencyWarmupSeconds * 1000
-  const end = measureFrom + latencySeconds * 1000
-  try {
-    for (let now = start; now < end; now = performance.now()) {
-      const inWindow = now >= measureFrom
-      if (inWindow && before === undefined) {
-        before = snapshot()
-        measuredFrom = Date.now()
-      }
-      const due = Math.floor((rate * (now - start)) / 1000) - sent
-      if (due > 0) {
-        const at = Date.now()
-        const messages = []
-        for (let i = 0; i < due; i++) {
-          const record = stream.next().value
-          if (record === undefined) break
-          lastIndex = record.index
-          messages.push(messageOf(record, at))
-          if (record.key !== null && !first.has(record.key)) first.set(record.key, { at, measured: inWindow })
-        }
-        await producer.send({ topic, acks: -1, messages })
-        sent += messages.length
-        if (inWindow) measured += messages.length
-      }
-      await sleep(5)
-    }
-  } finally {
-    await producer.disconnect()
-  }
-  return {
-    leftOut: lastIndex + 1 - records - sent,
-    measuredFrom,
-    first,
-    measured,
-    before: before ?? snapshot(),
-    after: snapshot(),
-  }
-}
-
-/** Reads the sink topic from the start: record key -> broker append time of its first message. */
-const watchSink = async (topic: string, group: string) => {
-  const appended = new Map<string, number>()
-  let seen = 0
-  const consumer: Consumer = kafkaClient("bench-watch").consumer({ groupId: group })
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
-  await consumer.connect()
-  await consumer.subscribe({ topics: [topic], fromBeginning: true })
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        seen++
-        const key = m.key?.toString("utf8")
-        if (key !== undefined && !appended.has(key)) appended.set(key, Number(m.timestamp))
-      }
-    },
-  })
-  await joined
-  return {
-    appended,
-    caughtUp: async (total: number, timeoutMs: number) => {
-      const deadline = performance.now() + timeoutMs
-      while (seen < total && performance.now() < deadline) await sleep(50)
-    },
-    stop: () => consumer.disconnect(),
-  }
 }
 
 /** `<_id> <epoch ms>` lines -> the first acknowledgement of each document. */

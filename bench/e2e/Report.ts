@@ -1,95 +1,9 @@
 /**
- * The run's result: every figure in one JSON document, and the table printed on stdout.
+ * The table printed on stdout: the headline figures, ratios and targets of a run, then what
+ * the CPU did, the service's own stage times and the profile. Every figure is in the JSON too.
  */
-import type { Kind } from "../../src/Generator/Records.js"
-import type { Versions } from "./Infra.js"
-import type { LatencyRepetition } from "./Latency.js"
-import type { ServiceAccount } from "./Metrics.js"
-import type { Machine } from "./Proc.js"
-import type { ProfileSummary } from "./Profile.js"
+import type { E2eResult, LatencyFigures } from "./Result.js"
 import { median, type Summary } from "./Stats.js"
-import type { PipelineRepetition, Repetition, SinkRepetition } from "./Throughput.js"
-
-export interface Target {
-  readonly name: string
-  readonly target: string
-  readonly value: number
-  readonly met: boolean
-}
-
-export type LatencyFigures = Readonly<Record<"p50" | "p95" | "p99" | "max", Summary>>
-
-export interface Figure<R> {
-  readonly summary: Summary
-  readonly reps: ReadonlyArray<R>
-}
-
-export interface E2eResult {
-  readonly run: string
-  readonly command: string
-  readonly startedAt: string
-  readonly durationSeconds: number
-  readonly machine: Machine
-  /** Cores busy on the machine in the 3 s before the run (other users of a shared machine). */
-  readonly busyCoresBefore: number
-  /** Environment given with --service-env (also inside settings.serviceEnv). */
-  readonly serviceEnvExtra: Readonly<Record<string, string>>
-  readonly versions: Versions
-  readonly settings: {
-    readonly records: number
-    readonly batchSize: number
-    readonly reps: number
-    readonly partitions: number
-    readonly partitionsConcurrency: number
-    readonly seed: number
-    readonly latencySeconds: number
-    readonly latencyWarmupSeconds: number
-    readonly latencyReps: number
-    readonly farDuplicateLimit: number | null
-    readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
-    readonly serviceEnv: Readonly<Record<string, string>>
-    readonly serviceNodeFlags: ReadonlyArray<string>
-  }
-  readonly dataset: {
-    readonly kinds: Readonly<Record<Kind, number>>
-    readonly leftOutFarDuplicates: number
-    readonly expectedDocuments: number
-  }
-  readonly preload: { readonly seconds: number; readonly recordsPerSecond: number }
-  readonly baselineA: Figure<Repetition>
-  readonly baselineB: Figure<SinkRepetition>
-  readonly replaceContrast: SinkRepetition | null
-  readonly pipeline: Figure<PipelineRepetition> & { readonly documentsPerSecond: Summary }
-  readonly ratios: {
-    readonly pipelineOverA: number
-    readonly pipelineOverB: number
-    readonly pipelineOverMin: number
-    readonly pipelineDocumentsOverB: number
-  }
-  readonly latency: {
-    readonly targetRate: number
-    readonly reps: ReadonlyArray<LatencyRepetition>
-    readonly mongoAck: LatencyFigures
-    readonly sinkAppend: LatencyFigures
-  } | null
-  readonly memory: {
-    readonly drainPeakRssBytes: Summary
-    readonly latencyPeakRssBytes: Summary | null
-    readonly peakRssBytes: number
-  }
-  readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
-  readonly serviceStages: ServiceAccount["stages"]
-  readonly batchModel: {
-    readonly inFlight: number
-    readonly recordsPerBatch: number
-    readonly batchMs: number
-    readonly boundRecordsPerSecond: number
-    readonly measuredRecordsPerSecond: number
-  }
-  readonly profile: (ProfileSummary & { readonly drain: PipelineRepetition }) | null
-  readonly targets: ReadonlyArray<Target>
-  readonly checks: ReadonlyArray<string>
-}
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`
@@ -118,6 +32,9 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
   say(
     `versions: node ${v.node}; ${v.kafka}; ${v.mongodb}; kafkajs ${v.kafkajs}; mongodb driver ${v.mongodbDriver}; effect ${v.effect}; commit ${v.commit.slice(0, 10)}${v.srcChanges.length > 0 ? ` + ${v.srcChanges.length} uncommitted change(s) in src/config` : ""}`,
   )
+  if (s.serviceNodeFlags.length > 1) say(`pipeline node flags: ${s.serviceNodeFlags.join(" ")}`)
+  const extra = Object.entries(r.serviceEnvExtra)
+  if (extra.length > 0) say(`pipeline extra environment: ${extra.map(([k, v]) => `${k}=${v}`).join(" ")}`)
   say()
   say(
     `${pad("figure (median of the repetitions)", 52)}${lpad("median", 9)}${lpad("spread", 9)}   ${pad("min .. max", 20)}unit`,

@@ -39,6 +39,16 @@ export const openRun = async (options: Options): Promise<Run> => {
   const mongo = await Mongo.connect()
   const topics: string[] = []
   const groups: string[] = []
+  const cleanUp = async () => {
+    if (!options.keep) {
+      await mongo.dropAll(dbPrefix).catch((e: unknown) => warn("dropping the databases", e))
+      await cluster.deleteGroups(groups)
+      await cluster.deleteTopics(topics).catch((e: unknown) => warn("deleting the topics", e))
+    }
+    await cluster.close()
+    await mongo.close()
+  }
+  let cleaning: Promise<void> | undefined
   return {
     id,
     dir,
@@ -58,15 +68,8 @@ export const openRun = async (options: Options): Promise<Run> => {
       return group
     },
     database: (name) => `${dbPrefix}_${name}`,
-    cleanUp: async () => {
-      if (!options.keep) {
-        await mongo.dropAll(dbPrefix).catch((e: unknown) => warn("dropping the databases", e))
-        await cluster.deleteGroups(groups)
-        await cluster.deleteTopics(topics).catch((e: unknown) => warn("deleting the topics", e))
-      }
-      await cluster.close()
-      await mongo.close()
-    },
+    // Idempotent: the end of the run and a Ctrl-C may both ask.
+    cleanUp: () => (cleaning ??= cleanUp()),
   }
 }
 

@@ -1,0 +1,286 @@
+/**
+ * A run's result: every figure in one JSON document (written beside the logs), with the
+ * ratios, the targets of the issue and the checks every drain must pass, assembled from the
+ * repetitions the steps measured.
+ */
+import type { Kind } from "../../src/Generator/Records.js"
+import { shippedSpec, sinkWriteConcern } from "./Dataset.js"
+import type { Versions } from "./Infra.js"
+import type { LatencyRepetition } from "./Latency.js"
+import type { ServiceAccount } from "./Metrics.js"
+import type { Preloaded } from "./Preload.js"
+import type { Machine } from "./Proc.js"
+import type { ProfileSummary } from "./Profile.js"
+import type { Run } from "./Run.js"
+import { serviceEnv } from "./Service.js"
+import { median, type Summary, summarize } from "./Stats.js"
+import {
+  PARTITIONS_CONCURRENCY,
+  type PipelineRepetition,
+  type Repetition,
+  type SinkRepetition,
+} from "./Throughput.js"
+
+export interface Target {
+  readonly name: string
+  readonly target: string
+  readonly value: number
+  readonly met: boolean
+}
+
+export type LatencyFigures = Readonly<Record<"p50" | "p95" | "p99" | "max", Summary>>
+
+export interface Figure<R> {
+  readonly summary: Summary
+  readonly reps: ReadonlyArray<R>
+}
+
+export interface E2eResult {
+  readonly run: string
+  readonly command: string
+  readonly startedAt: string
+  readonly durationSeconds: number
+  readonly machine: Machine
+  /** Cores busy on the machine in the 3 s before the run (other users of a shared machine). */
+  readonly busyCoresBefore: number
+  /** Environment given with --service-env (also inside settings.serviceEnv). */
+  readonly serviceEnvExtra: Readonly<Record<string, string>>
+  readonly versions: Versions
+  readonly settings: {
+    readonly records: number
+    readonly batchSize: number
+    readonly reps: number
+    readonly partitions: number
+    readonly partitionsConcurrency: number
+    readonly seed: number
+    readonly latencySeconds: number
+    readonly latencyWarmupSeconds: number
+    readonly latencyReps: number
+    readonly farDuplicateLimit: number | null
+    readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
+    readonly serviceEnv: Readonly<Record<string, string>>
+    readonly serviceNodeFlags: ReadonlyArray<string>
+  }
+  readonly dataset: {
+    readonly kinds: Readonly<Record<Kind, number>>
+    readonly leftOutFarDuplicates: number
+    readonly expectedDocuments: number
+  }
+  readonly preload: { readonly seconds: number; readonly recordsPerSecond: number }
+  readonly baselineA: Figure<Repetition>
+  readonly baselineB: Figure<SinkRepetition>
+  readonly replaceContrast: SinkRepetition | null
+  readonly pipeline: Figure<PipelineRepetition> & { readonly documentsPerSecond: Summary }
+  readonly ratios: {
+    readonly pipelineOverA: number
+    readonly pipelineOverB: number
+    readonly pipelineOverMin: number
+    readonly pipelineDocumentsOverB: number
+  }
+  readonly latency: {
+    readonly targetRate: number
+    readonly reps: ReadonlyArray<LatencyRepetition>
+    readonly mongoAck: LatencyFigures
+    readonly sinkAppend: LatencyFigures
+  } | null
+  readonly memory: {
+    readonly drainPeakRssBytes: Summary
+    readonly latencyPeakRssBytes: Summary | null
+    readonly peakRssBytes: number
+  }
+  readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
+  readonly serviceStages: ServiceAccount["stages"]
+  readonly batchModel: {
+    readonly inFlight: number
+    readonly recordsPerBatch: number
+    readonly batchMs: number
+    readonly boundRecordsPerSecond: number
+    readonly measuredRecordsPerSecond: number
+  }
+  readonly profile: (ProfileSummary & { readonly drain: PipelineRepetition }) | null
+  readonly targets: ReadonlyArray<Target>
+  readonly checks: ReadonlyArray<string>
+}
+
+const medianCores = (reps: ReadonlyArray<{ readonly cores: Readonly<Record<string, number>> }>) => {
+  const names = new Set(reps.flatMap((r) => Object.keys(r.cores)))
+  const out: Record<string, number> = {}
+  for (const n of names) out[n] = median(reps.flatMap((r) => (r.cores[n] === undefined ? [] : [r.cores[n]])))
+  return out
+}
+
+const latencyFigures = (
+  reps: ReadonlyArray<LatencyRepetition>,
+  pick: (r: LatencyRepetition) => LatencyRepetition["mongoAck"],
+): LatencyFigures => ({
+  p50: summarize(reps.map((r) => pick(r).p50)),
+  p95: summarize(reps.map((r) => pick(r).p95)),
+  p99: summarize(reps.map((r) => pick(r).p99)),
+  max: summarize(reps.map((r) => pick(r).max)),
+})
+
+/**
+ * Batches of one partition run one after the other (commit after write), so at most
+ * PARTITIONS_CONCURRENCY batches are in flight: the mean batch time bounds the drain rate.
+ */
+const batchModel = (reps: ReadonlyArray<PipelineRepetition>): E2eResult["batchModel"] => {
+  const batchMs = median(
+    reps.map((r) => r.service.stages.find((s) => s.stage === "whole batch")?.meanMs ?? 0),
+  )
+  const recordsPerBatch = median(reps.map((r) => r.service.consumed / Math.max(1, r.service.batches)))
+  return {
+    inFlight: PARTITIONS_CONCURRENCY,
+    recordsPerBatch,
+    batchMs,
+    boundRecordsPerSecond: (PARTITIONS_CONCURRENCY * recordsPerBatch * 1000) / batchMs,
+    measuredRecordsPerSecond: median(reps.map((r) => r.rate)),
+  }
+}
+
+export interface Measured {
+  readonly run: Run
+  readonly argv: ReadonlyArray<string>
+  readonly startedAt: Date
+  readonly durationSeconds: number
+  readonly machine: Machine
+  readonly versions: Versions
+  readonly busyCoresBefore: number
+  readonly source: Preloaded
+  readonly a: ReadonlyArray<Repetition>
+  readonly b: ReadonlyArray<SinkRepetition>
+  readonly p: ReadonlyArray<PipelineRepetition>
+  readonly contrast: SinkRepetition | null
+  readonly latency: ReadonlyArray<LatencyRepetition>
+  readonly targetRate: number
+  readonly profile: E2eResult["profile"]
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US")
+
+export const assemble = (m: Measured): E2eResult => {
+  const { run, a, b, p, source, contrast, targetRate, profile } = m
+  const o = run.options
+  const lat = m.latency
+  const pipeline = summarize(p.map((x) => x.rate))
+  const A = summarize(a.map((x) => x.rate))
+  const B = summarize(b.map((x) => x.rate))
+  const documentsPerSecond = summarize(p.map((x) => x.documents / x.seconds))
+  const expectedDocuments = b[0]?.items ?? 0
+  const drainRss = summarize(p.map((x) => x.peakRssBytes))
+  const latencyRss = lat.length === 0 ? null : summarize(lat.map((x) => x.peakRssBytes))
+  const peakRss = Math.max(...p.map((x) => x.peakRssBytes), ...lat.map((x) => x.peakRssBytes))
+  const latency =
+    lat.length === 0
+      ? null
+      : {
+          targetRate,
+          reps: lat,
+          mongoAck: latencyFigures(lat, (r) => r.mongoAck),
+          sinkAppend: latencyFigures(lat, (r) => r.sinkAppend),
+        }
+  const overMin = pipeline.median / Math.min(A.median, B.median)
+  const targets: Target[] = [
+    {
+      name: "pipeline >= 60% of min(A, B)",
+      target: `${(overMin * 100).toFixed(0)}% of min(A, B)`,
+      value: overMin,
+      met: overMin >= 0.6,
+    },
+    ...(latency === null
+      ? []
+      : [
+          {
+            name: "p99 latency < 250 ms at half load",
+            target: `p99 ${Math.round(latency.mongoAck.p99.median)} ms`,
+            value: latency.mongoAck.p99.median,
+            met: latency.mongoAck.p99.median < 250,
+          },
+        ]),
+    {
+      name: "peak RSS < 300 MB",
+      target: `${(peakRss / 2 ** 20).toFixed(0)} MB`,
+      value: peakRss,
+      met: peakRss < 300 * 2 ** 20,
+    },
+  ]
+  const checks: string[] = []
+  for (const x of p) {
+    if (x.documents !== expectedDocuments)
+      checks.push(
+        `${x.label}: ${int(x.documents)} documents in MongoDB, baseline B wrote ${int(expectedDocuments)}`,
+      )
+    if (x.service.consumed !== o.records)
+      checks.push(`${x.label}: the service counted ${int(x.service.consumed)} consumed`)
+    if (x.shutdown.code !== 0) checks.push(`${x.label}: exit code ${x.shutdown.code} after SIGTERM`)
+  }
+  if (checks.length === 0)
+    checks.push(
+      `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
+    )
+  const settingsEnv = {
+    ...serviceEnv(
+      {
+        source: "<per run>",
+        sink: "<per run>",
+        dlq: "<per run>",
+        group: "<per run>",
+        database: "<per run>",
+        collection: "orders",
+        batchSize: o.batchSize,
+      },
+      0,
+    ),
+    ...o.serviceEnv,
+  }
+
+  return {
+    run: run.id,
+    command: `npm run bench -- e2e ${m.argv.join(" ")}`.trim(),
+    startedAt: m.startedAt.toISOString(),
+    durationSeconds: m.durationSeconds,
+    machine: m.machine,
+    versions: m.versions,
+    busyCoresBefore: m.busyCoresBefore,
+    serviceEnvExtra: o.serviceEnv,
+    settings: {
+      records: o.records,
+      batchSize: o.batchSize,
+      reps: o.reps,
+      partitions: source.ends.size,
+      partitionsConcurrency: PARTITIONS_CONCURRENCY,
+      seed: o.seed,
+      latencySeconds: o.latencySeconds,
+      latencyWarmupSeconds: o.latencyWarmupSeconds,
+      latencyReps: o.latencySeconds > 0 ? o.latencyReps : 0,
+      farDuplicateLimit: run.farLimit ?? null,
+      writeConcern: sinkWriteConcern(shippedSpec()),
+      serviceEnv: settingsEnv,
+      serviceNodeFlags: ["--disable-warning=TimeoutNegativeWarning", ...o.serviceFlags],
+    },
+    dataset: { kinds: source.kinds, leftOutFarDuplicates: source.leftOut, expectedDocuments },
+    preload: { seconds: source.seconds, recordsPerSecond: o.records / source.seconds },
+    baselineA: { summary: A, reps: a },
+    baselineB: { summary: B, reps: b },
+    replaceContrast: contrast,
+    pipeline: { summary: pipeline, reps: p, documentsPerSecond },
+    ratios: {
+      pipelineOverA: pipeline.median / A.median,
+      pipelineOverB: pipeline.median / B.median,
+      pipelineOverMin: overMin,
+      pipelineDocumentsOverB: documentsPerSecond.median / B.median,
+    },
+    latency,
+    memory: { drainPeakRssBytes: drainRss, latencyPeakRssBytes: latencyRss, peakRssBytes: peakRss },
+    cpu: {
+      A: medianCores(a),
+      B: medianCores(b),
+      P: medianCores(p),
+      ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
+    },
+    serviceStages: p.at(-1)?.service.stages ?? [],
+    batchModel: batchModel(p),
+    profile,
+    targets,
+    checks,
+  }
+}
