@@ -217,6 +217,14 @@ export const assemble = (m: Measured): E2eResult => {
     checks.push(
       `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
     )
+  // A shared machine: say which windows other work cut into (their figures are depressed).
+  for (const x of [...a, ...b, ...p, ...lat]) {
+    const other = x.cores.other ?? 0
+    if (other > 0.25)
+      checks.push(
+        `${x.label}: processes outside the benchmark kept ${other.toFixed(2)} of ${m.machine.cores} cores busy; this figure is depressed`,
+      )
+  }
   const settingsEnv = {
     ...serviceEnv(
       {
