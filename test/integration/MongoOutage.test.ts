@@ -1,16 +1,9 @@
-/**
- * MongoDB goes away while records keep arriving: the service stalls (no commit, no skipping),
- * says so, reports not ready, and catches up with nothing lost once MongoDB is back. The test
- * runs its own FerretDB instance so that it can stop it without disturbing other tests.
- */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ferretBinary } from "../../scripts/stack.js"
 import { generate } from "../../src/Generator/Records.js"
+import { freePort, startFerret, stopProcess } from "./support/Ferret.js"
 import {
   createTopic,
   freshNames,
@@ -20,38 +13,7 @@ import {
   serviceEnv,
   startService,
   waitFor,
-  withMongo,
 } from "./support/Service.js"
-
-const freePort = () =>
-  new Promise<number>((done) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const startFerret = async (port: number, dir: string): Promise<ChildProcess> => {
-  const child = spawn(ferretBinary, ["-listen", `127.0.0.1:${port}`, "-data", dir], { stdio: "ignore" })
-  await waitFor(
-    `FerretDB on port ${port}`,
-    () =>
-      withMongo((c) => c.db("admin").command({ ping: 1 }), `mongodb://127.0.0.1:${port}/`).then(
-        () => true,
-        () => false,
-      ),
-    30_000,
-  )
-  return child
-}
-
-const stopProcess = (child: ChildProcess) =>
-  new Promise<void>((done) => {
-    if (child.exitCode !== null) return done()
-    child.once("exit", () => done())
-    child.kill("SIGTERM")
-  })
 
 const readyz = (port: number) =>
   fetch(`http://127.0.0.1:${port}/readyz`).then(

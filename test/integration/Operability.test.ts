@@ -4,14 +4,13 @@
  * counters that add up to what was pushed, consumer lag per partition, batch log lines with
  * their coordinates, hot reload of the pipeline file, and a clean stop on SIGTERM.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { ferretBinary } from "../../scripts/stack.js"
 import { defaultRecordOptions, generate } from "../../src/Generator/Records.js"
+import { freePort, startFerret, stopProcess } from "./support/Ferret.js"
 import {
   createTopic,
   freshNames,
@@ -21,35 +20,7 @@ import {
   serviceEnv,
   startService,
   waitFor,
-  withMongo,
 } from "./support/Service.js"
-
-const freePort = () =>
-  new Promise<number>((done) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const startFerret = async (port: number, dir: string): Promise<ChildProcess> => {
-  const child = spawn(ferretBinary, ["-listen", `127.0.0.1:${port}`, "-data", dir], { stdio: "ignore" })
-  await waitFor(
-    `FerretDB on port ${port}`,
-    () =>
-      withMongo((c) => c.db("admin").command({ ping: 1 }), `mongodb://127.0.0.1:${port}/`).then(() => true),
-    30_000,
-  )
-  return child
-}
-
-const stopProcess = (child: ChildProcess) =>
-  new Promise<void>((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done()
-    child.once("exit", () => done())
-    child.kill("SIGTERM")
-  })
 
 const get = (port: number, path: string) =>
   fetch(`http://127.0.0.1:${port}${path}`).then(
