@@ -32,7 +32,7 @@ export const defaults: Options = {
   batchSize: 100,
   reps: 3,
   latencySeconds: 30,
-  latencyWarmupSeconds: 5,
+  latencyWarmupSeconds: 10,
   latencyReps: 3,
   replaceRecords: 2_000,
   profile: true,
