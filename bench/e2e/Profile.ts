@@ -68,6 +68,11 @@ const frameOf = (url: string, serviceDir: string): Frame => {
     const location = `src/${relative(serviceDir, path).replace(/\.js$/, ".ts")}`
     return { module: location, location }
   }
+  const probe = path.lastIndexOf(`${sep}bench${sep}e2e${sep}`)
+  if (probe >= 0) {
+    const location = path.slice(probe + 1)
+    return { module: location, location }
+  }
   return { module: path, location: path }
 }
 
@@ -78,6 +83,7 @@ const stageOf = (module: string): string => {
   if (module.startsWith("src/Tasks/") || module.startsWith("src/Domain/"))
     return "tasks (src/Tasks, src/Domain)"
   if (module.startsWith("src/")) return "pipeline runtime (other src/)"
+  if (module.startsWith("bench/")) return "the benchmark's probes"
   return `other (${module})`
 }
 
