@@ -103,6 +103,8 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               rebalanceTimeout: 60_000,
               heartbeatInterval: Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
               maxBytesPerPartition: Math.max(kafka.maxMessageBytes, 1_048_576),
+              // A short fetch long-poll: stop() waits one out, so this bounds the shutdown (5 s by default).
+              maxWaitTimeInMs: 500,
               allowAutoTopicCreation: false,
             })
             c.on(c.events.GROUP_JOIN, () => {
