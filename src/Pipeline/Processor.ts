@@ -101,11 +101,12 @@ export const makeProcessor = (plan: PipelinePlan, producer: ProducerShape, setti
       { discard: true },
     )
 
-  const handle = (chunk: Chunk): Effect.Effect<BatchSummary> =>
-    Effect.gen(function* () {
+  const handle = (chunk: Chunk): Effect.Effect<BatchSummary> => {
+    const correlationId = `${chunk.topic}-${chunk.partition}-${chunk.firstOffset}-${chunk.lastOffset}`
+    return Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
       const origin: BatchOrigin = {
-        correlationId: `${chunk.topic}-${chunk.partition}-${chunk.firstOffset}-${chunk.lastOffset}`,
+        correlationId,
         topic: chunk.topic,
         partition: chunk.partition,
       }
@@ -230,13 +231,14 @@ export const makeProcessor = (plan: PipelinePlan, producer: ProducerShape, setti
     }).pipe(
       Effect.ensuring(Metric.modify(Metrics.batchesInFlight, -1)),
       Effect.annotateLogs({
-        correlation_id: `${chunk.topic}-${chunk.partition}-${chunk.firstOffset}-${chunk.lastOffset}`,
+        correlation_id: correlationId,
         topic: chunk.topic,
         partition: chunk.partition,
         offsets: `${chunk.firstOffset}-${chunk.lastOffset}`,
       }),
       Effect.withSpan("Pipeline.batch"),
     )
+  }
 
   return { handle }
 }
