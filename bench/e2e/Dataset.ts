@@ -117,7 +117,7 @@ export const sinkDocuments = (
     for (const record of records) {
       if (record.status !== "valid") continue
       const key = record.key ?? keyOf(keyPaths.map((p) => getPath(record.value, p)))
-      if (key !== undefined) documents.push({ ...record.value, _id: key })
+      if (typeof key === "string") documents.push({ ...record.value, _id: key })
     }
     batch = []
   }

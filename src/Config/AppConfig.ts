@@ -23,11 +23,19 @@ export interface AppSettings {
     readonly createTopics: boolean
     readonly maxMessageBytes: number
     readonly sessionTimeout: Duration.Duration
+    /** kafkajs' request timeout: how long one request may wait for the broker's answer. */
+    readonly requestTimeout: Duration.Duration
+    /** A send's deadline, kafkajs' own retries included (six request timeouts). */
+    readonly sendDeadline: Duration.Duration
   }
   readonly mongodb: {
     readonly uri: Redacted.Redacted<string>
     readonly database: string
     readonly collection: string
+    /** Bounds every wait on the server: a socket read, a connection from the pool. */
+    readonly timeout: Duration.Duration
+    /** Documents per replace command (the path for keys that exist already). */
+    readonly replaceBatchSize: number
   }
   readonly pipeline: {
     readonly file: string
@@ -38,6 +46,12 @@ export interface AppSettings {
     readonly retryDelay: Duration.Duration
     readonly maxRetryDelay: Duration.Duration
     readonly shutdownTimeout: Duration.Duration
+    /** How long a partition may stay stalled before /readyz reports 503. */
+    readonly stallTimeout: Duration.Duration
+    /** Deepest nesting of objects and arrays a record may have (the top-level object is 1). */
+    readonly maxNestingDepth: number
+    /** Longest record key, in UTF-8 bytes. */
+    readonly maxKeyBytes: number
   }
   readonly logging: { readonly level: LogLevelName; readonly format: "json" | "text" }
   readonly metrics: { readonly port: number; readonly progressInterval: Duration.Duration }
@@ -150,6 +164,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
       // Never echo the value: it usually carries a password.
       r.problems.push("MONGODB__CONNECTION_STRING: expected a mongodb:// or mongodb+srv:// URI")
     }
+    const requestTimeout = r.seconds("KAFKA__REQUEST_TIMEOUT_SECONDS", 30, 1, 600)
     const settings: AppSettings = {
       kafka: {
         brokers,
@@ -166,11 +181,15 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         createTopics: r.boolean("KAFKA__CREATE_TOPICS", true),
         maxMessageBytes: r.int("KAFKA__MAX_MESSAGE_BYTES", 1_048_576, 1, 100 * 1_048_576),
         sessionTimeout: r.seconds("KAFKA__SESSION_TIMEOUT_SECONDS", 30, 6, 1800),
+        requestTimeout,
+        sendDeadline: Duration.times(requestTimeout, 6),
       },
       mongodb: {
         uri,
         database: r.string("MONGODB__DATABASE"),
         collection: r.string("MONGODB__COLLECTION"),
+        timeout: r.seconds("MONGODB__TIMEOUT_SECONDS", 30, 1, 3600),
+        replaceBatchSize: r.int("MONGODB__REPLACE_BATCH_SIZE", 25, 1, 100_000),
       },
       pipeline: {
         file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),
@@ -181,6 +200,11 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         retryDelay: r.seconds("PIPELINE__RETRY_DELAY_SECONDS", 5, 0, 3600),
         maxRetryDelay: r.seconds("PIPELINE__MAX_RETRY_DELAY_SECONDS", 60, 0, 86_400),
         shutdownTimeout: r.seconds("PIPELINE__SHUTDOWN_TIMEOUT_SECONDS", 30, 0, 3600),
+        stallTimeout: r.seconds("PIPELINE__STALL_TIMEOUT_SECONDS", 60, 0, 86_400),
+        // MongoDB stores documents nested at most 100 levels deep; the strictest of the sinks.
+        maxNestingDepth: r.int("PIPELINE__MAX_NESTING_DEPTH", 100, 2, 100),
+        // 1 KiB: what MongoDB's indexes took as a key for years (KeyTooLong beyond it).
+        maxKeyBytes: r.int("PIPELINE__MAX_KEY_BYTES", 1024, 1, 1_048_576),
       },
       logging: {
         level: r.oneOf("LOGGING__LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO"),

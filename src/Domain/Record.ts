@@ -52,27 +52,60 @@ export const isJsonObject = (u: unknown): u is JsonObject =>
 /** Only valid records are worked on; invalid and duplicate ones pass every later task untouched. */
 export const isActive = (record: PipelineRecord): boolean => record.status === "valid"
 
-/**
- * The record's key from its key field values: the text of a single scalar value (what Kafka
- * and MongoDB are given; so 42 and "42" are the same key), a JSON array when there are several
- * fields. Undefined when a key field is missing or null: such a record has no identity to
- * deduplicate or upsert by.
- */
-export const keyOf = (values: ReadonlyArray<Json | undefined>): string | undefined => {
-  if (values.length === 1) {
-    const only = values[0]
-    if (only === undefined || only === null) return undefined
-    return typeof only === "string" ? only : stringify(only)
-  }
-  for (const value of values) if (value === undefined || value === null) return undefined
-  return stringify(values)
+/** Why a record has no usable key; `field` is the position of the key field at fault. */
+export class KeyProblem {
+  constructor(
+    readonly field: number,
+    readonly problem: string,
+  ) {}
 }
 
-// Nesting deep enough to exhaust the stack is not a key anyone means: no key rather than a throw.
-const stringify = (value: unknown): string | undefined => {
-  try {
-    return JSON.stringify(value)
-  } catch {
-    return undefined
-  }
+/** Longest key by default, in UTF-8 bytes (PIPELINE__MAX_KEY_BYTES). */
+export const defaultMaxKeyBytes = 1024
+
+const keyPart = (value: Json | undefined, field: number): string | KeyProblem => {
+  if (typeof value === "string") return value === "" ? new KeyProblem(field, "is an empty string") : value
+  // Numbers reach here exactly as written: integers beyond 2^53 were kept as their text when parsed.
+  if (typeof value === "number") return String(value)
+  if (value === undefined || value === null) return new KeyProblem(field, "is missing or null")
+  return new KeyProblem(
+    field,
+    `is ${Array.isArray(value) ? "an array" : `a ${typeof value}`}, not a string or a number`,
+  )
 }
+
+/**
+ * The record's key from its key field values: the text of a single value (what Kafka and
+ * MongoDB are given; so 42 and "42" are the same key), the JSON array of the values when
+ * there are several fields. Each value must be a non-empty string or a number; a record whose key
+ * is missing, null, empty, an object, an array or a boolean, or longer than `maxBytes`, has
+ * no identity to deduplicate or upsert by: the problem says why.
+ */
+export const keyOf = (
+  values: ReadonlyArray<Json | undefined>,
+  maxBytes: number = defaultMaxKeyBytes,
+): string | KeyProblem => {
+  let key: string
+  if (values.length === 1) {
+    const part = keyPart(values[0], 0)
+    if (typeof part !== "string") return part
+    key = part
+  } else {
+    for (let i = 0; i < values.length; i++) {
+      const part = keyPart(values[i], i)
+      if (typeof part !== "string") return part
+    }
+    key = JSON.stringify(values)
+  }
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when the length alone cannot tell.
+  if (key.length * 3 > maxBytes && Buffer.byteLength(key, "utf8") > maxBytes) {
+    return new KeyProblem(-1, `is longer than ${maxBytes} bytes (PIPELINE__MAX_KEY_BYTES)`)
+  }
+  return key
+}
+
+/** A key problem as a sentence naming the field. */
+export const describeKeyProblem = (problem: KeyProblem, fields: ReadonlyArray<string>): string =>
+  problem.field < 0
+    ? `the record key (${fields.join(", ")}) ${problem.problem}`
+    : `key field ${fields[problem.field] ?? "?"} ${problem.problem}`

@@ -1,9 +1,11 @@
 /**
- * Errors at the kafkajs edge. kafkajs reports failures through rejected promises whose
- * errors carry a `retriable` flag; that flag becomes our typed `retryable`, so retry
- * decisions are made in Effect, not by matching message text.
+ * Errors at the kafkajs edge, and their triage (see Domain/ErrorKind.ts). kafkajs reports
+ * failures through rejected promises whose errors carry a protocol error type and a
+ * `retriable` flag; they decide the kind, so retry decisions are made in Effect, not by
+ * matching message text.
  */
 import { Data } from "effect"
+import { type ErrorKind, isCodeFault, isRetryableKind } from "../Domain/ErrorKind.js"
 
 export class KafkaConnectionError extends Data.TaggedError("KafkaConnectionError")<{
   readonly client: "producer" | "consumer" | "admin"
@@ -19,9 +21,12 @@ export class KafkaConnectionError extends Data.TaggedError("KafkaConnectionError
 export class KafkaProduceError extends Data.TaggedError("KafkaProduceError")<{
   readonly topic: string
   readonly messages: number
-  readonly retryable: boolean
+  readonly kind: ErrorKind
   readonly cause: unknown
 }> {
+  get retryable(): boolean {
+    return isRetryableKind(this.kind)
+  }
   override get message() {
     return `producing ${this.messages} message(s) to "${this.topic}" failed: ${describeCause(this.cause)}`
   }
@@ -49,9 +54,58 @@ export class KafkaCommitError extends Data.TaggedError("KafkaCommitError")<{
   }
 }
 
-/** kafkajs errors say whether a retry can help; anything else is assumed transient. */
-export const isRetriableKafkaError = (cause: unknown): boolean =>
-  !(typeof cause === "object" && cause !== null && "retriable" in cause && cause.retriable === false)
+/** Protocol errors that the records sent cause: the same records fail the same way every time. */
+const recordErrorTypes = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD"])
+
+/** kafkajs errors about connections, brokers and time, never about the data. */
+const transientClasses = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSNoBrokerAvailableError",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSMetadataNotLoaded",
+  "KafkaJSTopicMetadataNotLoaded",
+  "KafkaJSStaleTopicMetadataAssignment",
+  "KafkaJSLockTimeout",
+  "KafkaJSTimeout",
+])
+
+const field = (cause: object, name: string): unknown => (name in cause ? Reflect.get(cause, name) : undefined)
+
+/**
+ * The kind of a kafkajs failure. kafkajs retries retriable errors itself and then throws
+ * KafkaJSNumberOfRetriesExceeded: the kind is that of the error it gave up on.
+ */
+export const kindOfKafkaError = (cause: unknown, depth = 0): ErrorKind => {
+  if (isCodeFault(cause)) return "record"
+  if (typeof cause !== "object" || cause === null || depth > 5) return "unknown"
+  const name = field(cause, "name")
+  const type = field(cause, "type")
+  if (typeof type === "string" && recordErrorTypes.has(type)) return "record"
+  if (name === "KafkaJSNumberOfRetriesExceeded" || name === "KafkaJSNonRetriableError") {
+    const inner = field(cause, "cause") ?? field(cause, "originalError")
+    if (inner !== undefined) {
+      const kind = kindOfKafkaError(inner, depth + 1)
+      // The retries it gave up on were for an error it knew to be retriable.
+      return kind === "unknown" && name === "KafkaJSNumberOfRetriesExceeded" ? "transient" : kind
+    }
+  }
+  if (name === "KafkaJSAggregateError") {
+    const errors = field(cause, "errors")
+    if (Array.isArray(errors) && errors.length > 0) {
+      const kinds = errors.map((e: unknown) => kindOfKafkaError(e, depth + 1))
+      return kinds.includes("record")
+        ? "record"
+        : kinds.every((k) => k === "transient")
+          ? "transient"
+          : "unknown"
+    }
+  }
+  if (typeof name === "string" && transientClasses.has(name)) return "transient"
+  if (name === "KafkaJSProtocolError" && field(cause, "retriable") === true) return "transient"
+  return "unknown"
+}
 
 export const describeCause = (cause: unknown): string => {
   if (cause instanceof Error) {

@@ -3,7 +3,7 @@
  * PLAIN when an API key and secret are set (Confluent Cloud). kafkajs' own log lines are
  * forwarded to the service's logger at WARN and above.
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { Kafka, type LogEntry, logLevel } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { silenceKafkajsTimeoutWarning } from "./NodeWarnings.js"
@@ -31,6 +31,8 @@ export class KafkaClient extends Context.Service<KafkaClient, Kafka>()("pipeline
         brokers: [...kafka.brokers],
         logLevel: logLevel.WARN,
         logCreator: () => forward,
+        requestTimeout: Duration.toMillis(kafka.requestTimeout),
+        connectionTimeout: Math.min(Duration.toMillis(kafka.requestTimeout), 10_000),
         ...(kafka.sasl === undefined
           ? {}
           : {

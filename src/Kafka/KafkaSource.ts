@@ -153,7 +153,15 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
                 ),
               ),
             ),
-          ).pipe(Effect.forever)
+          ).pipe(
+            // The chunk is settled above whatever happened; a failure of one chunk never ends a worker.
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause)
+                ? Effect.failCause(cause)
+                : Effect.logError("a batch ended with an unexpected error; it is not committed", cause),
+            ),
+            Effect.forever,
+          )
           const workers = yield* Effect.forEach(
             Array.from({ length: pipeline.partitionsConcurrency }, () => worker),
             (w) => Effect.forkScoped(w),

@@ -24,6 +24,7 @@ export const header = {
   errorMessage: "pipeline.error.message",
   errorReasons: "pipeline.error.reasons",
   errorTime: "pipeline.error.time",
+  truncatedFrom: "pipeline.error.truncated_from_bytes",
 } as const
 
 const sourceHeaders = (origin: BatchOrigin, offset: string): IHeaders => ({
@@ -45,26 +46,80 @@ export const sinkMessage = (
 })
 
 /** Where in the pipeline a record was turned away. */
-export type Stage = "parse" | "validation" | "task" | "mongodb_sink"
+export type Stage = "parse" | "validation" | "task" | "mongodb_sink" | "kafka_sink"
 
+const bytesOf = (value: string | Buffer | null | undefined): number =>
+  value === null || value === undefined
+    ? 0
+    : typeof value === "string"
+      ? Buffer.byteLength(value)
+      : value.length
+
+// A record's own framing in a batch: length, attributes, timestamp and offset deltas, varints.
+const recordOverheadBytes = 32
+const headerOverheadBytes = 8
+
+/** About what the message takes in a record batch, uncompressed (a little more, never less). */
+export const encodedSize = (message: Message): number => {
+  let bytes = recordOverheadBytes + bytesOf(message.key) + bytesOf(message.value)
+  const headers = message.headers
+  if (headers !== undefined) {
+    for (const name in headers) {
+      const value = headers[name]
+      bytes += headerOverheadBytes + Buffer.byteLength(name)
+      if (Array.isArray(value)) for (const v of value) bytes += headerOverheadBytes + bytesOf(v)
+      else bytes += bytesOf(value as string | Buffer | undefined)
+    }
+  }
+  return bytes
+}
+
+// The reason headers of one dead letter are cut at this many characters each.
+const maxReasonChars = 16_384
+
+const cut = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+
+/**
+ * The dead letter of `original`: its key, value and headers untouched, plus the reasons and the
+ * source coordinates. When that is more than the dead-letter topic takes (`maxBytes`), the
+ * value is cut to fit and `pipeline.error.truncated_from_bytes` says how long it was; the
+ * coordinates always let the original be read again from the source topic.
+ */
 export const deadLetterMessage = (
   origin: BatchOrigin,
   original: KafkaMessage,
   stage: Stage,
   reasons: ReadonlyArray<Reason>,
   now: Date,
-): Message => ({
-  key: original.key,
-  value: original.value,
-  headers: {
-    ...original.headers,
-    ...sourceHeaders(origin, original.offset),
-    [header.sourceTimestamp]: original.timestamp,
-    [header.errorStage]: stage,
-    [header.errorMessage]: reasons
-      .map((r) => `${r.task}${r.field === undefined ? "" : `.${r.field}`} [${r.rule}]: ${r.message}`)
-      .join("; "),
-    [header.errorReasons]: JSON.stringify(reasons),
-    [header.errorTime]: now.toISOString(),
-  },
-})
+  maxBytes: number = Number.POSITIVE_INFINITY,
+): Message => {
+  const message: Message = {
+    key: original.key,
+    value: original.value,
+    headers: {
+      ...original.headers,
+      ...sourceHeaders(origin, original.offset),
+      [header.sourceTimestamp]: original.timestamp,
+      [header.errorStage]: stage,
+      [header.errorMessage]: cut(
+        reasons
+          .map((r) => `${r.task}${r.field === undefined ? "" : `.${r.field}`} [${r.rule}]: ${r.message}`)
+          .join("; "),
+        maxReasonChars,
+      ),
+      [header.errorReasons]: cut(JSON.stringify(reasons), maxReasonChars),
+      [header.errorTime]: now.toISOString(),
+    },
+  }
+  const excess = encodedSize(message) - maxBytes
+  if (excess <= 0) return message
+  const value = original.value ?? Buffer.alloc(0)
+  const headers = { ...message.headers, [header.truncatedFrom]: String(value.length) }
+  const room = Math.max(0, value.length - excess - 64)
+  // Original headers that alone exceed the topic's limit are left out too; the source keeps them.
+  const fits = { ...message, value: value.subarray(0, room), headers }
+  if (encodedSize(fits) <= maxBytes) return fits
+  const own: Record<string, string> = {}
+  for (const [name, v] of Object.entries(headers)) if (name.startsWith("pipeline.")) own[name] = String(v)
+  return { key: original.key, value: Buffer.alloc(0), headers: own }
+}

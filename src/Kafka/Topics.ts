@@ -3,7 +3,8 @@
  * (KAFKA__CREATE_TOPICS, on by default). New topics get the broker's default partition
  * count and replication factor, so the same code works on a local broker and on a cluster.
  */
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
+import type { ConfigResourceTypes } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { KafkaConnectionError, KafkaTopicError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
@@ -39,3 +40,56 @@ export const ensureTopics = Effect.gen(function* () {
     () => Effect.promise(() => admin.disconnect().catch(() => undefined)),
   )
 }).pipe(Effect.withSpan("Kafka.ensureTopics"))
+
+/** What a topic accepts in one record batch when the broker and the topic set nothing else (Kafka's default). */
+export const defaultMaxMessageBytes = 1_048_588
+
+/**
+ * Each topic's `max.message.bytes` as the broker reports it (the topic's own setting, or the
+ * broker's default). A topic the broker will not describe gets Kafka's default, with a warning.
+ */
+export const readMaxMessageBytes = (topics: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const { kafka } = yield* AppConfig
+    const client = yield* KafkaClient
+    const admin = client.admin()
+    const described = yield* Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: () => admin.connect(),
+        catch: (cause) =>
+          new KafkaConnectionError({ client: "admin", brokers: kafka.brokers.join(","), cause }),
+      }),
+      () =>
+        Effect.tryPromise({
+          try: () =>
+            admin.describeConfigs({
+              includeSynonyms: false,
+              resources: [...new Set(topics)].map((name) => ({
+                // ConfigResourceTypes.TOPIC: kafkajs exports the enum from CommonJS only.
+                type: 2 as ConfigResourceTypes,
+                name,
+                configNames: ["max.message.bytes"],
+              })),
+            }),
+          catch: (cause) => new KafkaTopicError({ topics, cause }),
+        }).pipe(Effect.timeout("30 seconds"), Effect.result),
+      () => Effect.promise(() => admin.disconnect().catch(() => undefined)),
+    )
+    const limits = new Map<string, number>()
+    if (Result.isSuccess(described)) {
+      for (const resource of described.success.resources) {
+        const entry = resource.configEntries.find((e) => e.configName === "max.message.bytes")
+        const value = Number(entry?.configValue)
+        if (Number.isInteger(value) && value > 0) limits.set(resource.resourceName, value)
+      }
+    }
+    for (const topic of topics) {
+      if (!limits.has(topic)) {
+        yield* Effect.logWarning(
+          `could not read max.message.bytes of topic "${topic}"; assuming Kafka's default of ${defaultMaxMessageBytes}`,
+        )
+        limits.set(topic, defaultMaxMessageBytes)
+      }
+    }
+    return limits as ReadonlyMap<string, number>
+  }).pipe(Effect.withSpan("Kafka.readMaxMessageBytes"))

@@ -2,7 +2,7 @@
  * The MongoDB client (pooled, one per process), connected when the layer is built and closed
  * when it is torn down. The connection string is a secret: it is only unwrapped here.
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { type Collection, type Document, MongoClient } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError } from "./Errors.js"
@@ -26,6 +26,7 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
         Effect.tryPromise({
           try: async () => {
             const uri = Redacted.value(mongodb.uri)
+            const timeoutMs = Duration.toMillis(mongodb.timeout)
             // Options in the URI win: the driver would let these defaults override them.
             const given = (option: string) => new RegExp(`[?&]${option}=`, "i").test(uri)
             const c = new MongoClient(uri, {
@@ -33,6 +34,10 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
                 ? {}
                 : { maxPoolSize: Math.max(pipeline.maxWorkers, pipeline.partitionsConcurrency) + 2 }),
               ...(given("serverSelectionTimeoutMS") ? {} : { serverSelectionTimeoutMS: 10_000 }),
+              // A server that accepts a connection and never answers is a timeout, not a wait without end.
+              ...(given("socketTimeoutMS") ? {} : { socketTimeoutMS: timeoutMs }),
+              ...(given("waitQueueTimeoutMS") ? {} : { waitQueueTimeoutMS: timeoutMs }),
+              ...(given("connectTimeoutMS") ? {} : { connectTimeoutMS: Math.min(timeoutMs, 10_000) }),
               ...(given("appName") ? {} : { appName: "kafka-mongo-pipeline" }),
             })
             await c.connect()

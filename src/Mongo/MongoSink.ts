@@ -9,13 +9,20 @@
  * bulk leaves behind (MongoDB applies the rest; FerretDB stops at the first error and may
  * report a wrong index), so a document counts as written only when a bulk containing it was
  * acknowledged, and as rejected only when it failed on its own with a data error.
+ *
+ * A replace command carries at most `replaceBatchSize` documents: a server with a slow replace
+ * path or a small connection pool then answers each command within the timeout, or the
+ * write times out and stalls visibly, rather than one huge command hanging.
+ *
+ * Limits (depth, field names, size) are checked before the sink is called (Pipeline/Admission.ts).
  */
 import { Effect } from "effect"
-import { BSON, type Collection, type Document, MongoBulkWriteError, type WriteConcernSettings } from "mongodb"
-import { describe, isDataWriteError, isTransientCommandError, MongoWriteError } from "./Errors.js"
+import { type Collection, type Document, MongoBulkWriteError, type WriteConcernSettings } from "mongodb"
+import { describe, isDataWriteError, kindOfMongoError, MongoWriteError } from "./Errors.js"
 import type { StoredDocument } from "./MongoDb.js"
 
-const maxDocumentBytes = 16 * 1024 * 1024
+/** MongoDB's largest document (BSON), in bytes. */
+export const maxDocumentBytes = 16 * 1024 * 1024
 
 export interface SinkDocument {
   /** The record key, stored as the document's `_id`. */
@@ -28,30 +35,6 @@ export interface Rejection {
   readonly index: number
   readonly code: number | undefined
   readonly message: string
-}
-
-/** Problems the server would reject anyway, found before sending (and before failing a whole bulk). */
-const precheck = (document: Document): string | undefined => {
-  const bad = findDollarKey(document)
-  if (bad !== undefined) return `field name "${bad}" starts with "$", which MongoDB does not store`
-  if (BSON.calculateObjectSize(document) > maxDocumentBytes) return "document is larger than 16 MiB"
-  return undefined
-}
-
-const findDollarKey = (value: unknown): string | undefined => {
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      const found = findDollarKey(v)
-      if (found !== undefined) return found
-    }
-  } else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.startsWith("$")) return k
-      const found = findDollarKey(v)
-      if (found !== undefined) return found
-    }
-  }
-  return undefined
 }
 
 const writeErrorsOf = (e: MongoBulkWriteError) =>
@@ -69,16 +52,12 @@ export const upsertAll = (
   collection: Collection<StoredDocument>,
   documents: ReadonlyArray<SinkDocument>,
   writeConcern: WriteConcernSettings,
+  replaceBatchSize = 25,
 ): Effect.Effect<ReadonlyArray<Rejection>, MongoWriteError> =>
   Effect.tryPromise({
     try: async () => {
       const rejections: Rejection[] = []
-      const pending: number[] = []
-      documents.forEach((d, index) => {
-        const problem = precheck(d.document)
-        if (problem === undefined) pending.push(index)
-        else rejections.push({ index, code: undefined, message: problem })
-      })
+      const pending = documents.map((_, index) => index)
 
       const withId = (i: number): StoredDocument => ({ ...documents[i]!.document, _id: documents[i]!.id })
       const withoutId = (i: number): Document => {
@@ -137,9 +116,12 @@ export const upsertAll = (
         if (!final.ok) rejections.push({ index: indexes[0]!, code: final.code, message: final.message })
       }
 
-      await write(await insert(pending))
+      const existing = await insert(pending)
+      for (let i = 0; i < existing.length; i += replaceBatchSize) {
+        await write(existing.slice(i, i + replaceBatchSize))
+      }
       return rejections.sort((a, b) => a.index - b.index)
     },
     catch: (cause) =>
-      new MongoWriteError({ documents: documents.length, retryable: isTransientCommandError(cause), cause }),
+      new MongoWriteError({ documents: documents.length, kind: kindOfMongoError(cause), cause }),
   })

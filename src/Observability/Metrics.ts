@@ -45,7 +45,7 @@ export const batchesInFlight = Metric.gauge("pipeline_batches_in_flight", {
   description: "Batches taken from Kafka and not yet written",
 })
 export const stalled = Metric.gauge("pipeline_stalled", {
-  description: "1 while a sink keeps failing and the pipeline retries the same batch",
+  description: "1 while any partition is stalled (see pipeline_partition_stalled)",
 })
 export const consumerLag = Metric.gauge("pipeline_consumer_lag", {
   description: "High watermark minus committed offset, by partition",
@@ -55,4 +55,12 @@ export const lastCommit = Metric.gauge("pipeline_last_commit_timestamp_seconds",
 })
 export const reloads = Metric.counter("pipeline_reloads_total", {
   description: "Pipeline definition reloads, by outcome (applied, rejected, unchanged)",
+})
+export const partitionStalled = Metric.gauge("pipeline_partition_stalled", {
+  description:
+    "1 while the partition's batch keeps failing to be written (retried, nothing committed), by partition",
+})
+export const oldestBatchAge = Metric.gauge("pipeline_partition_oldest_batch_age_seconds", {
+  description:
+    "Age of the partition's oldest batch taken from Kafka and not yet written and committed, by partition",
 })

@@ -1,6 +1,9 @@
 /**
  * From Kafka messages to records. Bytes that are not a JSON object are not records: they are
  * set aside for the dead-letter topic at once, with the reason, and never reach the tasks.
+ *
+ * Integers beyond 2^53 (64-bit ids) cannot be held exactly by a JavaScript number: they are
+ * kept as their decimal text, so two different ids never become the same key or value.
  */
 import type { KafkaMessage } from "kafkajs"
 import { isJsonObject, makeRecord, type PipelineRecord, type Reason } from "../Domain/Record.js"
@@ -21,6 +24,25 @@ const reject = (message: KafkaMessage, rule: string, text: string): Malformed =>
   message,
   reason: { task: "parse", rule, message: text },
 })
+
+// A number JavaScript may not hold exactly has 16 digits or more, or an exponent.
+const mayHoldLargeInteger = /\d{16}|\d[eE]\+?\d/
+
+type Reviver = (key: string, value: unknown, context: { readonly source?: string }) => unknown
+
+const keepLargeIntegers: Reviver = (_key, value, context) =>
+  typeof value === "number" &&
+  Number.isInteger(value) &&
+  !Number.isSafeInteger(value) &&
+  context.source !== undefined
+    ? context.source
+    : value
+
+/** JSON.parse, with integers beyond 2^53 kept as their text (the reviver only runs when one may be there). */
+export const parseExact = (text: string): unknown =>
+  mayHoldLargeInteger.test(text)
+    ? JSON.parse(text, keepLargeIntegers as (this: unknown, key: string, value: unknown) => unknown)
+    : JSON.parse(text)
 
 export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: number): Parsed => {
   const records: PipelineRecord[] = []
@@ -44,7 +66,7 @@ export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: n
     }
     let value: unknown
     try {
-      value = JSON.parse(bytes.toString("utf8"))
+      value = parseExact(bytes.toString("utf8"))
     } catch (e) {
       malformed.push(reject(message, "json", `not valid JSON: ${e instanceof Error ? e.message : String(e)}`))
       continue

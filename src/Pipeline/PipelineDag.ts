@@ -15,6 +15,7 @@ import type { PipelineRecord } from "../Domain/Record.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import { runTask, type TransformTask } from "../Tasks/Library.js"
+import { type Admission, makeAdmission } from "./Admission.js"
 import type { Batch } from "./Batch.js"
 import { kafkaSink, mongoSink, type Sink, type SinkOutcome } from "./Sinks.js"
 
@@ -38,27 +39,26 @@ export interface PipelinePlan {
   readonly dag: Dag.Dag<Record<string, unknown>, StageError, never, Batch>
   /** The transform whose output the sinks read (undefined when there are no transforms). */
   readonly last: string | undefined
-  readonly sinks: ReadonlyArray<{ readonly name: string; readonly run: Sink<StageError> }>
+  readonly sinks: ReadonlyArray<Sink<StageError>>
+  /** What the sinks are given of a batch's records (the same answer for the same records). */
+  readonly admit: (records: Records, origin: Batch["origin"]) => Admission
   readonly retry: RetrySettings
 }
 
 /** How to build each kind of sink; the live ones write to MongoDB and Kafka, tests pass their own. */
 export interface SinkFactories {
-  readonly mongodb: (
-    name: string,
-    settings: MongoSinkSettings,
-    key: ReadonlyArray<string>,
-  ) => Sink<StageError>
-  readonly kafka: (name: string, settings: KafkaSinkSettings, key: ReadonlyArray<string>) => Sink<StageError>
+  readonly mongodb: (name: string, settings: MongoSinkSettings) => Sink<StageError>
+  readonly kafka: (name: string, settings: KafkaSinkSettings) => Sink<StageError>
 }
 
 export const liveSinks = (
   mongo: MongoDbShape,
   producer: ProducerShape,
   sinkTopic: string,
+  options: { readonly replaceBatchSize: number },
 ): SinkFactories => ({
-  mongodb: (name, settings, key) => mongoSink(name, mongo, key, settings),
-  kafka: (name, settings, key) => kafkaSink(name, producer, sinkTopic, key, settings),
+  mongodb: (name, settings) => mongoSink(name, mongo, settings, options),
+  kafka: (name, settings) => kafkaSink(name, producer, sinkTopic, settings),
 })
 
 const isSink = (t: TaskSpec): t is Extract<TaskSpec, { type: "mongodb_sink" | "kafka_sink" }> =>
@@ -141,24 +141,26 @@ export const buildPlan = (
 ): Effect.Effect<PipelinePlan, DagValidationError | PipelineShapeError> =>
   Effect.suspend((): Effect.Effect<PipelinePlan, DagValidationError | PipelineShapeError> => {
     const retry = retrySettings(settings)
-    const sinks: Array<{ name: string; run: Sink<StageError> }> = []
+    const sinks: Array<Sink<StageError>> = []
     const tasks = spec.tasks.map((t): Task.Any => {
       switch (t.type) {
         case "mongodb_sink":
         case "kafka_sink": {
-          const run: Sink<StageError> =
+          const sink: Sink<StageError> =
             t.type === "mongodb_sink"
-              ? sinkFactories.mongodb(t.name, t.settings, spec.key)
-              : sinkFactories.kafka(t.name, t.settings, spec.key)
-          sinks.push({ name: t.name, run })
+              ? sinkFactories.mongodb(t.name, t.settings)
+              : sinkFactories.kafka(t.name, t.settings)
+          sinks.push(sink)
           return task({
             ...common(t, retry),
-            run: (input): Effect.Effect<SinkOutcome, StageError> =>
-              run(inputOf(input, t.dependsOn), input.context.payload.origin),
+            run: (input): Effect.Effect<SinkOutcome, StageError> => {
+              const { origin } = input.context.payload
+              return sink.write(admit(inputOf(input, t.dependsOn), origin).admitted, origin)
+            },
           })
         }
         default: {
-          const transform = runTask(t as TransformTask)
+          const transform = runTask(t as TransformTask, { maxKeyBytes: settings.maxKeyBytes })
           return task({
             ...common(t, retry),
             run: (input) => Effect.map(transform(inputOf(input, t.dependsOn)), (r) => r.records),
@@ -166,6 +168,8 @@ export const buildPlan = (
         }
       }
     })
+    // Read by the sink tasks when a batch runs, after every sink is known.
+    const admit = makeAdmission(sinks, spec.key, settings)
     const problems = shapeProblems(spec)
     if (problems.length > 0) return Effect.fail(new PipelineShapeError({ problems }))
     const built = Dag.makeResult(tasks)
@@ -176,6 +180,7 @@ export const buildPlan = (
       dag: built.success as unknown as PipelinePlan["dag"],
       last: transforms.find((t) => !upstream.has(t.name))?.name,
       sinks,
+      admit,
       retry,
     })
   })

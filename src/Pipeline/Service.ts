@@ -6,7 +6,7 @@
  * next batch on. Consumer lag is refreshed from the broker, progress is logged periodically,
  * and the totals are logged when it stops.
  */
-import { Effect, Layer, Metric } from "effect"
+import { Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { loadSpec } from "../Cli.js"
 import { AppConfig } from "../Config/AppConfig.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
@@ -18,9 +18,12 @@ import { MongoDb } from "../Mongo/MongoDb.js"
 import * as ConsumerLag from "../Observability/ConsumerLag.js"
 import * as Metrics from "../Observability/Metrics.js"
 import * as Progress from "../Observability/Progress.js"
+import { Readiness } from "../Observability/Readiness.js"
+import { scrub, secretsOfSettings } from "../Observability/Redaction.js"
 import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
+import { Stalls, trackBatchAges } from "./Stalls.js"
 
 const tiersOf = (plan: PipelinePlan) => plan.dag.tiers.map((tier) => tier.join(" ")).join(" -> ")
 
@@ -32,17 +35,29 @@ export const runPipeline = (spec: PipelineSpec) =>
     const producer = yield* KafkaProducer
     const source = yield* KafkaSource
     const client = yield* KafkaClient
+    const stalls = yield* Stalls
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
     const build = (definition: PipelineSpec) =>
-      buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline).pipe(
+      buildPlan(
+        definition,
+        liveSinks(mongo, producer, settings.kafka.topicSink, {
+          replaceBatchSize: settings.mongodb.replaceBatchSize,
+        }),
+        settings.pipeline,
+      ).pipe(
         Effect.map((plan) => ({
           plan,
-          processor: makeProcessor(plan, producer, {
-            pipeline: settings.pipeline,
-            maxMessageBytes: settings.kafka.maxMessageBytes,
-            dlqTopic: settings.kafka.topicDlq,
-          }),
+          processor: makeProcessor(
+            plan,
+            producer,
+            {
+              pipeline: settings.pipeline,
+              maxMessageBytes: settings.kafka.maxMessageBytes,
+              dlqTopic: settings.kafka.topicDlq,
+            },
+            stalls,
+          ),
         })),
       )
     const reloader = yield* makeReloader({
@@ -76,6 +91,7 @@ export const runPipeline = (spec: PipelineSpec) =>
       local: source.committed,
     })
     yield* Progress.logProgress(totals, lag, settings.metrics.progressInterval)
+    yield* Effect.forkScoped(trackBatchAges(stalls).pipe(Effect.repeat(Schedule.spaced("1 second"))))
     yield* watchAndReload(reloader, settings.pipeline.file)
     const active = yield* reloader.current
     yield* Effect.logInfo("pipeline running").pipe(
@@ -92,12 +108,51 @@ export const runPipeline = (spec: PipelineSpec) =>
     return yield* source.crashed
   })
 
+/**
+ * Ready while the consumer is in its group, MongoDB answers a ping, and no partition has been
+ * stalled for longer than PIPELINE__STALL_TIMEOUT_SECONDS. The reasons never carry a secret.
+ */
+export const readinessLayer = Layer.effect(
+  Readiness,
+  Effect.gen(function* () {
+    const settings = yield* AppConfig
+    const source = yield* KafkaSource
+    const mongo = yield* MongoDb
+    const stalls = yield* Stalls
+    const secrets = secretsOfSettings(settings)
+    const clean = (text: string) => {
+      const scrubbed = scrub(text, secrets)
+      return scrubbed.length > 300 ? `${scrubbed.slice(0, 299)}…` : scrubbed
+    }
+    return Readiness.of({
+      reasons: Effect.gen(function* () {
+        const reasons: string[] = []
+        if (!(yield* source.joined)) reasons.push("the Kafka consumer has not joined its group")
+        const ping = yield* Effect.result(mongo.ping.pipe(Effect.timeout("2 seconds")))
+        if (ping._tag === "Failure") reasons.push(`MongoDB does not answer: ${clean(ping.failure.message)}`)
+        const now = Date.now()
+        for (const stall of stalls.stalledLongerThan(
+          Duration.toMillis(settings.pipeline.stallTimeout),
+          now,
+        )) {
+          reasons.push(
+            `partition ${stall.partition} stalled for ${Math.round((now - stall.since) / 1000)} s at offsets ${stall.offsets}: ${stall.what} keeps failing (${stall.retries} retries): ${clean(stall.error)}`,
+          )
+        }
+        return reasons
+      }),
+    })
+  }),
+)
+
 /** Kafka, MongoDB and configuration, torn down in order: consumer, producer, MongoDB. */
 export const infrastructure = (config: Layer.Layer<AppConfig>) =>
-  KafkaSource.layer.pipe(
+  readinessLayer.pipe(
+    Layer.provideMerge(KafkaSource.layer),
     Layer.provideMerge(KafkaProducer.layer),
     Layer.provide(Layer.effectDiscard(ensureTopics)),
     Layer.provideMerge(KafkaClient.layer),
     Layer.provideMerge(MongoDb.layer),
+    Layer.provideMerge(Stalls.layer),
     Layer.provideMerge(config),
   )

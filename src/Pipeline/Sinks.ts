@@ -1,21 +1,30 @@
 /**
- * The two sinks as functions over a batch's records: the valid records, keyed by the
- * pipeline key, go to MongoDB (bulk upsert by key) and to the sink topic (keyed messages).
- * A sink reports the records it could not take (no key, or a data error from the server);
- * they go to the dead-letter topic with that reason. Whole-sink failures are errors, so the
- * executor retries them and the batch stalls rather than moving on.
+ * The two sinks over a batch's admitted records (valid, keyed, and within every sink's limits:
+ * see Admission.ts): MongoDB (bulk upsert by key) and the sink topic (keyed messages). Each
+ * sink says what it can never take (`refuses`), so that a record one sink refuses reaches
+ * neither; and reports the records the server turned away with a data error while writing.
+ * Whole-write failures are errors whose kind (Domain/ErrorKind.ts) decides what follows.
  */
 import { Effect } from "effect"
-import type { WriteConcernSettings } from "mongodb"
+import type { Message } from "kafkajs"
+import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings } from "../Config/PipelineSpec.js"
-import { getPath, type Path, parsePath } from "../Domain/Path.js"
-import { keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
+import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
-import { type BatchOrigin, sinkMessage } from "../Kafka/Messages.js"
-import type { ProducerShape } from "../Kafka/Producer.js"
+import { type BatchOrigin, encodedSize, sinkMessage } from "../Kafka/Messages.js"
+import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
-import { upsertAll } from "../Mongo/MongoSink.js"
+import { maxDocumentBytes, upsertAll } from "../Mongo/MongoSink.js"
+
+/** Where a record was turned away, as the dead-letter headers name it. */
+export type SinkStage = "mongodb_sink" | "kafka_sink"
+
+/** A valid record with its key, as the sinks take it. */
+export interface Keyed {
+  readonly record: PipelineRecord
+  readonly key: string
+}
 
 export interface SinkRejection {
   readonly record: PipelineRecord
@@ -27,43 +36,12 @@ export interface SinkOutcome {
   readonly rejected: ReadonlyArray<SinkRejection>
 }
 
-export type Sink<Err> = (
-  records: ReadonlyArray<PipelineRecord>,
-  origin: BatchOrigin,
-) => Effect.Effect<SinkOutcome, Err>
-
-interface Keyed {
-  readonly record: PipelineRecord
-  readonly key: string
-}
-
-/** The valid records with their keys; a valid record without a key cannot be upserted or keyed. */
-export const keyRecords = (
-  sink: string,
-  records: ReadonlyArray<PipelineRecord>,
-  keyPaths: ReadonlyArray<Path>,
-  keyNames: ReadonlyArray<string>,
-): { readonly keyed: ReadonlyArray<Keyed>; readonly rejected: ReadonlyArray<SinkRejection> } => {
-  const keyed: Keyed[] = []
-  const rejected: SinkRejection[] = []
-  for (const record of records) {
-    if (record.status !== "valid") continue
-    const key = record.key ?? keyOf(keyPaths.map((p) => getPath(record.value, p)))
-    if (key === undefined) {
-      rejected.push({
-        record,
-        reason: {
-          task: sink,
-          field: keyNames.join(","),
-          rule: "key",
-          message: `record has no key: ${keyNames.join(", ")} missing or null`,
-        },
-      })
-    } else {
-      keyed.push({ record, key })
-    }
-  }
-  return { keyed, rejected }
+export interface Sink<Err> {
+  readonly name: string
+  readonly stage: SinkStage
+  /** Why this sink can never take the record (a limit), or undefined; checked before any sink writes. */
+  readonly refuses: (keyed: Keyed, origin: BatchOrigin) => Reason | undefined
+  readonly write: (records: ReadonlyArray<Keyed>, origin: BatchOrigin) => Effect.Effect<SinkOutcome, Err>
 }
 
 export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSettings => ({
@@ -71,33 +49,48 @@ export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSetting
   journal: settings.journal,
 })
 
+// Room for the `_id` field the sink adds to every document.
+const idOverheadBytes = 16
+
 export const mongoSink = (
   name: string,
   mongo: MongoDbShape,
-  keyFields: ReadonlyArray<string>,
   settings: MongoSinkSettings,
+  options: { readonly replaceBatchSize: number },
 ): Sink<MongoWriteError> => {
-  const keyPaths = keyFields.map(parsePath)
   const writeConcern = writeConcernOf(settings)
-  return (records) => {
-    const { keyed, rejected } = keyRecords(name, records, keyPaths, keyFields)
-    const documents = keyed.map(({ record, key }) => ({ id: key, document: record.value }))
-    return upsertAll(mongo.collection, documents, writeConcern).pipe(
-      Effect.map((rejections) => ({
-        written: keyed.length - rejections.length,
-        rejected: [
-          ...rejected,
-          ...rejections.map((r) => ({
-            record: keyed[r.index]!.record,
+  return {
+    name,
+    stage: "mongodb_sink",
+    refuses: ({ record, key }) => {
+      const bytes = BSON.calculateObjectSize(record.value) + Buffer.byteLength(key) + idOverheadBytes
+      return bytes > maxDocumentBytes
+        ? {
+            task: name,
+            rule: "size",
+            message: `the document would be ${bytes} bytes, over MongoDB's limit of ${maxDocumentBytes}`,
+          }
+        : undefined
+    },
+    write: (records) =>
+      upsertAll(
+        mongo.collection,
+        records.map(({ record, key }) => ({ id: key, document: record.value })),
+        writeConcern,
+        options.replaceBatchSize,
+      ).pipe(
+        Effect.map((rejections) => ({
+          written: records.length - rejections.length,
+          rejected: rejections.map((r) => ({
+            record: records[r.index]!.record,
             reason: {
               task: name,
               rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
               message: r.message,
             },
           })),
-        ],
-      })),
-    )
+        })),
+      ),
   }
 }
 
@@ -105,15 +98,40 @@ export const kafkaSink = (
   name: string,
   producer: ProducerShape,
   topic: string,
-  keyFields: ReadonlyArray<string>,
   settings: KafkaSinkSettings,
 ): Sink<KafkaProduceError> => {
-  const keyPaths = keyFields.map(parsePath)
-  return (records, origin) => {
-    const { keyed, rejected } = keyRecords(name, records, keyPaths, keyFields)
-    const messages = keyed.map(({ record, key }) => sinkMessage(origin, key, record.offset, record.value))
-    return producer
-      .send(topic, messages, settings.compression)
-      .pipe(Effect.as({ written: keyed.length, rejected }))
+  // The message made while checking the size is the one sent: each value is encoded once.
+  const encoded = new WeakMap<PipelineRecord, Message>()
+  const messageOf = ({ record, key }: Keyed, origin: BatchOrigin): Message => {
+    const known = encoded.get(record)
+    if (known !== undefined) return known
+    const message = sinkMessage(origin, key, record.offset, record.value)
+    encoded.set(record, message)
+    return message
+  }
+  return {
+    name,
+    stage: "kafka_sink",
+    refuses: (keyed, origin) => {
+      const limit = producer.maxMessageBytes(topic) - batchOverheadBytes
+      // Only the uncompressed size is known here; with compression the broker has the last word.
+      if (settings.compression !== "none") return undefined
+      const bytes = encodedSize(messageOf(keyed, origin))
+      return bytes > limit
+        ? {
+            task: name,
+            rule: "size",
+            message: `the message would be ${bytes} bytes, over what topic "${topic}" accepts (${limit} bytes: max.message.bytes less the batch header)`,
+          }
+        : undefined
+    },
+    write: (records, origin) =>
+      Effect.suspend(() =>
+        producer.send(
+          topic,
+          records.map((r) => messageOf(r, origin)),
+          settings.compression,
+        ),
+      ).pipe(Effect.as({ written: records.length, rejected: [] })),
   }
 }

@@ -9,7 +9,7 @@
  *   is forgotten `ttlSeconds` after it was first seen; seeing it again does not extend that).
  *   Memory is bounded by `maxKeys`.
  * - Only valid records are checked and remembered; a record without a key (a key field
- *   missing or null) passes unchecked and is counted as `unkeyed`.
+ *   missing, null, empty, not a string or a number, or too long) passes unchecked and is counted as `unkeyed`.
  * - A record whose key was remembered from the same source offset is the same message read
  *   again (a batch replayed after a crash or a rebalance), not a duplicate: it passes.
  *   Offsets carry no partition, so the same key at the same offset of two partitions also
@@ -24,7 +24,7 @@
  */
 import { Effect, Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
-import { type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
+import { defaultMaxKeyBytes, type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
 import { KeyWindow } from "./KeyWindow.js"
 import type { TaskOptions, TaskResult } from "./Task.js"
 
@@ -71,6 +71,7 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
   const action = settings.action
   const window = new KeyWindow(settings.window.maxKeys, settings.window.ttlSeconds * 1000)
   const keyValues: Array<Json | undefined> = new Array(keyPaths.length)
+  const maxKeyBytes = options.maxKeyBytes ?? defaultMaxKeyBytes
 
   const transform = (records: ReadonlyArray<PipelineRecord>): TaskResult<DuplicateCheckStats> => {
     const at = now()
@@ -91,8 +92,8 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
         continue
       }
       for (let i = 0; i < keyPaths.length; i++) keyValues[i] = getPath(record.value, keyPaths[i]!)
-      const key = keyOf(keyValues)
-      if (key === undefined) {
+      const key = keyOf(keyValues, maxKeyBytes)
+      if (typeof key !== "string") {
         out[r] = record
         unkeyed++
         continue

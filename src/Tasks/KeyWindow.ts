@@ -11,16 +11,14 @@
 
 const empty = 0 // table cells hold ring slot + 1
 
-/** FNV-1a over the UTF-16 units; very long keys are hashed by their length and ends. */
-const hashOf = (key: string): number => {
+/**
+ * FNV-1a over every UTF-16 unit: keys that share their beginning and end still spread (keys
+ * are bounded by PIPELINE__MAX_KEY_BYTES, and a lookup compares the whole key anyway).
+ */
+export const hashOf = (key: string): number => {
   let hash = 0x811c9dc5 ^ key.length
   const length = key.length
-  if (length <= 128) {
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  } else {
-    for (let i = 0; i < 64; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-    for (let i = length - 64; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  }
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
   return hash | 0
 }
 

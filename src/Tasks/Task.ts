@@ -13,6 +13,8 @@ export interface TaskOptions {
   readonly name?: string
   /** Milliseconds since the epoch; tests pass a controllable clock. */
   readonly now?: () => number
+  /** Longest record key in UTF-8 bytes (PIPELINE__MAX_KEY_BYTES); a longer one is no key. */
+  readonly maxKeyBytes?: number
 }
 
 /** Counters for one batch. Every task reports `records` (in), `invalidated` (by this task) and `skipped` (already invalid or duplicate). */

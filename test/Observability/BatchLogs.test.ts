@@ -64,13 +64,14 @@ const flakyProducer = () => {
   const sent: Array<{ topic: string; messages: ReadonlyArray<Message> }> = []
   let sinkAttempts = 0
   const producer: ProducerShape = {
+    maxMessageBytes: () => 1_048_588,
     send: (topic, messages) =>
       topic === "orders.clean" && sinkAttempts++ === 0
         ? Effect.fail(
             new KafkaProduceError({
               topic,
               messages: messages.length,
-              retryable: true,
+              kind: "transient",
               cause: "broker away",
             }),
           )
@@ -118,7 +119,11 @@ describe("batch log lines", () => {
         })
         const { producer, sent } = flakyProducer()
         const { mongo, stored } = memoryMongo()
-        const plan = yield* buildPlan(spec, liveSinks(mongo, producer, "orders.clean"), settings.pipeline)
+        const plan = yield* buildPlan(
+          spec,
+          liveSinks(mongo, producer, "orders.clean", { replaceBatchSize: 25 }),
+          settings.pipeline,
+        )
         const processor = makeProcessor(plan, producer, {
           pipeline: settings.pipeline,
           maxMessageBytes: settings.kafka.maxMessageBytes,

@@ -15,9 +15,10 @@ import type { Chunk } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
 import { buildPlan, type SinkFactories, type StageError } from "../../src/Pipeline/PipelineDag.js"
 import { makeProcessor } from "../../src/Pipeline/Processor.js"
-import type { SinkOutcome } from "../../src/Pipeline/Sinks.js"
+import type { Sink, SinkOutcome, SinkStage } from "../../src/Pipeline/Sinks.js"
 
 class SinkDown extends Error {
+  readonly kind = "transient"
   readonly retryable = true
 }
 
@@ -65,14 +66,16 @@ const harness = (
   options: { readonly failFirst?: Record<string, number>; readonly reject?: ReadonlySet<string> } = {},
 ) => {
   const h: Harness = { written: new Map(), sent: [], attempts: new Map() }
-  const sink =
-    (name: string) =>
-    (records: Parameters<ReturnType<SinkFactories["mongodb"]>>[0]): Effect.Effect<SinkOutcome, StageError> =>
+  const sink = (name: string, stage: SinkStage): Sink<StageError> => ({
+    name,
+    stage,
+    refuses: () => undefined,
+    write: (keyed): Effect.Effect<SinkOutcome, StageError> =>
       Effect.suspend(() => {
         const attempt = (h.attempts.get(name) ?? 0) + 1
         h.attempts.set(name, attempt)
         if (attempt <= (options.failFirst?.[name] ?? 0)) return Effect.fail(new SinkDown(`${name} is down`))
-        const valid = records.filter((r) => r.status === "valid")
+        const valid = keyed.map((k) => k.record)
         const rejected = valid.filter((r) => options.reject?.has(String(r.value.event_id)) === true)
         h.written.set(
           name,
@@ -85,9 +88,14 @@ const harness = (
             reason: { task: name, rule: "mongodb_error_2", message: "bad" },
           })),
         })
-      })
-  const factories: SinkFactories = { mongodb: (name) => sink(name), kafka: (name) => sink(name) }
+      }),
+  })
+  const factories: SinkFactories = {
+    mongodb: (name) => sink(name, "mongodb_sink"),
+    kafka: (name) => sink(name, "kafka_sink"),
+  }
   const producer: ProducerShape = {
+    maxMessageBytes: () => 1_048_588,
     send: (topic, messages) => Effect.sync(() => void h.sent.push({ topic, messages })),
   }
   return { h, factories, producer }

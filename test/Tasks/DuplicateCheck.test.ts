@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { type JsonObject, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { DuplicateCheckSettings, KeyWindow, make } from "../../src/Tasks/DuplicateCheck.js"
+import { hashOf } from "../../src/Tasks/KeyWindow.js"
 import { invalidRecord, settingsOf, snapshot } from "./support.js"
 
 const settings = settingsOf(DuplicateCheckSettings)
@@ -127,17 +128,57 @@ describe("DuplicateCheck", () => {
     assert.strictEqual(replay.stats.replayed, 2)
   })
 
-  it("handles an empty batch and odd key values", () => {
+  it("handles an empty batch and odd key values: objects, arrays, booleans and empty strings are no key", () => {
     const check = make(settings({ key: ["id"] }))
     assert.deepStrictEqual(check([]).records, [])
     const result = check(
-      records({ id: { nested: [1] } }, { id: { nested: [1] } }, { id: "ü😀" }, { id: [1, 2] }),
+      records(
+        { id: { nested: [1] } },
+        { id: { nested: [1] } },
+        { id: "ü😀" },
+        { id: "ü😀" },
+        { id: [1, 2] },
+        { id: [1, 2] },
+        { id: true },
+        { id: true },
+        { id: "" },
+        { id: "" },
+      ),
     )
-    assert.deepStrictEqual(statuses(result), ["valid", "duplicate", "valid", "valid"])
+    assert.deepStrictEqual(statuses(result), [
+      "valid",
+      "valid",
+      "valid",
+      "duplicate",
+      "valid",
+      "valid",
+      "valid",
+      "valid",
+      "valid",
+      "valid",
+    ])
+    assert.strictEqual(result.stats.unkeyed, 8)
+  })
+
+  it("takes keys longer than maxKeyBytes for no key, so they cannot fill the window", () => {
+    const check = make(settings({ key: ["id"] }), { maxKeyBytes: 8 })
+    const result = check(
+      records({ id: "123456789" }, { id: "123456789" }, { id: "12345678" }, { id: "12345678" }),
+    )
+    assert.deepStrictEqual(statuses(result), ["valid", "valid", "valid", "duplicate"])
+    assert.strictEqual(result.stats.unkeyed, 2)
+    assert.strictEqual(check.window.size, 1)
   })
 })
 
 describe("KeyWindow", () => {
+  it("spreads long keys that share their beginning and end", () => {
+    const ends = "x".repeat(200)
+    const keys = Array.from({ length: 1000 }, (_, i) => `${ends}${i}${ends}`)
+    const hashes = new Set(keys.map(hashOf))
+    assert.isAbove(hashes.size, 990)
+  })
+
   /** The window's contract, spelled out with arrays: first-seen order, size and age bounds. */
   class Model {
     entries: Array<{ key: string; offset: string; at: number; alive: boolean }> = []

@@ -1,0 +1,35 @@
+/**
+ * What kind of failure an error is, decided once at the edge where it is caught (the MongoDB
+ * and Kafka error modules classify driver errors; see Mongo/Errors.ts and Kafka/Errors.ts):
+ *
+ * - `transient`: the server or the network, not the data (unreachable, timed out, "try
+ *   again", leader or primary changing). Retried with backoff for as long as it lasts: the
+ *   partition stalls, visibly, and nothing is committed.
+ * - `record`: something in the records sent (a field name or a size the server refuses, a
+ *   throw while encoding one). Never retried as it is: the records are split until the one
+ *   that causes it stands alone, and that one goes to the dead-letter topic.
+ * - `unknown`: neither is known. Retried a few times (PIPELINE__RETRY_COUNT), then treated as
+ *   `record`, so that an unknown error can never hold a partition for good.
+ */
+export type ErrorKind = "transient" | "record" | "unknown"
+
+/** An error that knows its kind; its `retryable` flag (what the DAG executor reads) follows from it. */
+export interface Classified {
+  readonly kind: ErrorKind
+}
+
+/** The kind of any failure value: its own when it has one, `unknown` otherwise. */
+export const kindOf = (error: unknown): ErrorKind => {
+  if (typeof error === "object" && error !== null && "kind" in error) {
+    const kind = error.kind
+    if (kind === "transient" || kind === "record" || kind === "unknown") return kind
+  }
+  return "unknown"
+}
+
+/** Worth another attempt by the task retry policy: a transient error, or one of unknown kind. */
+export const isRetryableKind = (kind: ErrorKind): boolean => kind !== "record"
+
+/** A throw while handling a record (a stack overflow in an encoder, a bug) is that record's problem. */
+export const isCodeFault = (cause: unknown): boolean =>
+  cause instanceof RangeError || cause instanceof TypeError || cause instanceof SyntaxError
