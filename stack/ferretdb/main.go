@@ -1,6 +1,7 @@
 // Command ferretdb runs FerretDB 1.24 (MongoDB wire protocol, SQLite backend) for the
 // local stack. A wrapper module is needed: the upstream binary built with `go install`
-// panics at start because its version file is not part of the module zip.
+// panics at start because its version file is not part of the module zip. scripts/stack.ts
+// builds it with the patches in _overlay/ (see README.md).
 package main
 
 import (
@@ -10,10 +11,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
+	"github.com/FerretDB/FerretDB/build/version"
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
+
+// build identifies the sources and patches this binary was built from; scripts/stack.ts sets
+// it (-ldflags -X main.build=...) and reads it back through buildInfo's gitVersion, so that it
+// can tell a server started from an outdated build.
+var build = "dev"
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
@@ -32,9 +40,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
 		os.Exit(2)
 	}
+	// The embedded package reports "unknown"; report the FerretDB release and the build instead.
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/FerretDB/FerretDB" {
+				version.Get().Version = dep.Version
+			}
+		}
+	}
+	version.Get().Commit = "stack-" + build
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Handler:  "sqlite",
 		// WAL without an fsync per commit: this server holds test data, not records of truth.
 		SQLiteURL: "file:" + abs + "/?_pragma=synchronous(normal)",
 	})
