@@ -58,6 +58,25 @@ export const serviceEnv = (names: Names, extra: Record<string, string> = {}): Re
   ...extra,
 })
 
+/**
+ * The service's own defaults for everything but where to connect: batch size, concurrency,
+ * retries and timeouts as a user gets them. Tests that change one say why.
+ */
+export const defaultServiceEnv = (
+  names: Names,
+  extra: Record<string, string> = {},
+): Record<string, string> => {
+  const {
+    PIPELINE__BATCH_SIZE: _batch,
+    PIPELINE__RETRY_COUNT: _count,
+    PIPELINE__RETRY_DELAY_SECONDS: _delay,
+    PIPELINE__MAX_RETRY_DELAY_SECONDS: _max,
+    PIPELINE__SHUTDOWN_TIMEOUT_SECONDS: _shutdown,
+    ...env
+  } = serviceEnv(names)
+  return { ...env, ...extra }
+}
+
 export interface RunningService {
   readonly child: ChildProcess
   /** Everything the process wrote so far, stdout and stderr interleaved. */
@@ -121,11 +140,12 @@ export const waitFor = async (
   )
 }
 
-export const createTopic = async (topic: string, numPartitions = 3) => {
+export const createTopic = async (topic: string, numPartitions = 3, config: Record<string, string> = {}) => {
   const admin = kafka.admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true })
+    const configEntries = Object.entries(config).map(([name, value]) => ({ name, value }))
+    await admin.createTopics({ topics: [{ topic, numPartitions, configEntries }], waitForLeaders: true })
   } finally {
     await admin.disconnect()
   }
