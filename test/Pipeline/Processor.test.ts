@@ -63,24 +63,40 @@ interface Harness {
 
 /** Sinks that remember the keys they took; `failFirst` attempts of a sink fail, `reject` keys are data errors. */
 const harness = (
-  options: { readonly failFirst?: Record<string, number>; readonly reject?: ReadonlySet<string> } = {},
+  options: {
+    readonly failFirst?: Record<string, number>
+    readonly reject?: ReadonlySet<string>
+    /** Keys whose presence makes a sink throw (a defect) or fail with an error of no known kind. */
+    readonly throwOn?: Record<string, string>
+    readonly unknownOn?: Record<string, string>
+    /** Keys a sink says it can never take (a limit). */
+    readonly refuse?: Record<string, string>
+  } = {},
 ) => {
   const h: Harness = { written: new Map(), sent: [], attempts: new Map() }
   const sink = (name: string, stage: SinkStage): Sink<StageError> => ({
     name,
     stage,
-    refuses: () => undefined,
+    refuses: ({ key }) =>
+      options.refuse?.[name] === key
+        ? { task: name, rule: "size", message: "too large for this sink" }
+        : undefined,
     write: (keyed): Effect.Effect<SinkOutcome, StageError> =>
       Effect.suspend(() => {
         const attempt = (h.attempts.get(name) ?? 0) + 1
         h.attempts.set(name, attempt)
         if (attempt <= (options.failFirst?.[name] ?? 0)) return Effect.fail(new SinkDown(`${name} is down`))
+        const keys = keyed.map((k) => k.key)
+        if (keys.includes(options.throwOn?.[name] ?? "\u0000"))
+          throw new RangeError("Maximum call stack size exceeded")
+        if (keys.includes(options.unknownOn?.[name] ?? "\u0000"))
+          return Effect.fail(Object.assign(new Error("something odd"), { retryable: true }))
         const valid = keyed.map((k) => k.record)
         const rejected = valid.filter((r) => options.reject?.has(String(r.value.event_id)) === true)
-        h.written.set(
-          name,
-          valid.filter((r) => !rejected.includes(r)).map((r) => String(r.value.event_id)),
-        )
+        h.written.set(name, [
+          ...(h.written.get(name) ?? []),
+          ...valid.filter((r) => !rejected.includes(r)).map((r) => String(r.value.event_id)),
+        ])
         return Effect.succeed({
           written: valid.length - rejected.length,
           rejected: rejected.map((record) => ({
@@ -203,5 +219,82 @@ describe("Processor", () => {
       assert.strictEqual(summary.valid, count("valid"))
       assert.deepStrictEqual(test.h.written.get("mongodb")?.length, count("valid"))
     }),
+  )
+
+  it.effect("isolates a record that makes a sink throw: only that record goes to the dead-letter topic", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      const victim = records.find((r) => r.kind === "valid")!.key!
+      const test = harness({ throwOn: { kafka: victim } })
+      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      assert.strictEqual(summary.rejectedBySink, 1)
+      const validKeys = records.filter((r) => r.kind === "valid").map((r) => r.key!)
+      assert.sameMembers(
+        [...(test.h.written.get("kafka") ?? [])],
+        validKeys.filter((k) => k !== victim),
+      )
+      const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
+      assert.strictEqual(String(dead.headers?.["pipeline.error.stage"]), "kafka_sink")
+      assert.include(String(dead.headers?.["pipeline.error.message"]), "Maximum call stack size exceeded")
+      assert.strictEqual(summary.valid + summary.duplicates + summary.deadLettered, records.length)
+    }),
+  )
+
+  it.effect("retries an error of unknown kind a bounded number of times, then isolates the record", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      const victim = records.find((r) => r.kind === "valid")!.key!
+      const test = harness({ unknownOn: { mongodb: victim } })
+      const fiber = yield* Effect.forkChild((yield* processorFor(spec, test)).handle(toChunk(records)))
+      for (let i = 0; i < 200 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 seconds")
+      const summary = yield* Fiber.join(fiber)
+      assert.strictEqual(summary.rejectedBySink, 1)
+      const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
+      assert.strictEqual(String(dead.headers?.["pipeline.error.stage"]), "mongodb_sink")
+      assert.include(String(dead.headers?.["pipeline.error.reasons"]), "unknown_error")
+      // The DAG's attempts (6 by the pipeline's retry), then about log2(batch) halvings with PIPELINE__RETRY_COUNT retries each.
+      assert.isBelow(test.h.attempts.get("mongodb")!, 60)
+    }),
+  )
+
+  it.effect("a record one sink can never take reaches neither sink", () =>
+    Effect.gen(function* () {
+      const spec = yield* loadSpec("config/pipeline.yaml")
+      const victim = records.find((r) => r.kind === "valid")!.key!
+      const test = harness({ refuse: { kafka: victim } })
+      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      assert.notInclude(test.h.written.get("mongodb")!, victim)
+      assert.notInclude(test.h.written.get("kafka")!, victim)
+      const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
+      assert.strictEqual(String(dead.headers?.["pipeline.error.stage"]), "kafka_sink")
+      assert.strictEqual(summary.rejectedBySink, 1)
+    }),
+  )
+
+  it.effect(
+    "a throw outside the sinks sends the batch to the dead-letter topic instead of ending the worker",
+    () =>
+      Effect.gen(function* () {
+        const spec = yield* loadSpec("config/pipeline.yaml")
+        const test = harness()
+        const settings = yield* settingsEffect
+        const plan = yield* buildPlan(spec, test.factories, settings.pipeline)
+        const broken = {
+          ...plan,
+          admit: () => {
+            throw new TypeError("a bug")
+          },
+        }
+        const processor = makeProcessor(broken, test.producer, {
+          pipeline: settings.pipeline,
+          maxMessageBytes: settings.kafka.maxMessageBytes,
+          dlqTopic: "orders.dlq",
+        })
+        const summary = yield* processor.handle(toChunk(records))
+        assert.strictEqual(summary.deadLettered, records.length)
+        assert.strictEqual(summary.failedBatch, records.length)
+        const stages = new Set(dlqOf(test.h).map((m) => String(m.headers?.["pipeline.error.stage"])))
+        assert.deepStrictEqual([...stages], ["task"])
+      }),
   )
 })
