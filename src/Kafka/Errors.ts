@@ -103,7 +103,9 @@ export const kindOfKafkaError = (cause: unknown, depth = 0): ErrorKind => {
     }
   }
   if (typeof name === "string" && transientClasses.has(name)) return "transient"
-  if (name === "KafkaJSProtocolError" && field(cause, "retriable") === true) return "transient"
+  // kafkajs' own word that another attempt can succeed (a retriable protocol error, a lost connection).
+  if (typeof name === "string" && name.startsWith("KafkaJS") && field(cause, "retriable") === true)
+    return "transient"
   return "unknown"
 }
 

@@ -5,7 +5,7 @@
  * topic; anything else is of unknown kind.
  */
 import { Data } from "effect"
-import { MongoError, MongoNetworkError, MongoServerSelectionError } from "mongodb"
+import { MongoBulkWriteError, MongoError, MongoNetworkError, MongoServerSelectionError } from "mongodb"
 import { type ErrorKind, isCodeFault, isRetryableKind } from "../Domain/ErrorKind.js"
 
 export class MongoConnectionError extends Data.TaggedError("MongoConnectionError")<{
@@ -87,7 +87,19 @@ export const isDataWriteError = (code: number | undefined): boolean =>
   code !== undefined && dataErrorCodes.has(code)
 
 /** The kind of a failed command, by the driver's error class, labels and the server's code. */
-export const kindOfMongoError = (cause: unknown): ErrorKind => {
+export const kindOfMongoError = (cause: unknown, depth = 0): ErrorKind => {
+  // A bulk write that failed as a whole (no per-document errors) carries what stopped it
+  // (a server selection error while the server is down): that decides.
+  if (cause instanceof MongoBulkWriteError && depth < 3) {
+    const writeErrors = cause.writeErrors
+    const none = writeErrors === undefined || (Array.isArray(writeErrors) && writeErrors.length === 0)
+    const inner: unknown = cause.errorResponse instanceof Error ? cause.errorResponse : cause.cause
+    if (none && inner instanceof Error && inner !== cause) {
+      const kind = kindOfMongoError(inner, depth + 1)
+      if (kind !== "unknown") return kind
+    }
+    if (none && cause.writeConcernError !== undefined) return "transient"
+  }
   if (cause instanceof MongoNetworkError || cause instanceof MongoServerSelectionError) return "transient"
   // The BSON encoder refuses a document (a NUL in a field name, a value it cannot encode).
   if (cause instanceof Error && cause.name === "BSONError") return "record"

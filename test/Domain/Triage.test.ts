@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import kafkajs from "kafkajs"
 import {
   BSON,
+  MongoBulkWriteError,
   MongoError,
   MongoNetworkError,
   MongoNetworkTimeoutError,
@@ -61,6 +62,14 @@ const mongoTable: ReadonlyArray<readonly [string, unknown, ErrorKind]> = [
   [
     "server selection",
     new MongoServerSelectionError("no server", { type: "Unknown", servers: new Map() } as never),
+    "transient",
+  ],
+  [
+    "a bulk write stopped as a whole by an unreachable server",
+    new MongoBulkWriteError(
+      new MongoServerSelectionError("connect ECONNREFUSED", { type: "Unknown", servers: new Map() } as never),
+      {} as never,
+    ),
     "transient",
   ],
   ["not primary", server(10107), "transient"],

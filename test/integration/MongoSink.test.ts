@@ -6,7 +6,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { MongoClient } from "mongodb"
-import { MongoWriteError } from "../../src/Mongo/Errors.js"
+import { isDataWriteError, MongoWriteError } from "../../src/Mongo/Errors.js"
 import type { StoredDocument } from "../../src/Mongo/MongoDb.js"
 import { upsertAll } from "../../src/Mongo/MongoSink.js"
 import { mongoUri, unique } from "./support/Stack.js"
@@ -61,13 +61,16 @@ describe("MongoSink.upsertAll", () => {
         ...docs(["r"]),
       ]
       const rejected = yield* upsertAll(c, batch, majority)
+      // The sink's callers check field names first (Pipeline/Admission.ts); given one anyway, the
+      // server's own refusal (FerretDB: FailedToParse; MongoDB: DollarPrefixedFieldName) isolates it.
       assert.deepStrictEqual(
-        rejected.map((r) => [batch[r.index]!.id, r.code]),
+        rejected.map((r) => [batch[r.index]!.id, isDataWriteError(r.code) || r.code === 11000]),
         [
-          ["dollar", undefined],
-          ["clash", 11000],
+          ["dollar", true],
+          ["clash", true],
         ],
       )
+      assert.strictEqual(rejected[1]!.code, 11000)
       assert.include(rejected[0]!.message, "$where")
       const ids = yield* Effect.promise(() => c.find({}).sort({ _id: 1 }).toArray())
       assert.deepStrictEqual(
