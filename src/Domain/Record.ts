@@ -31,15 +31,14 @@ export interface PipelineRecord {
   reasons: Reason[]
   /** Severity-warn findings; the record stays valid. */
   warnings: Reason[]
+  /** Size of the source message's value in bytes, when known: a bound for the sinks' size checks. */
+  readonly sourceBytes?: number
 }
 
-export const makeRecord = (offset: string, value: JsonObject): PipelineRecord => ({
-  offset,
-  value,
-  status: "valid",
-  reasons: [],
-  warnings: [],
-})
+export const makeRecord = (offset: string, value: JsonObject, sourceBytes?: number): PipelineRecord =>
+  sourceBytes === undefined
+    ? { offset, value, status: "valid", reasons: [], warnings: [] }
+    : { offset, value, status: "valid", reasons: [], warnings: [], sourceBytes }
 
 export const invalidate = (record: PipelineRecord, reason: Reason): void => {
   record.status = "invalid"

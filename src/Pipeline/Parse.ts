@@ -76,7 +76,7 @@ export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: n
       malformed.push(reject(message, "object", `JSON value is ${kind}, expected an object`))
       continue
     }
-    records.push(makeRecord(message.offset, value))
+    records.push(makeRecord(message.offset, value, bytes.length))
     sources.push(message)
   }
   return { records, messages: sources, malformed }

@@ -51,6 +51,8 @@ export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSetting
 
 // Room for the `_id` field the sink adds to every document.
 const idOverheadBytes = 16
+// Room for the headers of a sink message (correlation id, source coordinates).
+const sinkHeaderBytes = 1024
 
 export const mongoSink = (
   name: string,
@@ -63,6 +65,10 @@ export const mongoSink = (
     name,
     stage: "mongodb_sink",
     refuses: ({ record, key }) => {
+      // BSON takes at most 8 bytes for every byte of JSON (a one-digit number becomes a double
+      // with its type and field name): a record read from a small message cannot be too large.
+      if (record.sourceBytes !== undefined && record.sourceBytes * 8 + key.length * 3 < maxDocumentBytes)
+        return undefined
       const bytes = BSON.calculateObjectSize(record.value) + Buffer.byteLength(key) + idOverheadBytes
       return bytes > maxDocumentBytes
         ? {
@@ -116,6 +122,11 @@ export const kafkaSink = (
       const limit = producer.maxMessageBytes(topic) - batchOverheadBytes
       // Only the uncompressed size is known here; with compression the broker has the last word.
       if (settings.compression !== "none") return undefined
+      // Re-encoded, a record takes at most twice its source bytes (transforms add little), plus
+      // the key and the headers: only a record near the limit is encoded here to be measured.
+      const { sourceBytes } = keyed.record
+      if (sourceBytes !== undefined && sourceBytes * 2 + keyed.key.length * 3 + sinkHeaderBytes < limit)
+        return undefined
       const bytes = encodedSize(messageOf(keyed, origin))
       return bytes > limit
         ? {
