@@ -50,6 +50,10 @@ describe("MongoDB outage", () => {
       serviceEnv(names, {
         MONGODB__CONNECTION_STRING: `${uri}?serverSelectionTimeoutMS=1000`,
         METRICS__PORT: String(metricsPort),
+        // The test is about the stall and the catch-up: backoff of 0.2 s to 1 s (default 5 s to 60 s)
+        // so that the service notices the server's return within seconds, not a minute.
+        PIPELINE__RETRY_DELAY_SECONDS: "0.2",
+        PIPELINE__MAX_RETRY_DELAY_SECONDS: "1",
       }),
     )
     try {

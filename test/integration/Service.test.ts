@@ -21,6 +21,10 @@ import {
   waitFor,
 } from "./support/Service.js"
 
+// Every test sets KAFKA__MAX_MESSAGE_BYTES to 10,000 (default 1 MiB): the generator's oversized
+// records (20 KB here) must cross it to take the parse path as "oversized".
+const oversizedLimit = { KAFKA__MAX_MESSAGE_BYTES: "10000" }
+
 const options = (seed: number, extra: Partial<RecordOptions> = {}): RecordOptions => ({
   seed,
   pattern: "mixed",
@@ -98,7 +102,7 @@ describe("the service", () => {
     const names = await setup("e2e")
     const records = [...generate(options(11), 0, 1200)]
     await produce(names.source, records)
-    const service = startService(serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000" }))
+    const service = startService(serviceEnv(names, oversizedLimit))
     await untilCaughtUp(names, service)
     assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
 
@@ -144,7 +148,7 @@ describe("the service", () => {
     const names = await setup("restart")
     const records = [...generate(options(12), 0, 3000)]
     await produce(names.source, records.slice(0, 2000))
-    const env = serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000", PIPELINE__BATCH_SIZE: "20" })
+    const env = serviceEnv(names, oversizedLimit)
     const first = startService(env)
     await untilFirstDocuments(names, first)
     assert.strictEqual(await first.stop("SIGTERM"), 0, first.output())
@@ -167,8 +171,7 @@ describe("the service", () => {
     const records = [...generate(options(13), 0, 3000)]
     await produce(names.source, records)
     const env = serviceEnv(names, {
-      KAFKA__MAX_MESSAGE_BYTES: "10000",
-      PIPELINE__BATCH_SIZE: "20",
+      ...oversizedLimit,
       // The killed member leaves no goodbye: the group notices it after the session timeout.
       KAFKA__SESSION_TIMEOUT_SECONDS: "6",
     })
@@ -186,7 +189,7 @@ describe("the service", () => {
   it("shares the partitions between two instances of one group, and loses nothing when one leaves mid-stream", async () => {
     const names = await setup("scale")
     const records = [...generate(options(14), 0, 3000)]
-    const env = serviceEnv(names, { KAFKA__MAX_MESSAGE_BYTES: "10000", PIPELINE__BATCH_SIZE: "20" })
+    const env = serviceEnv(names, oversizedLimit)
     const a = startService(env)
     const b = startService(env)
     for (const s of [a, b])

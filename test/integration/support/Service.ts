@@ -36,6 +36,11 @@ export const freshNames = (prefix: string): Names => {
   }
 }
 
+/**
+ * The service's own defaults for everything but where to connect and what to watch: batch
+ * size, partition concurrency, retries and timeouts as a user gets them. A test that changes
+ * one passes it in `extra` and says why.
+ */
 export const serviceEnv = (names: Names, extra: Record<string, string> = {}): Record<string, string> => ({
   PATH: process.env.PATH ?? "",
   ENV_FILE: "/nonexistent/.env",
@@ -47,35 +52,16 @@ export const serviceEnv = (names: Names, extra: Record<string, string> = {}): Re
   MONGODB__CONNECTION_STRING: mongoUri,
   MONGODB__DATABASE: names.database,
   MONGODB__COLLECTION: "orders",
-  PIPELINE__BATCH_SIZE: "50",
-  PIPELINE__RETRY_COUNT: "2",
-  PIPELINE__RETRY_DELAY_SECONDS: "0.2",
-  PIPELINE__MAX_RETRY_DELAY_SECONDS: "1",
-  PIPELINE__SHUTDOWN_TIMEOUT_SECONDS: "20",
+  // No metrics server unless a test asks for one (each would need a port of its own).
   METRICS__PORT: "0",
+  // Progress lines every 30 s would only add noise to the captured output.
   METRICS__PROGRESS_INTERVAL_SECONDS: "0",
   LOGGING__LEVEL: "INFO",
   ...extra,
 })
 
-/**
- * The service's own defaults for everything but where to connect: batch size, concurrency,
- * retries and timeouts as a user gets them. Tests that change one say why.
- */
-export const defaultServiceEnv = (
-  names: Names,
-  extra: Record<string, string> = {},
-): Record<string, string> => {
-  const {
-    PIPELINE__BATCH_SIZE: _batch,
-    PIPELINE__RETRY_COUNT: _count,
-    PIPELINE__RETRY_DELAY_SECONDS: _delay,
-    PIPELINE__MAX_RETRY_DELAY_SECONDS: _max,
-    PIPELINE__SHUTDOWN_TIMEOUT_SECONDS: _shutdown,
-    ...env
-  } = serviceEnv(names)
-  return { ...env, ...extra }
-}
+/** The same: every test runs the service at its defaults. */
+export const defaultServiceEnv = serviceEnv
 
 export interface RunningService {
   readonly child: ChildProcess
