@@ -178,6 +178,7 @@ export const makeProcessor = (
     offsets: string,
     since: number,
     write: () => Effect.Effect<A, Failure>,
+    retryUnknown = true,
   ): Effect.Effect<A, Failure> => {
     const once = Effect.suspend(write).pipe(
       Effect.catchDefect((defect) => Effect.fail(new SinkDefect({ sink: what, defect }))),
@@ -202,15 +203,18 @@ export const makeProcessor = (
       ),
       Effect.retry({ schedule: stallSchedule, while: (error) => kindOfFailure(error) === "transient" }),
     )
-    return stalling.pipe(
-      Effect.retry({ schedule: unknownRetries, while: (error) => kindOfFailure(error) === "unknown" }),
-    )
+    return retryUnknown
+      ? stalling.pipe(
+          Effect.retry({ schedule: unknownRetries, while: (error) => kindOfFailure(error) === "unknown" }),
+        )
+      : stalling
   }
 
   /**
    * Writes `records` to `sink`, isolating what the records cause: on a failure that is not
    * transient the records are split in halves, down to the one that fails alone, which is
-   * rejected with the error. Never fails.
+   * rejected with the error. Never fails. Errors of unknown kind have had their retries on the
+   * whole batch: the halves are not retried again for them (`retryUnknown`).
    */
   const isolate = (
     sink: Sink<StageError>,
@@ -218,8 +222,16 @@ export const makeProcessor = (
     origin: BatchOrigin,
     offsets: string,
     since: number,
+    retryUnknown = false,
   ): Effect.Effect<{ readonly written: number; readonly rejected: ReadonlyArray<Rejection> }> =>
-    persist(`the ${sink.name} sink`, origin, offsets, since, () => sink.write(records, origin)).pipe(
+    persist(
+      `the ${sink.name} sink`,
+      origin,
+      offsets,
+      since,
+      () => sink.write(records, origin),
+      retryUnknown,
+    ).pipe(
       Effect.map((outcome) => fromOutcome(sink, outcome)),
       Effect.catch((error) => split(sink, records, origin, offsets, since, error)),
     )
@@ -273,7 +285,7 @@ export const makeProcessor = (
     const error = result?._tag === "Failed" ? result.error : undefined
     // The DAG has retried it already: a transient failure goes on stalling, any other is split at once.
     return error === undefined || kindOfFailure(error) === "transient"
-      ? isolate(sink, admitted, origin, offsets, since)
+      ? isolate(sink, admitted, origin, offsets, since, true)
       : split(sink, admitted, origin, offsets, since, error)
   }
 
