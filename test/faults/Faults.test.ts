@@ -1,0 +1,156 @@
+/**
+ * The fault suite: the service at its defaults (batch size 100, 3 partitions at once, the
+ * shipped retries and config/pipeline.yaml) over a populated collection, with a producer
+ * sending all along, while something breaks: the service is SIGKILLed, the group rebalances
+ * again and again, the broker or MongoDB is SIGKILLed and comes back, or a burst of malformed
+ * messages arrives. Each scenario then waits until the group has committed every offset and
+ * compares what it left with a clean run of the same input: the same MongoDB documents (ids
+ * and contents), the same distinct keys on the sink topic, every dead letter.
+ *
+ * It kills the stack's broker and MongoDB (scripts/stack.ts `kill`/`start`), so it runs alone:
+ * its own vitest project, after unit and integration (vitest.config.ts).
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { kill, type Service, start } from "../../scripts/stack.js"
+import { defaultRecordOptions, generate } from "../../src/Generator/Records.js"
+import { dropDatabase, waitFor } from "../integration/support/Service.js"
+import { type Input, makeInput } from "./support/Input.js"
+import type { Outcome } from "./support/Outcome.js"
+import { messageOf } from "./support/Producer.js"
+import { cleanRun, databases, printReport, runScenario, waitForRunning } from "./support/Scenario.js"
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Records per run (about 20 s of the producer's 1,000 a second); see README "Fault suite". */
+const records = Number(process.env.FAULTS_RECORDS ?? 20_000)
+
+const input: Input = makeInput(20260, records)
+let clean: Outcome
+
+beforeAll(async () => {
+  const result = await cleanRun(input)
+  clean = result
+  printReport(result.report)
+})
+
+afterAll(async () => {
+  for (const db of databases) await dropDatabase(db).catch(() => undefined)
+})
+
+/** SIGKILLs a server of the stack, keeps it down for `downMs`, and starts it again on the same data. */
+const outage = async (service: Service, downMs: number) => {
+  const killed = await kill(service)
+  try {
+    assert.isTrue(
+      killed,
+      `the fault suite kills the stack's ${service}, but found none started under STACK_DIR: run it against a stack that \`npm run stack -- up\` started`,
+    )
+    await sleep(downMs)
+  } finally {
+    await start(service)
+  }
+}
+
+describe("faults, at the service's defaults", () => {
+  it("SIGKILL of the service twice mid-stream, restarted each time", async () => {
+    const report = await runScenario("sigkill", {
+      input,
+      clean,
+      fault: async (run) => {
+        await run.progress(2_000, "the first instance to commit 2,000 records")
+        run.faultBegins()
+        await run.stop(run.instances[0]!, "SIGKILL")
+        run.spawn()
+        await run.progress(2_000, "the restarted instance to commit 2,000 records")
+        await run.stop(run.instances[1]!, "SIGKILL")
+        run.spawn()
+      },
+    })
+    printReport(report)
+  })
+
+  it("rebalance storm: three instances, one SIGKILLed, one added, one stopped with SIGTERM", async () => {
+    const report = await runScenario("rebalance", {
+      input,
+      clean,
+      instances: 3,
+      fault: async (run) => {
+        await run.progress(2_000, "the three instances to commit 2,000 records")
+        run.faultBegins()
+        await run.stop(run.instances[0]!, "SIGKILL")
+        await sleep(2_000)
+        const added = run.spawn()
+        await waitForRunning(added)
+        const leaving = run.instances[1]!
+        assert.strictEqual(await run.stop(leaving, "SIGTERM"), 0, leaving.output())
+      },
+    })
+    printReport(report)
+  })
+
+  it("the broker SIGKILLed for 15 s and restarted: the service keeps running and catches up", async () => {
+    const report = await runScenario("broker", {
+      input,
+      clean,
+      fault: async (run) => {
+        await run.progress(2_000, "the first 2,000 records committed")
+        run.faultBegins()
+        await outage("kafka", 15_000)
+      },
+    })
+    printReport(report)
+  })
+
+  it("MongoDB SIGKILLed for 10 s and restarted: the service keeps running and catches up", async () => {
+    const report = await runScenario("mongodb", {
+      input,
+      clean,
+      fault: async (run) => {
+        await run.progress(2_000, "the first 2,000 records committed")
+        run.faultBegins()
+        await outage("mongodb", 10_000)
+      },
+    })
+    printReport(report)
+  })
+
+  it("a burst of 10,000 malformed messages in one partition between ordinary records", async () => {
+    // Malformed JSON only: the generator with every message malformed, another seed.
+    const burst = [
+      ...generate(
+        { ...defaultRecordOptions, seed: 20261, duplicateRatio: 0, invalidRatio: 0, malformedRatio: 1 },
+        0,
+        10_000,
+      ),
+    ]
+    assert.isTrue(burst.every((r) => r.kind === "malformed"))
+    const messages = burst.map((r) => ({
+      ...messageOf(r),
+      partition: 0,
+      headers: { "x-index": `burst-${r.index}`, "x-defect": "malformed_json" },
+    }))
+    const report = await runScenario("malformed-burst", {
+      input,
+      clean,
+      insert: {
+        after: Math.floor(records / 3),
+        messages,
+        deadIndexes: new Set(messages.map((m) => m.headers["x-index"])),
+      },
+      fault: async (run) => {
+        await waitFor(
+          "the burst to begin",
+          async () => run.producer.sent() >= Math.floor(records / 3),
+          120_000,
+        )
+        run.faultBegins()
+        await waitFor(
+          "the burst to be sent",
+          async () => run.producer.inserted() === messages.length,
+          120_000,
+        )
+      },
+    })
+    printReport(report)
+  })
+})
