@@ -4,6 +4,8 @@
  * producer that keeps sending the input while `fault` does its damage, then the wait until the
  * group has committed every offset, and the comparison with the clean run of the same input.
  */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { assert } from "@effect/vitest"
 import {
   createTopic,
@@ -22,6 +24,7 @@ import {
   assertSameSet,
   collect,
   committedAtLeast,
+  committedOffsets,
   committedTotal,
   endOffsets,
   type Outcome,
@@ -30,8 +33,8 @@ import {
 } from "./Outcome.js"
 import { type ContinuousProducer, type Insert, startProducer } from "./Producer.js"
 
-/** Records a second the producer sends: well below what the service takes (so a backlog shrinks). */
-export const ratePerSecond = 1_000
+/** Records a second the producer sends by default: well below what the service takes, so a backlog shrinks. */
+export const defaultRate = 1_000
 
 /** Every database a scenario made, dropped when the file ends. */
 export const databases: string[] = []
@@ -62,10 +65,22 @@ export interface Report {
   readonly sinkDuplicates: number
   readonly deadLetters: number
   readonly deadLetterDuplicates: number
+  /** Messages on the source topic not yet committed when the fault ended. */
+  readonly backlogAtFaultEnd: number
+  /** From the fault's end to the group's first commit after it (records flow again). */
+  readonly resumedSeconds: number
   readonly catchUpSeconds: number
   readonly faultSeconds: number
   readonly totalSeconds: number
   readonly producerRetries: number
+}
+
+/** With FAULTS_LOG_DIR set, each instance's output is kept there as <scenario>-<n>.log. */
+const saveLogs = (scenario: string, instances: ReadonlyArray<RunningService>) => {
+  const dir = process.env.FAULTS_LOG_DIR
+  if (dir === undefined || dir === "") return
+  mkdirSync(dir, { recursive: true })
+  for (const [i, s] of instances.entries()) writeFileSync(join(dir, `${scenario}-${i}.log`), s.output())
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10
@@ -98,6 +113,7 @@ export const cleanRun = async (input: Input): Promise<Outcome & { readonly repor
     assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
   } finally {
     await service.stop("SIGKILL")
+    saveLogs("clean", [service])
   }
   const outcome = await collect(names)
   // The clean run against what the generator says each record is.
@@ -118,6 +134,8 @@ export const cleanRun = async (input: Input): Promise<Outcome & { readonly repor
       recordsProduced: input.records.length,
       sourceMessages: outcome.sourceMessages,
       ...summary(outcome),
+      backlogAtFaultEnd: 0,
+      resumedSeconds: 0,
       catchUpSeconds: 0,
       faultSeconds: 0,
       totalSeconds: seconds(Date.now() - began),
@@ -129,6 +147,8 @@ export const cleanRun = async (input: Input): Promise<Outcome & { readonly repor
 export interface ScenarioOptions {
   readonly input: Input
   readonly clean: Outcome
+  /** Records a second the producer sends (default `defaultRate`). */
+  readonly ratePerSecond?: number
   /** Instances started before the producer (default 1). */
   readonly instances?: number
   /** Settings other than the defaults, each with its reason where it is given. */
@@ -156,7 +176,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
   for (let i = 0; i < (o.instances ?? 1); i++) spawn()
   for (const s of instances) await waitForRunning(s)
   const producer = startProducer(names.source, o.input.records, {
-    ratePerSecond,
+    ratePerSecond: o.ratePerSecond ?? defaultRate,
     ...(o.insert === undefined ? {} : { insert: o.insert }),
   })
   const progress = async (n: number, what: string) => {
@@ -182,10 +202,25 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
     await o.fault(run)
     const faultEnded = Date.now()
     let targets: ReadonlyMap<number, number> = new Map()
-    await waitFor("the end offsets after the fault", async () => {
+    let backlog = 0
+    let committedAtFaultEnd = 0
+    await waitFor("the offsets after the fault", async () => {
       targets = await endOffsets(names.source)
+      const committed = await committedOffsets(names.group, names.source)
+      backlog = [...targets].reduce((n, [p, end]) => n + end - Math.max(0, committed.get(p) ?? 0), 0)
+      committedAtFaultEnd = [...committed.values()].reduce((n, o) => n + Math.max(0, o), 0)
       return true
     })
+    await waitFor(
+      "the group's first commit after the fault",
+      async () =>
+        (await committedTotal(names.group, names.source)) > committedAtFaultEnd ||
+        // Nothing left to commit: the producer is done and the group has every offset.
+        (producer.sent() === o.input.records.length && (await groupCaughtUp(names.group, names.source))),
+      240_000,
+      output,
+    )
+    const resumed = Date.now()
     await waitFor(
       "the group to catch up with what was produced until the fault ended",
       () => committedAtLeast(names.group, names.source, targets),
@@ -222,6 +257,8 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
       recordsProduced: o.input.records.length + inserted,
       sourceMessages: outcome.sourceMessages,
       ...summary(outcome),
+      backlogAtFaultEnd: backlog,
+      resumedSeconds: seconds(resumed - faultEnded),
       catchUpSeconds: seconds(caughtUp - faultEnded),
       faultSeconds: seconds(faultEnded - (faultBegan ?? faultEnded)),
       totalSeconds: seconds(Date.now() - began),
@@ -230,6 +267,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
   } finally {
     await producer.stop()
     for (const s of instances) await s.stop("SIGKILL")
+    saveLogs(scenario, instances)
   }
 }
 
