@@ -8,7 +8,6 @@ import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } fro
 import { loadPipelineFile } from "./Config/PipelineFile.js"
 import { describePlan } from "./Config/PipelinePlan.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
-import { PipelineShapeError, shapeProblems } from "./Pipeline/PipelineDag.js"
 
 export const usage = `usage: node dist/main.js [command] [--help]
 
@@ -59,13 +58,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Effect.Effect<Command, S
 const toStartupError = (e: { readonly message: string }) => new StartupError({ text: e.message })
 
 export const loadSpec = (file: string): Effect.Effect<PipelineSpec, StartupError> =>
-  loadPipelineFile(file).pipe(
-    Effect.flatMap((spec) => {
-      const problems = shapeProblems(spec)
-      return problems.length === 0 ? Effect.succeed(spec) : Effect.fail(new PipelineShapeError({ problems }))
-    }),
-    Effect.mapError(toStartupError),
-  )
+  loadPipelineFile(file).pipe(Effect.mapError(toStartupError))
 
 /** Settings and pipeline, both checked, every problem of both reported together. */
 export const loadAll = (

@@ -1,8 +1,9 @@
 /**
  * The checks on a pipeline definition that look across tasks: the dependency graph (through
  * Dag/Graph: duplicate names, unknown dependencies, cycles, no tasks), one sink of each kind,
- * nothing after a sink, and every sink after every transform so no record reaches a sink
- * unchecked. They read the raw definition, so they report even when some task failed to
+ * nothing after a sink, every sink after every transform so no record reaches a sink
+ * unchecked, and the shape the runtime runs: the transforms form one chain whose last task
+ * both sinks read. They read the raw definition, so they report even when some task failed to
  * decode (a typo in one task's settings does not hide a cycle).
  */
 import { Result } from "effect"
@@ -12,15 +13,31 @@ import { transformTaskTypes } from "../Tasks/Library.js"
 import type { SpecProblem } from "./PipelineProblems.js"
 
 export const sinkTypes = ["mongodb_sink", "kafka_sink"] as const
+export type SinkType = (typeof sinkTypes)[number]
 export const taskTypes = [...transformTaskTypes, ...sinkTypes] as const
 export type TaskType = (typeof taskTypes)[number]
 
-const isSink = (type: unknown): boolean => type === "mongodb_sink" || type === "kafka_sink"
+export const isSink = (type: unknown): type is SinkType =>
+  (sinkTypes as ReadonlyArray<unknown>).includes(type)
 const isTransform = (type: unknown): boolean => (transformTaskTypes as ReadonlyArray<unknown>).includes(type)
 
-interface RawTask extends GraphNode {
-  readonly index: number
+/** A task as far as the checks across tasks look at it. */
+export interface TaskNode extends GraphNode {
   readonly type: unknown
+}
+
+interface RawTask extends TaskNode {
+  readonly index: number
+}
+
+/**
+ * The transforms no other transform reads: the end of the chain, which the sinks read. A
+ * valid definition has one (or none, when it has no transforms).
+ */
+export const chainEnds = (tasks: ReadonlyArray<TaskNode>): ReadonlyArray<string> => {
+  const transforms = tasks.filter((task) => isTransform(task.type))
+  const read = new Set(transforms.flatMap((task) => task.dependsOn))
+  return transforms.filter((task) => !read.has(task.name)).map((task) => task.name)
 }
 
 const rawTasks = (input: unknown): ReadonlyArray<RawTask> | undefined => {
@@ -74,6 +91,9 @@ export const semanticProblems = (input: unknown): Array<SpecProblem> => {
     }
   }
   if (Result.isSuccess(graph)) problems.push(...unguardedSinks(tasks, first))
+  // The chain is the runtime's shape on top of a sound graph; on a broken one it only repeats
+  // the problems above.
+  if (problems.length === 0) problems.push(...chainProblems(tasks))
   return problems
 }
 
@@ -117,6 +137,42 @@ const unguardedSinks = (
       problems.push({
         path: `tasks[${sink.index}].dependsOn`,
         message: `sink "${sink.name}" does not run after ${missing.map((name) => `"${name}"`).join(", ")}; records would reach it unchecked`,
+      })
+    }
+  }
+  return problems
+}
+
+/**
+ * The runtime runs a chain: each transform reads one upstream task, the transforms end in one
+ * task, and each sink reads that task's records. Parallel transform branches would leave it
+ * unclear which version of a record is the one to write.
+ */
+const chainProblems = (tasks: ReadonlyArray<RawTask>): Array<SpecProblem> => {
+  const problems: Array<SpecProblem> = []
+  for (const task of tasks) {
+    if (isTransform(task.type) && task.dependsOn.length > 1) {
+      problems.push({
+        path: `tasks[${task.index}].dependsOn`,
+        message: `a transform reads one upstream task; "${task.name}" depends on ${task.dependsOn.map((d) => `"${d}"`).join(", ")}`,
+      })
+    }
+  }
+  const ends = chainEnds(tasks)
+  if (ends.length > 1) {
+    problems.push({
+      path: "tasks",
+      message: `the transforms must form one chain; it ends in ${ends.map((e) => `"${e}"`).join(", ")}`,
+    })
+    return problems
+  }
+  // A sink that misses a transform, or reads a sink, is reported above already.
+  const last = ends[0]
+  for (const sink of tasks.filter((task) => isSink(task.type))) {
+    if (last !== undefined && sink.dependsOn.includes(last) && sink.dependsOn.length > 1) {
+      problems.push({
+        path: `tasks[${sink.index}].dependsOn`,
+        message: `sink "${sink.name}" reads the last transform ("${last}") alone; it depends on ${sink.dependsOn.map((d) => `"${d}"`).join(", ")}`,
       })
     }
   }

@@ -7,8 +7,8 @@
  * and the totals are logged when it stops.
  */
 import { Duration, Effect, Layer, Metric, Schedule } from "effect"
-import { loadSpec } from "../Cli.js"
 import { AppConfig } from "../Config/AppConfig.js"
+import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
 import { KafkaSource } from "../Kafka/KafkaSource.js"
@@ -63,7 +63,7 @@ export const runPipeline = (spec: PipelineSpec) =>
     const reloader = yield* makeReloader({
       file: settings.pipeline.file,
       initial: { spec, value: yield* build(spec) },
-      load: loadSpec,
+      load: loadPipelineFile,
       build,
       describe: (active) => tiersOf(active.plan),
     })

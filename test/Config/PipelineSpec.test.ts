@@ -136,6 +136,37 @@ describe("PipelineSpec", () => {
     )
   })
 
+  it("asks for one chain of transforms whose last task the sinks read", () => {
+    const mapping = (name: string, dependsOn: ReadonlyArray<string> = []) => ({
+      name,
+      type: "field_mapping",
+      dependsOn,
+      settings: { mappings: [] },
+    })
+    const withSinks = (tasks: ReadonlyArray<unknown>, reads: ReadonlyArray<string>) => ({
+      key: "id",
+      tasks: [
+        ...tasks,
+        { name: "mongodb", type: "mongodb_sink", dependsOn: reads },
+        { name: "kafka", type: "kafka_sink", dependsOn: reads },
+      ],
+    })
+    assert.deepStrictEqual(
+      problems(withSinks([mapping("a"), mapping("b"), mapping("c", ["a", "b"])], ["c"])),
+      ['tasks[2].dependsOn: a transform reads one upstream task; "c" depends on "a", "b"'],
+    )
+    assert.deepStrictEqual(
+      problems(
+        withSinks([mapping("a"), mapping("b", ["a"]), mapping("c", ["a"]), quality], ["b", "c", "quality"]),
+      ),
+      ['tasks: the transforms must form one chain; it ends in "b", "c", "quality"'],
+    )
+    assert.deepStrictEqual(problems(withSinks([mapping("a"), mapping("b", ["a"])], ["b", "a"])), [
+      'tasks[2].dependsOn: sink "mongodb" reads the last transform ("b") alone; it depends on "b", "a"',
+      'tasks[3].dependsOn: sink "kafka" reads the last transform ("b") alone; it depends on "b", "a"',
+    ])
+  })
+
   it("asks for a key", () => {
     assert.deepStrictEqual(problems({ tasks: [quality, ...sinks] }), ["key: required"])
     assert.deepStrictEqual(problems(pipeline([quality], [])), [

@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { KafkaMessage, Message } from "kafkajs"
 import type { Collection } from "mongodb"
-import { loadSpec } from "../../src/Cli.js"
+import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { decodeSettings } from "../../src/Config/AppConfig.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import type { Chunk } from "../../src/Kafka/KafkaSource.js"
@@ -104,7 +104,7 @@ describe("batch log lines", () => {
       Effect.gen(function* () {
         const dir = mkdtempSync(join(tmpdir(), "batch-logs-"))
         writeFileSync(join(dir, "pipeline.yaml"), definition)
-        const spec = yield* loadSpec(join(dir, "pipeline.yaml"))
+        const spec = yield* loadPipelineFile(join(dir, "pipeline.yaml"))
         const settings = yield* decodeSettings({
           KAFKA__BOOTSTRAP_SERVERS: "127.0.0.1:9092",
           KAFKA__TOPIC_SOURCE: "orders",

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import type { KafkaMessage, Message } from "kafkajs"
-import { loadSpec } from "../../src/Cli.js"
+import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { decodeSettings } from "../../src/Config/AppConfig.js"
 import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
 import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
@@ -148,7 +148,7 @@ const dlqOf = (h: Harness) => h.sent.filter((s) => s.topic === "orders.dlq").fla
 describe("Processor", () => {
   it.effect("accounts for every message exactly once", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const test = harness()
       const processor = yield* processorFor(spec, test)
       const summary = yield* processor.handle(toChunk(records))
@@ -168,7 +168,7 @@ describe("Processor", () => {
 
   it.effect("sends a record a sink rejects to the dead-letter topic with the sink's reason", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ reject: new Set([victim]) })
       const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
@@ -182,7 +182,7 @@ describe("Processor", () => {
 
   it.effect("sends the whole batch to the dead-letter topic when a transform fails, and writes nothing", () =>
     Effect.gen(function* () {
-      const base = yield* loadSpec("config/pipeline.yaml")
+      const base = yield* loadPipelineFile("config/pipeline.yaml")
       const spec: PipelineSpec = {
         ...base,
         tasks: base.tasks.map((t) =>
@@ -207,7 +207,7 @@ describe("Processor", () => {
 
   it.effect("stalls on a sink that keeps failing and writes the same batch once it recovers", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       // The DAG makes 2 attempts (1 retry); the stall loop keeps going until attempt 6 succeeds.
       const test = harness({ failFirst: { mongodb: 5 } })
       const processor = yield* processorFor(spec, test)
@@ -223,7 +223,7 @@ describe("Processor", () => {
 
   it.effect("isolates a record that makes a sink throw: only that record goes to the dead-letter topic", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ throwOn: { kafka: victim } })
       const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
@@ -242,7 +242,7 @@ describe("Processor", () => {
 
   it.effect("retries an error of unknown kind a bounded number of times, then isolates the record", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ unknownOn: { mongodb: victim } })
       const fiber = yield* Effect.forkChild((yield* processorFor(spec, test)).handle(toChunk(records)))
@@ -260,7 +260,7 @@ describe("Processor", () => {
 
   it.effect("a record one sink can never take reaches neither sink", () =>
     Effect.gen(function* () {
-      const spec = yield* loadSpec("config/pipeline.yaml")
+      const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ refuse: { kafka: victim } })
       const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
@@ -276,7 +276,7 @@ describe("Processor", () => {
     "a throw outside the sinks sends the batch to the dead-letter topic instead of ending the worker",
     () =>
       Effect.gen(function* () {
-        const spec = yield* loadSpec("config/pipeline.yaml")
+        const spec = yield* loadPipelineFile("config/pipeline.yaml")
         const test = harness()
         const settings = yield* settingsEffect
         const plan = yield* buildPlan(spec, test.factories, settings.pipeline)

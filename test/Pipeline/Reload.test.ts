@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Metric } from "effect"
 import { TestConsole } from "effect/testing"
-import { loadSpec } from "../../src/Cli.js"
+import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
 import * as Metrics from "../../src/Observability/Metrics.js"
 import { makeReloader, watchAndReload } from "../../src/Pipeline/Reload.js"
@@ -33,11 +33,11 @@ const reloaderFor = (file: string) =>
     let builds = 0
     const build = (spec: PipelineSpec) =>
       Effect.sync(() => ({ tasks: spec.tasks.map((t) => t.name), build: ++builds }))
-    const spec = yield* loadSpec(file)
+    const spec = yield* loadPipelineFile(file)
     return yield* makeReloader({
       file,
       initial: { spec, value: yield* build(spec) },
-      load: loadSpec,
+      load: loadPipelineFile,
       build,
       describe: (plan) => plan.tasks.join(" -> "),
     })
@@ -137,11 +137,11 @@ describe("pipeline hot reload", () => {
       const file = pipelineFile()
       const { result, lines } = yield* captureLogs(
         Effect.gen(function* () {
-          const spec = yield* loadSpec(file)
+          const spec = yield* loadPipelineFile(file)
           const reloader = yield* makeReloader({
             file,
             initial: { spec, value: "v1" },
-            load: loadSpec,
+            load: loadPipelineFile,
             build: () => Effect.fail({ message: "cannot build:\n  - task x: broken" }),
             describe: (v) => v,
           })
