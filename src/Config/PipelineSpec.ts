@@ -51,8 +51,18 @@ export const MongoSinkSettings = Schema.Struct({
     Schema.withDecodingDefaultKey(Effect.succeed("majority" as const)),
   ),
   journal: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(true))),
-  /** Unordered bulk writes keep going past a failed document; that one goes to the dead-letter topic. */
-  ordered: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))),
+  /**
+   * The sink always writes unordered: a failed document never stops the others, and goes to the
+   * dead-letter topic on its own. The key is accepted as `false` only, so a file asking for
+   * ordered writes learns at load that it does not get them.
+   */
+  ordered: Schema.Boolean.check(
+    Schema.makeFilter((ordered: boolean) =>
+      ordered
+        ? "the MongoDB sink always writes unordered (each document on its own); remove the key or set false"
+        : undefined,
+    ),
+  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))),
 })
 export type MongoSinkSettings = typeof MongoSinkSettings.Type
 

@@ -1,9 +1,7 @@
 /**
  * What every task of one DAG run sees besides its dependencies' outputs: the batch's
- * correlation id, where the batch came from, its payload and its counters. Generic over the
- * payload so that the engine stays ignorant of the record model (the pipeline puts its records
- * and their per-record outcomes there). Counters live in the context, one set per run, so
- * concurrent batches never share mutable state.
+ * correlation id, where the batch came from, and its payload. Generic over the payload so
+ * that the engine stays ignorant of the record model (the pipeline puts its records there).
  */
 import { Effect } from "effect"
 
@@ -15,27 +13,10 @@ export interface SourceCoordinates {
   readonly lastOffset: string
 }
 
-export interface Counters {
-  readonly increment: (name: string, by?: number) => Effect.Effect<void>
-  readonly get: (name: string) => Effect.Effect<number>
-  readonly snapshot: Effect.Effect<Readonly<Record<string, number>>>
-}
-
 export interface PipelineContext<out P> {
   readonly correlationId: string
   readonly source: SourceCoordinates
   readonly payload: P
-  readonly counters: Counters
-}
-
-const makeCounters = (): Counters => {
-  // Safe without a Ref: fibers interleave only at effect boundaries, never inside a sync block.
-  const values = new Map<string, number>()
-  return {
-    increment: (name, by = 1) => Effect.sync(() => void values.set(name, (values.get(name) ?? 0) + by)),
-    get: (name) => Effect.sync(() => values.get(name) ?? 0),
-    snapshot: Effect.sync(() => Object.fromEntries(values)),
-  }
 }
 
 export const make = <P>(options: {
@@ -47,5 +28,4 @@ export const make = <P>(options: {
     correlationId: options.correlationId,
     source: options.source,
     payload: options.payload,
-    counters: makeCounters(),
   }))

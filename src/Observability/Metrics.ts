@@ -24,6 +24,14 @@ export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettere
 export const recordsWritten = Metric.counter("pipeline_records_written_total", {
   description: "Records acknowledged by a sink, by sink",
 })
+export const taskRecords = Metric.counter("pipeline_task_records_total", {
+  description:
+    "What each task counted over its batches, by task and counter (records in, invalidated, skipped, and the task's own: mapped, converted, duplicates, ...)",
+})
+export const taskLevel = Metric.gauge("pipeline_task_level", {
+  description:
+    "A stateful task's level after its last batch, by task and level (windowKeys: keys in the duplicate window)",
+})
 export const taskRetries = Metric.counter("pipeline_task_retries_total", {
   description: "Attempts beyond the first, by task",
 })

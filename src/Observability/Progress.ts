@@ -4,7 +4,6 @@
  * totals when it stops.
  */
 import { Duration, Effect, type Scope } from "effect"
-import type { BatchSummary } from "../Pipeline/Processor.js"
 import type { LagSnapshot } from "./ConsumerLag.js"
 
 export interface Totals {
@@ -31,7 +30,10 @@ export const emptyTotals = (): Totals => ({
   deadLettered: 0,
 })
 
-export const add = (totals: Totals, s: BatchSummary): void => {
+/** What one batch adds to the totals. */
+export type BatchCounts = Omit<Totals, "batches">
+
+export const add = (totals: Totals, s: BatchCounts): void => {
   totals.batches++
   totals.consumed += s.consumed
   totals.valid += s.valid

@@ -1,7 +1,7 @@
 /**
  * One batch as the DAG sees it: where it came from (with its correlation id) and its records.
  * Messages that are not records (malformed) never enter the DAG; the processor sends them to
- * the dead-letter topic straight from the parse.
+ * the dead-letter topic straight from the parse. And what became of a batch, counted.
  */
 import type { PipelineRecord } from "../Domain/Record.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
@@ -9,4 +9,18 @@ import type { BatchOrigin } from "../Kafka/Messages.js"
 export interface Batch {
   readonly origin: BatchOrigin
   readonly records: ReadonlyArray<PipelineRecord>
+}
+
+/** What happened to one batch; every consumed message is counted exactly once. */
+export interface BatchSummary {
+  readonly correlationId: string
+  readonly consumed: number
+  readonly valid: number
+  readonly invalid: number
+  readonly malformed: number
+  readonly duplicates: number
+  readonly rejectedBySink: number
+  readonly failedBatch: number
+  readonly deadLettered: number
+  readonly written: Readonly<Record<string, number>>
 }

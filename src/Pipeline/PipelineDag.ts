@@ -4,7 +4,7 @@
  * reads the batch); the sinks read the chain's last output and run in parallel. Transforms are built once, so
  * stateful ones (the duplicate check's window) carry their state from batch to batch.
  */
-import { Duration, Effect, Result } from "effect"
+import { Duration, Effect, Metric, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
 import { chainEnds } from "../Config/PipelineChecks.js"
 import type { KafkaSinkSettings, MongoSinkSettings, PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
@@ -15,7 +15,9 @@ import * as Task from "../Dag/Task.js"
 import type { PipelineRecord } from "../Domain/Record.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
+import * as Metrics from "../Observability/Metrics.js"
 import { runTask, type TransformTask } from "../Tasks/Library.js"
+import type { TaskResult } from "../Tasks/Task.js"
 import { type Admission, makeAdmission } from "./Admission.js"
 import type { Batch } from "./Batch.js"
 import { kafkaSink, mongoSink, type Sink, type SinkOutcome } from "./Sinks.js"
@@ -58,6 +60,24 @@ export const retrySettings = (settings: AppSettings["pipeline"]): RetrySettings 
   baseDelay: settings.retryDelay,
   maxDelay: settings.maxRetryDelay,
 })
+
+/** A transform's counters for its batch (`pipeline_task_records_total`) and its levels (`pipeline_task_level`). */
+const countStats = (task: string, result: TaskResult) =>
+  Effect.all([
+    Effect.forEach(
+      Object.entries(result.stats),
+      ([counter, n]) =>
+        n === 0
+          ? Effect.void
+          : Metric.update(Metric.withAttributes(Metrics.taskRecords, { task, counter }), n),
+      { discard: true },
+    ),
+    Effect.forEach(
+      Object.entries(result.levels ?? {}),
+      ([level, n]) => Metric.update(Metric.withAttributes(Metrics.taskLevel, { task, level }), n),
+      { discard: true },
+    ),
+  ])
 
 const taskRetry = (spec: TaskSpec, fallback: RetrySettings): RetrySettings | undefined =>
   spec.retry === undefined
@@ -115,7 +135,11 @@ export const buildPlan = (
           const transform = runTask(t as TransformTask, { maxKeyBytes: settings.maxKeyBytes })
           return task({
             ...common(t, retry),
-            run: (input) => Effect.map(transform(inputOf(input, t.dependsOn)), (r) => r.records),
+            run: (input) =>
+              transform(inputOf(input, t.dependsOn)).pipe(
+                Effect.tap((r) => countStats(t.name, r)),
+                Effect.map((r) => r.records),
+              ),
           })
         }
       }

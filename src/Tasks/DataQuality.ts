@@ -174,9 +174,9 @@ export const make = (settings: DataQualitySettings, options: TaskOptions = {}) =
 }
 
 /**
- * Acts on a crossed threshold: `log` logs a warning (the metric is the result's
- * `thresholdExceeded` counter), `fail` fails with QualityThresholdExceeded so the runtime
- * fails the batch.
+ * Acts on a crossed threshold: `log` logs a warning (the result's `thresholdExceeded` counter
+ * counts it, as `pipeline_task_records_total{counter="thresholdExceeded"}`), `fail` fails with
+ * QualityThresholdExceeded so the runtime fails the batch.
  */
 export const enforceThreshold = (
   result: DataQualityResult,

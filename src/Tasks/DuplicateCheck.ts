@@ -59,7 +59,6 @@ export type DuplicateCheckStats = {
   readonly unkeyed: number
   readonly replayed: number
   readonly evicted: number
-  readonly windowSize: number
   readonly invalidated: number
   readonly skipped: number
 }
@@ -128,10 +127,10 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
         unkeyed,
         replayed,
         evicted,
-        windowSize: window.size,
         invalidated: 0,
         skipped,
       },
+      levels: { windowKeys: window.size },
     }
   }
   return Object.assign(transform, { window })

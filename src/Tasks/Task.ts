@@ -3,7 +3,7 @@
  * settings (`make(settings, options)`) into a synchronous transform over a batch. The
  * transform never throws and never mutates the records it is given: changed records are
  * returned as new objects, untouched ones as they came. Each call also returns counters for
- * the batch, which the runtime turns into metrics.
+ * the batch (and a stateful task its levels), which the runtime turns into metrics.
  */
 import { Schema } from "effect"
 import type { PipelineRecord } from "../Domain/Record.js"
@@ -23,6 +23,8 @@ export type TaskStats = { readonly [counter: string]: number }
 export interface TaskResult<S extends TaskStats = TaskStats> {
   readonly records: ReadonlyArray<PipelineRecord>
   readonly stats: S
+  /** Levels after the batch, not counts (the duplicate window's size); the runtime shows them as gauges. */
+  readonly levels?: { readonly [level: string]: number }
 }
 
 export type Transform<S extends TaskStats = TaskStats> = (

@@ -61,6 +61,20 @@ describe("PipelineSpec", () => {
     assert.deepStrictEqual(kafka?.settings, { compression: "none" })
   })
 
+  it("refuses ordered MongoDB writes, which the sink does not do", () => {
+    const ordered = {
+      key: "id",
+      tasks: [
+        quality,
+        { name: "mongodb", type: "mongodb_sink", dependsOn: ["quality"], settings: { ordered: true } },
+        { name: "kafka", type: "kafka_sink", dependsOn: ["quality"] },
+      ],
+    }
+    assert.deepStrictEqual(problems(ordered), [
+      "tasks[1].settings.ordered: the MongoDB sink always writes unordered (each document on its own); remove the key or set false",
+    ])
+  })
+
   it("keeps a duplicate check's own key", () => {
     const spec = decoded(
       pipeline([

@@ -542,16 +542,4 @@ describe("Executor outputs, spans and logs", () => {
       ])
     }),
   )
-
-  it.effect("shares the context's counters between tasks", () =>
-    Effect.gen(function* () {
-      const count = <const N extends string>(name: N, by: number) =>
-        Task.make({ name, run: ({ context }) => context.counters.increment("records.out", by) })
-      const context = yield* makeContext()
-      yield* Executor.run(yield* Dag.make([count("a", 2), count("b", 3)]), context, { maxWorkers: 2 })
-      assert.deepStrictEqual(yield* context.counters.snapshot, { "records.out": 5 })
-      assert.strictEqual(yield* context.counters.get("records.out"), 5)
-      assert.strictEqual(yield* context.counters.get("unknown"), 0)
-    }),
-  )
 })

@@ -55,13 +55,6 @@ describe("retryPolicy", () => {
       assert.isAbove(firstDelays.size, 1, "the delays are jittered")
     }),
   )
-
-  it("reads the environment's spelling of the settings", () => {
-    const settings = Retry.fromConfig({ retryCount: 3, retryDelaySeconds: 5 })
-    assert.strictEqual(settings.retryCount, 3)
-    assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(settings.baseDelay)), 5000)
-    assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(settings.maxDelay)), 60_000)
-  })
 })
 
 describe("withRetry", () => {

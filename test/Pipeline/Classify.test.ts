@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { KafkaMessage } from "kafkajs"
 import { makeRecord, type PipelineRecord, type RecordStatus } from "../../src/Domain/Record.js"
-import { classify, type Rejection } from "../../src/Pipeline/Processor.js"
+import { classify, type Rejection } from "../../src/Pipeline/Classify.js"
 
 const record = (offset: number, status: RecordStatus): PipelineRecord => ({
   ...makeRecord(String(offset), { id: offset }),

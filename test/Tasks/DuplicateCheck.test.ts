@@ -27,7 +27,8 @@ describe("DuplicateCheck", () => {
     const before = snapshot(input)
     const result = check(input)
     assert.deepStrictEqual(statuses(result), ["valid", "valid", "duplicate", "duplicate"])
-    assert.deepInclude(result.stats, { records: 4, duplicates: 2, removed: 2, windowSize: 2 })
+    assert.deepInclude(result.stats, { records: 4, duplicates: 2, removed: 2 })
+    assert.deepStrictEqual(result.levels, { windowKeys: 2 })
     assert.deepStrictEqual(
       result.records.map((record) => record.key),
       ["a", "b", "a", "a"],
@@ -104,7 +105,8 @@ describe("DuplicateCheck", () => {
   it("stays within maxKeys, evicting the oldest", () => {
     const check = make(settings({ key: ["id"], window: { maxKeys: 3 } }))
     const result = check(records({ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }))
-    assert.deepInclude(result.stats, { windowSize: 3, evicted: 2 })
+    assert.deepInclude(result.stats, { evicted: 2 })
+    assert.deepStrictEqual(result.levels, { windowKeys: 3 })
     assert.deepStrictEqual(statuses(check(records({ id: 1 }, { id: 5 }))), ["valid", "duplicate"])
     assert.strictEqual(check.window.size, 3)
   })
