@@ -1,28 +1,25 @@
 /**
- * The end-to-end benchmark (issue 8): against the local stack, in one run,
+ * The end-to-end benchmark: against the local stack, in one run,
  *   1. preload N records of the generator's mixed stream into a fresh 3-partition topic;
  *   2. baseline A, the client ceiling: bare kafkajs consume -> produce;
  *   3. baseline B, the sink ceiling: bare MongoDB writes of the same documents, as the sink writes them;
  *   4. the pipeline (full default DAG, both sinks, dead letters) draining the topic, fresh group;
  *   5. latency at half the pipeline's drain rate, produced -> MongoDB acknowledged;
- *   6. peak resident memory of the pipeline during 4 and 5;
- * plus one extra drain under node --cpu-prof and a replaceOne-upsert contrast. Throughput
- * repetitions are interleaved (A, B, P, A, B, P, ...) so that drift of the machine touches all
- * three alike. Prints a table on stdout (progress on stderr) and writes every figure as JSON.
- * Not part of `npm test`.
+ *   6. peak resident memory of the pipeline during 4 and 5.
+ * Throughput repetitions are interleaved (A, B, P, A, B, P, ...) so that drift of the machine
+ * touches all three alike. Prints a table on stdout (progress on stderr) and writes every
+ * figure as JSON. Not part of `npm test`.
  */
 import { writeFileSync } from "node:fs"
-import { join } from "node:path"
-import { Child } from "./e2e/Child.js"
-import { ensureStack, versions } from "./e2e/Infra.js"
+import { join, relative } from "node:path"
+import { root, versions } from "./e2e/Infra.js"
 import { type LatencyRepetition, latencyRun } from "./e2e/Latency.js"
 import { type Options, parseOptions, UsageError, usage } from "./e2e/Options.js"
 import { preload } from "./e2e/Preload.js"
 import { machine, machineCpu } from "./e2e/Proc.js"
-import { summarizeProfile } from "./e2e/Profile.js"
 import { renderReport } from "./e2e/Report.js"
 import { assemble, type E2eResult } from "./e2e/Result.js"
-import { openRun, type Run } from "./e2e/Run.js"
+import { type Run, withRun } from "./e2e/Run.js"
 import { buildService } from "./e2e/Service.js"
 import { summarize } from "./e2e/Stats.js"
 import {
@@ -70,7 +67,7 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     say(`repetition ${rep}/${o.reps}`)
     a.push(await baselineA(run, source, rep))
     say(`   2. baseline A: ${int(a.at(-1)!.rate)} records/s`)
-    b.push(await baselineB(run, rep, "insert"))
+    b.push(await baselineB(run, rep))
     say(`   3. baseline B: ${int(b.at(-1)!.rate)} documents/s (${int(b.at(-1)!.replaced)} replaced)`)
     p.push(await pipelineDrain(run, main, source, `p${rep}`))
     say(
@@ -78,23 +75,6 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     )
   }
   const pipeline = summarize(p.map((x) => x.rate))
-
-  let profile: E2eResult["profile"] = null
-  if (o.profile) {
-    say("profiling one more drain with node --cpu-prof")
-    const drain = await pipelineDrain(run, main, source, "profile", join(run.dir, "profile"))
-    if (drain.cpuProfile !== undefined) {
-      profile = { ...summarizeProfile(drain.cpuProfile, join(run.dir, "service"), drain.windowUs), drain }
-    }
-    say(`   ${int(drain.rate)} records/s under the profiler`)
-  }
-
-  let contrast: SinkRepetition | null = null
-  if (o.replaceRecords > 0) {
-    say(`replaceOne-upsert contrast on ${int(o.replaceRecords)} documents`)
-    contrast = await baselineB(run, 1, "replace", o.replaceRecords)
-    say(`   ${contrast.rate.toFixed(1)} documents/s`)
-  }
 
   const lat: LatencyRepetition[] = []
   const targetRate = Math.max(1, Math.round(pipeline.median / 2))
@@ -118,10 +98,8 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     a,
     b,
     p,
-    contrast,
     latency: lat,
     targetRate,
-    profile,
   })
 }
 
@@ -139,43 +117,11 @@ export const runE2e = async (argv: ReadonlyArray<string>): Promise<number> => {
     process.stdout.write(`${usage}\n`)
     return 0
   }
-  say("bringing up the local stack (reused when already running)")
-  await ensureStack()
-  const run = await openRun(options)
-  let stopping = false
-  const interrupt = () => {
-    if (stopping) process.exit(130)
-    stopping = true
-    say("interrupted: stopping the processes started and removing the run's topics and databases")
-    void Promise.all([...Child.live].map((c) => c.stop(10_000)))
-      .then(() => run.cleanUp())
-      .finally(() => process.exit(130))
-  }
-  process.on("SIGINT", interrupt)
-  process.on("SIGTERM", interrupt)
-  try {
+  await withRun(options, async (run) => {
     const result = await measure(run, argv)
     const jsonFile = join(run.dir, "result.json")
     writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`)
-    process.stdout.write(`${renderReport(result, jsonFile)}\n`)
-    return 0
-  } finally {
-    for (const c of Child.live) await c.stop(10_000)
-    say(
-      options.keep
-        ? `keeping the topics (${run.id}.*) and databases`
-        : "removing the run's topics and databases",
-    )
-    await run.cleanUp()
-  }
-}
-
-if (import.meta.main) {
-  runE2e(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
-      process.exit(1)
-    },
-  )
+    process.stdout.write(`${renderReport(result, relative(root, jsonFile))}\n`)
+  })
+  return 0
 }

@@ -13,7 +13,9 @@ const usage = `usage: npm run bench -- [e2e|dag|tasks] [options]
   e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with both baselines (default)
           options: npm run bench -- e2e --help
   dag     DAG engine overhead per batch (bench/dag.ts [runs-per-round] [rounds])
-  tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])`
+  tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])
+
+Profiles, memory composition and I/O timings of the service: bench/investigate/README.md`
 
 const micro = (file: string, args: ReadonlyArray<string>): number => {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, file), ...args], {

@@ -4,9 +4,6 @@
  * way the service's MongoDB sink writes them: batches of the batch size, as many at once as the
  * service handles partitions, each an unordered insertMany with the key as `_id`, and only the
  * documents that already exist (E11000) replaced by `_id` with upsert.
- *
- * In "replace" mode every batch is an unordered bulk of replaceOne-upserts instead: the plain
- * upsert a sink might do first, for contrast (on FerretDB it scans the collection per document).
  */
 import { type AnyBulkWriteOperation, type Document, MongoBulkWriteError, MongoClient } from "mongodb"
 import { type StoredDocument, sinkDocuments } from "./Dataset.js"
@@ -22,9 +19,6 @@ export interface BaselineBConfig {
   readonly batchSize: number
   readonly lanes: number
   readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
-  readonly mode: "insert" | "replace"
-  /** At most this many documents (the replace contrast is slow). */
-  readonly limit: number | undefined
 }
 
 const withoutId = (d: StoredDocument): Document => {
@@ -37,8 +31,7 @@ const replaceAll = (docs: ReadonlyArray<StoredDocument>): AnyBulkWriteOperation<
 
 const main = async () => {
   const config = childConfig<BaselineBConfig>()
-  const all = sinkDocuments(config.seed, config.records, config.batchSize, config.farLimit)
-  const docs = config.limit === undefined ? all : all.slice(0, config.limit)
+  const docs = sinkDocuments(config.seed, config.records, config.batchSize, config.farLimit)
   const batches: StoredDocument[][] = []
   for (let i = 0; i < docs.length; i += config.batchSize) batches.push(docs.slice(i, i + config.batchSize))
 
@@ -63,15 +56,10 @@ const main = async () => {
       replaced += existing.length
     }
   }
-  const replace = async (batch: StoredDocument[]) => {
-    await collection.bulkWrite(replaceAll(batch), options)
-    replaced += batch.length
-  }
-  const write = config.mode === "insert" ? insert : replace
 
   let next = 0
   const lane = async () => {
-    while (next < batches.length) await write(batches[next++]!)
+    while (next < batches.length) await insert(batches[next++]!)
   }
   emit("start", { documents: docs.length })
   const started = performance.now()

@@ -1,7 +1,7 @@
 /**
  * A measured node process: spawned as `node` itself (process.execPath, never through npm or
  * npx, so that its pid is the process whose memory and CPU are read), its output kept in a
- * log file, its resident memory sampled, and stopped with SIGTERM like an operator would.
+ * log file, and stopped with SIGTERM like an operator would.
  *
  * Baseline children report progress on stdout as `@bench {"event": ...}` lines; the time an
  * event arrives is taken here, on the same clock as every other measurement.
@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, type WriteStream } from "node:fs"
 import { createInterface } from "node:readline"
 import { root } from "./Infra.js"
-import { memoryOf } from "./Proc.js"
+import { peakRssOf } from "./Proc.js"
 import { PREFIX } from "./Protocol.js"
 
 export interface ChildEvent {
@@ -42,9 +42,6 @@ export class Child {
   private readonly events: ChildEvent[] = []
   private readonly waiters: Array<() => void> = []
   private readonly log: WriteStream
-  private sampler: NodeJS.Timeout | undefined
-  private maxRss = 0
-  private hwm = 0
   private done: Exited | undefined
 
   constructor(
@@ -73,7 +70,6 @@ export class Child {
       child.once("exit", (code, signal) => {
         this.done = { code, signal }
         Child.live.delete(this)
-        this.stopSampling()
         for (const wake of this.waiters.splice(0)) wake()
         resolve(this.done)
       })
@@ -118,28 +114,9 @@ export class Child {
     return this.done === undefined
   }
 
-  /** Samples VmRSS (and the kernel's VmHWM) every `everyMs` until the child exits. */
-  startSampling(everyMs = 100): void {
-    this.sample()
-    this.sampler = setInterval(() => this.sample(), everyMs)
-  }
-
-  private sample(): void {
-    const m = memoryOf(this.pid)
-    if (m === undefined) return
-    this.maxRss = Math.max(this.maxRss, m.rssBytes)
-    this.hwm = Math.max(this.hwm, m.hwmBytes)
-  }
-
-  private stopSampling(): void {
-    if (this.sampler !== undefined) clearInterval(this.sampler)
-    this.sampler = undefined
-  }
-
-  /** Peak resident memory so far: the kernel's high-water mark (read now) and the largest sample. */
-  peakMemory(): { readonly hwmBytes: number; readonly maxSampledRssBytes: number } {
-    this.sample()
-    return { hwmBytes: this.hwm, maxSampledRssBytes: this.maxRss }
+  /** Peak resident memory so far: the kernel's high-water mark (VmHWM), 0 once the process is gone. */
+  peakRssBytes(): number {
+    return peakRssOf(this.pid) ?? 0
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended and how long it took. */

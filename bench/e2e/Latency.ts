@@ -6,9 +6,7 @@
  *   acknowledgement, noted by AckProbe (preloaded into the service with --import);
  * - sink topic appended: the broker's LogAppendTime of the record's message on the sink topic
  *   (written in the same parallel step as MongoDB), read back by a consumer here.
- * IoProbe, preloaded too, times the service's MongoDB writes and Kafka requests, so that a slow
- * second can be pinned on the server that was slow. Records first sent during the warm-up are
- * left out.
+ * Records first sent during the warm-up are left out.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -29,27 +27,12 @@ export interface LatencyRepetition {
   readonly leftOut: number
   readonly mongoAck: Percentiles
   readonly sinkAppend: Percentiles
-  /** Per second of the measured window (by send time): how many, median and worst latency to MongoDB. */
-  readonly timeline: ReadonlyArray<{
-    readonly second: number
-    readonly count: number
-    readonly p50: number
-    readonly max: number
-  }>
-  /** The service's I/O as IoProbe timed it: per operation, and the slowest calls (seconds from the measured start). */
-  readonly io: IoSummary
   readonly peakRssBytes: number
   readonly cores: Readonly<Record<string, number>>
   readonly service: ServiceAccount
 }
 
 const PROBE = join(import.meta.dirname, "AckProbe.ts")
-const IO_PROBE = join(import.meta.dirname, "IoProbe.ts")
-
-export interface IoSummary {
-  readonly operations: ReadonlyArray<{ readonly op: string } & Percentiles>
-  readonly slowest: ReadonlyArray<{ readonly op: string; readonly second: number; readonly ms: number }>
-}
 
 /** `<_id> <epoch ms>` lines -> the first acknowledgement of each document. */
 const readAcks = (file: string): Map<string, number> => {
@@ -71,64 +54,15 @@ const readAcks = (file: string): Map<string, number> => {
   return acks
 }
 
-const summarizeIo = (file: string, from: number, to: number): IoSummary => {
-  const calls: Array<{ op: string; start: number; ms: number }> = []
-  try {
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      if (line === "") continue
-      const c = JSON.parse(line) as { op: string; start: number; ms: number }
-      if (c.start >= from && c.start <= to) calls.push(c)
-    }
-  } catch {
-    return { operations: [], slowest: [] }
-  }
-  const byOp = new Map<string, number[]>()
-  for (const c of calls) {
-    const list = byOp.get(c.op) ?? []
-    list.push(c.ms)
-    byOp.set(c.op, list)
-  }
-  return {
-    operations: [...byOp].map(([op, ms]) => ({ op, ...percentiles(ms) })).sort((a, b) => b.count - a.count),
-    slowest: calls
-      .filter((c) => !c.op.endsWith(" Fetch")) // a fetch waits for data by design
-      .sort((a, b) => b.ms - a.ms)
-      .slice(0, 8)
-      .map((c) => ({ op: c.op, second: (c.start - from) / 1000, ms: c.ms })),
-  }
-}
-
-/** [send time, latency] of every measured record that reached `done`. */
-const latencies = (
-  first: ReadonlyMap<string, Sent>,
-  done: ReadonlyMap<string, number>,
-): Array<[number, number]> => {
-  const out: Array<[number, number]> = []
+/** Latency in ms of every measured record that reached `done`. */
+const latencies = (first: ReadonlyMap<string, Sent>, done: ReadonlyMap<string, number>): number[] => {
+  const out: number[] = []
   for (const [key, sent] of first) {
     if (!sent.measured) continue
     const at = done.get(key)
-    if (at !== undefined) out.push([sent.at, at - sent.at])
+    if (at !== undefined) out.push(at - sent.at)
   }
   return out
-}
-
-const timeline = (samples: ReadonlyArray<[number, number]>): LatencyRepetition["timeline"] => {
-  if (samples.length === 0) return []
-  let start = Number.POSITIVE_INFINITY
-  for (const [at] of samples) start = Math.min(start, at)
-  const seconds = new Map<number, number[]>()
-  for (const [at, latency] of samples) {
-    const second = Math.floor((at - start) / 1000)
-    const list = seconds.get(second) ?? []
-    list.push(latency)
-    seconds.set(second, list)
-  }
-  return [...seconds]
-    .sort((a, b) => a[0] - b[0])
-    .map(([second, list]) => {
-      const p = percentiles(list)
-      return { second, count: p.count, p50: p.p50, max: p.max }
-    })
 }
 
 export const latencyRun = async (
@@ -153,14 +87,13 @@ export const latencyRun = async (
     batchSize: run.options.batchSize,
   }
   const ackFile = join(run.dir, `${label}.acks`)
-  const ioFile = join(run.dir, `${label}.io.jsonl`)
   const service = await startService({
     main,
     settings,
     logFile: join(run.dir, `${label}.log`),
-    imports: [PROBE, IO_PROBE],
+    imports: [PROBE],
     nodeFlags: run.options.serviceFlags,
-    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile, BENCH_IO_FILE: ioFile },
+    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile },
   })
   const { child } = service
   const watcher = await watchSink(sink, run.group(`${label}.watch`))
@@ -177,21 +110,17 @@ export const latencyRun = async (
     await run.cluster.waitForCommit(settings.group, source, ends, 180_000)
     await watcher.caughtUp(await run.cluster.messageCount(sink), 30_000)
     const serviceAccount = account(await scrape(service.port))
-    const peak = child.peakMemory()
+    const peakRssBytes = child.peakRssBytes()
     await child.stop()
-    const acks = readAcks(ackFile)
-    const toMongo = latencies(load.first, acks)
     return {
       label,
       targetRate: rate,
       achievedRate: load.measured / run.options.latencySeconds,
       measured: load.measured,
       leftOut: load.leftOut,
-      mongoAck: percentiles(toMongo.map(([, l]) => l)),
-      sinkAppend: percentiles(latencies(load.first, watcher.appended).map(([, l]) => l)),
-      timeline: timeline(toMongo),
-      io: summarizeIo(ioFile, load.measuredFrom, load.measuredFrom + run.options.latencySeconds * 1000),
-      peakRssBytes: peak.hwmBytes,
+      mongoAck: percentiles(latencies(load.first, readAcks(ackFile))),
+      sinkAppend: percentiles(latencies(load.first, watcher.appended)),
+      peakRssBytes,
       cores: coresUsed(load.before, load.after),
       service: serviceAccount,
     }

@@ -18,8 +18,6 @@ export interface Sent {
 
 export interface Load {
   readonly leftOut: number
-  /** Epoch ms when the measured window began. */
-  readonly measuredFrom: number
   readonly first: ReadonlyMap<string, Sent>
   readonly measured: number
   readonly before: CpuSnapshot
@@ -46,17 +44,13 @@ export const steadyLoad = async (
   let measured = 0
   let lastIndex = records - 1
   let before: CpuSnapshot | undefined
-  let measuredFrom = 0
   const start = performance.now()
   const measureFrom = start + latencyWarmupSeconds * 1000
   const end = measureFrom + latencySeconds * 1000
   try {
     for (let now = start; now < end; now = performance.now()) {
       const inWindow = now >= measureFrom
-      if (inWindow && before === undefined) {
-        before = snapshot()
-        measuredFrom = Date.now()
-      }
+      if (inWindow && before === undefined) before = snapshot()
       const due = Math.floor((rate * (now - start)) / 1000) - sent
       if (due > 0) {
         const at = Date.now()
@@ -79,7 +73,6 @@ export const steadyLoad = async (
   }
   return {
     leftOut: lastIndex + 1 - records - sent,
-    measuredFrom,
     first,
     measured,
     before: before ?? snapshot(),

@@ -10,16 +10,12 @@ export interface Options {
   readonly latencySeconds: number
   readonly latencyWarmupSeconds: number
   readonly latencyReps: number
-  /** Documents for the plain replaceOne-upsert contrast; 0 skips it. */
-  readonly replaceRecords: number
-  /** One extra drain of the pipeline under `node --cpu-prof`, not counted in the medians. */
-  readonly profile: boolean
   /** Keep the benchmark's topics and databases instead of deleting them at the end. */
   readonly keep: boolean
   /** Keep the duplicates the shipped duplicate window cannot catch (see Dataset). */
   readonly farDuplicates: boolean
   readonly seed: number
-  /** Where the JSON, the logs and the profile go; default bench/results/e2e-<time>/. */
+  /** Where the JSON and the logs go; default bench/results/e2e-<time>/. */
   readonly out: string | undefined
   /** Extra node flags for the pipeline process (e.g. --max-old-space-size=128). */
   readonly serviceFlags: ReadonlyArray<string>
@@ -34,8 +30,6 @@ export const defaults: Options = {
   latencySeconds: 30,
   latencyWarmupSeconds: 10,
   latencyReps: 3,
-  replaceRecords: 2_000,
-  profile: true,
   keep: false,
   farDuplicates: false,
   seed: 1,
@@ -52,13 +46,11 @@ export const usage = `usage: npm run bench -- e2e [options]
   --latency-seconds S   measured time of each latency run                 [${defaults.latencySeconds}]
   --latency-warmup S    unmeasured load before it                         [${defaults.latencyWarmupSeconds}]
   --latency-reps N      latency runs (median of each percentile)          [${defaults.latencyReps}]
-  --replace-records N   documents for the replaceOne-upsert contrast, 0 = skip [${defaults.replaceRecords}]
-  --no-profile          skip the extra drain under node --cpu-prof
   --keep                keep the topics and databases of the run
   --far-duplicates      keep the duplicates further back than half the duplicate window
-                        (each costs a collection scan on FerretDB: a much longer run)
+                        (they reach MongoDB as existing keys and take the sink's replace path)
   --seed N              generator seed                                    [${defaults.seed}]
-  --out DIR             result directory                                  [bench/results/e2e-<time>]
+  --out DIR             result directory                                  [bench/results/e2e-<time>/]
   --service-flags "F"   extra node flags for the pipeline process, e.g. "--max-old-space-size=128"
   --service-env K=V     extra environment for the pipeline process (repeatable),
                         e.g. PIPELINE__PARTITIONS_CONCURRENCY=6 or MALLOC_ARENA_MAX=2
@@ -107,12 +99,6 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
         break
       case "--latency-reps":
         o = { ...o, latencyReps: integer(flag, value(), 1) }
-        break
-      case "--replace-records":
-        o = { ...o, replaceRecords: integer(flag, value(), 0) }
-        break
-      case "--no-profile":
-        o = { ...o, profile: false }
         break
       case "--keep":
         o = { ...o, keep: true }

@@ -1,6 +1,6 @@
 /**
- * What Linux says about processes and the machine: resident memory (VmRSS, and VmHWM, the
- * kernel's own high-water mark), CPU time per process and for the whole machine, and the pids
+ * What Linux says about processes and the machine: peak resident memory (VmHWM, the kernel's
+ * own high-water mark), CPU time per process and for the whole machine, and the pids
  * of the local stack's broker and database server (found by the ports they listen on).
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs"
@@ -9,20 +9,12 @@ import { cpus, release, totalmem } from "node:os"
 /** Clock ticks per second of /proc/<pid>/stat and /proc/stat; 100 on every Linux build that matters. */
 const TICKS = 100
 
-export interface Memory {
-  readonly rssBytes: number
-  readonly hwmBytes: number
-}
-
-const kib = (status: string, field: string): number => {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
-  return match === null ? 0 : Number(match[1]) * 1024
-}
-
-export const memoryOf = (pid: number): Memory | undefined => {
+/** The kernel's high-water mark of a process's resident memory (VmHWM), in bytes. */
+export const peakRssOf = (pid: number): number | undefined => {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
-    return { rssBytes: kib(status, "VmRSS"), hwmBytes: kib(status, "VmHWM") }
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status)
+    return match === null ? undefined : Number(match[1]) * 1024
   } catch {
     return undefined
   }
@@ -131,10 +123,3 @@ export const coresUsed = (before: CpuSnapshot, after: CpuSnapshot): Record<strin
   used.other = Math.max(0, busy - named) / seconds
   return used
 }
-
-/**
- * A performance.now() time on the system's monotonic clock, in microseconds: the clock of
- * V8's CPU profiles, so that a profile can be cut to a window measured here.
- */
-export const monotonicMicros = (performanceNow: number): number =>
-  Number(process.hrtime.bigint() / 1000n) - (performance.now() - performanceNow) * 1000

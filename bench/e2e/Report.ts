@@ -1,9 +1,9 @@
 /**
- * The table printed on stdout: the headline figures, ratios and targets of a run, then what
- * the CPU did, the service's own stage times and the profile. Every figure is in the JSON too.
+ * The table printed on stdout: the headline figures, ratios and targets of a run, the checks,
+ * then what the CPU did. Every figure is in the JSON too.
  */
 import type { E2eResult, LatencyFigures } from "./Result.js"
-import { median, type Summary } from "./Stats.js"
+import type { Summary } from "./Stats.js"
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`
@@ -41,12 +41,6 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
   )
   say(row("A  client ceiling: kafkajs consume -> produce", r.baselineA.summary, "records/s"))
   say(row("B  sink ceiling: insertMany, E11000 -> replaceOne", r.baselineB.summary, "documents/s"))
-  if (r.replaceContrast !== null) {
-    const c = r.replaceContrast
-    say(
-      `${pad(`B' contrast: replaceOne-upsert only (${int(c.items)} docs, 1 run)`, 52)}${lpad(int(c.rate), 9)}${lpad("-", 9)}   ${pad("", 20)}documents/s`,
-    )
-  }
   say(row("P  pipeline: full DAG, both sinks, dead letters", r.pipeline.summary, "records/s"))
   say(row("   of which MongoDB documents written", r.pipeline.documentsPerSecond, "documents/s"))
   say(`${pad("   P / A", 52)}${lpad(r.ratios.pipelineOverA.toFixed(2), 9)}`)
@@ -67,19 +61,6 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
     say(
       `${pad("   records measured / acknowledged by MongoDB", 52)}${lpad(l.reps.map((x) => `${int(x.measured)}/${int(x.mongoAck.count)}`).join(", "), 22)}`,
     )
-    say("   the service's I/O per call in those runs (IoProbe), ms p50 / p99 / max:")
-    const ops = [...new Set(l.reps.flatMap((x) => x.io.operations.map((o) => o.op)))]
-    for (const op of ops) {
-      const found = l.reps.flatMap((x) => x.io.operations.filter((o) => o.op === op))
-      const p50 = median(found.map((o) => o.p50))
-      const p99 = median(found.map((o) => o.p99))
-      const max = Math.max(...found.map((o) => o.max))
-      const calls = Math.round(median(found.map((o) => o.count)) / s.latencySeconds)
-      say(`     ${pad(op, 36)}${lpad(`${ms(p50)} / ${ms(p99)} / ${ms(max)}`, 16)}   ${calls}/s`)
-    }
-    const worst = l.reps.flatMap((x) => x.io.slowest).sort((a, b) => b.ms - a.ms)[0]
-    if (worst !== undefined)
-      say(`     slowest call: ${worst.op}, ${ms(worst.ms)} ms, ${worst.second.toFixed(1)} s into a run`)
   }
   say()
   say(
@@ -108,34 +89,6 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
     say(
       `  ${pad(phase, 12)}${names.map((n) => lpad(cores[n] === undefined ? "" : cores[n].toFixed(2), 10)).join("")}`,
     )
-  }
-  say()
-  say("the service's own stage times (its histograms, last pipeline repetition), mean per batch:")
-  say(`  ${r.serviceStages.map((st) => `${st.stage} ${st.meanMs.toFixed(1)} ms`).join(", ")}`)
-  const bm = r.batchModel
-  say(
-    `  ${bm.inFlight} batches in flight x ${bm.recordsPerBatch.toFixed(0)} records / ${bm.batchMs.toFixed(1)} ms per batch (median) = at most ${int(bm.boundRecordsPerSecond)} records/s; measured ${int(bm.measuredRecordsPerSecond)}` +
-      " (the rest: offset commits, fetches, hand-over between batches)",
-  )
-  if (r.profile !== null) {
-    const p = r.profile
-    say()
-    say(
-      `where the pipeline's CPU goes (node --cpu-prof, one extra drain at ${int(p.drain.rate)} records/s; busy ${p.busySeconds.toFixed(1)} of ${p.sampledSeconds.toFixed(1)} s):`,
-    )
-    for (const st of p.stages) say(`  ${lpad(pct(st.share), 7)}  ${st.name}`)
-    const m = p.drain.memoryAtPeak
-    if (m !== undefined) {
-      const space = (name: string) => mb(m.spaces[name] ?? 0)
-      say(
-        `  memory at the largest sample of that drain: RSS ${mb(m.rss)} = V8 heap ${mb(m.heapTotal)} (live ${mb(m.heapUsed)}; new space ${space("new_space")}, old space ${space("old_space")}, code ${space("code_space")})` +
-          ` + other ${mb(m.rss - m.heapTotal)} (external ${mb(m.external)}, of which array buffers ${mb(m.arrayBuffers)})`,
-      )
-    }
-    say("  top modules by self time:")
-    for (const m of p.modules.slice(0, 10)) say(`  ${lpad(pct(m.share), 7)}  ${m.name}`)
-    say("  top functions by self time:")
-    for (const f of p.functions.slice(0, 15)) say(`  ${lpad(pct(f.share), 7)}  ${f.name}`)
   }
   say()
   say(`every figure: ${jsonFile}`)

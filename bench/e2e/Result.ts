@@ -1,16 +1,14 @@
 /**
  * A run's result: every figure in one JSON document (written beside the logs), with the
- * ratios, the targets of the issue and the checks every drain must pass, assembled from the
- * repetitions the steps measured.
+ * ratios, the targets and the checks every drain must pass, assembled from the repetitions
+ * the steps measured.
  */
 import type { Kind } from "../../src/Generator/Records.js"
 import { shippedSpec, sinkWriteConcern } from "./Dataset.js"
 import type { Versions } from "./Infra.js"
 import type { LatencyRepetition } from "./Latency.js"
-import type { ServiceAccount } from "./Metrics.js"
 import type { Preloaded } from "./Preload.js"
 import type { Machine } from "./Proc.js"
-import type { ProfileSummary } from "./Profile.js"
 import type { Run } from "./Run.js"
 import { serviceEnv } from "./Service.js"
 import { median, type Summary, summarize } from "./Stats.js"
@@ -69,7 +67,6 @@ export interface E2eResult {
   readonly preload: { readonly seconds: number; readonly recordsPerSecond: number }
   readonly baselineA: Figure<Repetition>
   readonly baselineB: Figure<SinkRepetition>
-  readonly replaceContrast: SinkRepetition | null
   readonly pipeline: Figure<PipelineRepetition> & { readonly documentsPerSecond: Summary }
   readonly ratios: {
     readonly pipelineOverA: number
@@ -89,15 +86,6 @@ export interface E2eResult {
     readonly peakRssBytes: number
   }
   readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
-  readonly serviceStages: ServiceAccount["stages"]
-  readonly batchModel: {
-    readonly inFlight: number
-    readonly recordsPerBatch: number
-    readonly batchMs: number
-    readonly boundRecordsPerSecond: number
-    readonly measuredRecordsPerSecond: number
-  }
-  readonly profile: (ProfileSummary & { readonly drain: PipelineRepetition }) | null
   readonly targets: ReadonlyArray<Target>
   readonly checks: ReadonlyArray<string>
 }
@@ -119,24 +107,6 @@ const latencyFigures = (
   max: summarize(reps.map((r) => pick(r).max)),
 })
 
-/**
- * Batches of one partition run one after the other (commit after write), so at most
- * PARTITIONS_CONCURRENCY batches are in flight: the mean batch time bounds the drain rate.
- */
-const batchModel = (reps: ReadonlyArray<PipelineRepetition>): E2eResult["batchModel"] => {
-  const batchMs = median(
-    reps.map((r) => r.service.stages.find((s) => s.stage === "whole batch")?.meanMs ?? 0),
-  )
-  const recordsPerBatch = median(reps.map((r) => r.service.consumed / Math.max(1, r.service.batches)))
-  return {
-    inFlight: PARTITIONS_CONCURRENCY,
-    recordsPerBatch,
-    batchMs,
-    boundRecordsPerSecond: (PARTITIONS_CONCURRENCY * recordsPerBatch * 1000) / batchMs,
-    measuredRecordsPerSecond: median(reps.map((r) => r.rate)),
-  }
-}
-
 export interface Measured {
   readonly run: Run
   readonly argv: ReadonlyArray<string>
@@ -149,16 +119,14 @@ export interface Measured {
   readonly a: ReadonlyArray<Repetition>
   readonly b: ReadonlyArray<SinkRepetition>
   readonly p: ReadonlyArray<PipelineRepetition>
-  readonly contrast: SinkRepetition | null
   readonly latency: ReadonlyArray<LatencyRepetition>
   readonly targetRate: number
-  readonly profile: E2eResult["profile"]
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
 
 export const assemble = (m: Measured): E2eResult => {
-  const { run, a, b, p, source, contrast, targetRate, profile } = m
+  const { run, a, b, p, source, targetRate } = m
   const o = run.options
   const lat = m.latency
   const pipeline = summarize(p.map((x) => x.rate))
@@ -269,7 +237,6 @@ export const assemble = (m: Measured): E2eResult => {
     preload: { seconds: source.seconds, recordsPerSecond: o.records / source.seconds },
     baselineA: { summary: A, reps: a },
     baselineB: { summary: B, reps: b },
-    replaceContrast: contrast,
     pipeline: { summary: pipeline, reps: p, documentsPerSecond },
     ratios: {
       pipelineOverA: pipeline.median / A.median,
@@ -285,9 +252,6 @@ export const assemble = (m: Measured): E2eResult => {
       P: medianCores(p),
       ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
     },
-    serviceStages: p.at(-1)?.service.stages ?? [],
-    batchModel: batchModel(p),
-    profile,
     targets,
     checks,
   }

@@ -6,8 +6,9 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { settings } from "../../scripts/stack.js"
+import { Child } from "./Child.js"
 import { farDuplicateLimit, shippedSpec } from "./Dataset.js"
-import { Cluster, Mongo, root } from "./Infra.js"
+import { Cluster, ensureStack, Mongo, root } from "./Infra.js"
 import type { Options } from "./Options.js"
 import { pidListeningOn } from "./Proc.js"
 
@@ -29,7 +30,7 @@ export interface Run {
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").toLowerCase()
 
-export const openRun = async (options: Options): Promise<Run> => {
+const openRun = async (options: Options): Promise<Run> => {
   const time = stamp(new Date())
   const id = `bench-e2e-${time}`
   const dbPrefix = `bench_e2e_${time}`
@@ -70,6 +71,41 @@ export const openRun = async (options: Options): Promise<Run> => {
     database: (name) => `${dbPrefix}_${name}`,
     // Idempotent: the end of the run and a Ctrl-C may both ask.
     cleanUp: () => (cleaning ??= cleanUp()),
+  }
+}
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`)
+
+/**
+ * Brings the local stack up (a running one is reused), opens a run and hands it to `body`;
+ * then, whether `body` ends, fails or Ctrl-C comes first, stops the processes it started and
+ * removes the run's topics, groups and databases.
+ */
+export const withRun = async (options: Options, body: (run: Run) => Promise<void>): Promise<void> => {
+  say("bringing up the local stack (reused when already running)")
+  await ensureStack()
+  const run = await openRun(options)
+  let stopping = false
+  const interrupt = () => {
+    if (stopping) process.exit(130)
+    stopping = true
+    say("interrupted: stopping the processes started and removing the run's topics and databases")
+    void Promise.all([...Child.live].map((c) => c.stop(10_000)))
+      .then(() => run.cleanUp())
+      .finally(() => process.exit(130))
+  }
+  process.on("SIGINT", interrupt)
+  process.on("SIGTERM", interrupt)
+  try {
+    await body(run)
+  } finally {
+    for (const c of Child.live) await c.stop(10_000)
+    say(
+      options.keep
+        ? `keeping the topics (${run.id}.*) and databases`
+        : "removing the run's topics and databases",
+    )
+    await run.cleanUp()
   }
 }
 

@@ -83,7 +83,6 @@ export interface StartOptions {
   readonly main: string
   readonly settings: ServiceSettings
   readonly logFile: string
-  readonly cpuProfileDir?: string
   /** Modules preloaded with --import (the latency probe). */
   readonly imports?: ReadonlyArray<string>
   readonly extraEnv?: Readonly<Record<string, string>>
@@ -95,13 +94,11 @@ export const startService = async (o: StartOptions): Promise<Started> => {
   const args = [
     "--disable-warning=TimeoutNegativeWarning",
     ...(o.nodeFlags ?? []),
-    ...(o.cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfileDir}`]),
     ...(o.imports ?? []).flatMap((m) => ["--import", m]),
     o.main,
   ]
   const started = performance.now()
   const child = new Child("pipeline", args, { ...serviceEnv(o.settings, port), ...o.extraEnv }, o.logFile)
-  child.startSampling()
   const deadline = started + 120_000
   for (;;) {
     if (!child.running) throw new Error(`the pipeline exited while starting; see ${o.logFile}`)

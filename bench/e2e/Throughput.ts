@@ -5,7 +5,6 @@
  * in its group (or the first write) to the moment the last offset is committed (or the last
  * write is acknowledged). CPU use of every process involved is read over the same window.
  */
-import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { BaselineAConfig } from "./BaselineA.js"
 import type { BaselineBConfig } from "./BaselineB.js"
@@ -14,7 +13,7 @@ import { shippedSpec, sinkWriteConcern } from "./Dataset.js"
 import { brokers, mongoUri } from "./Infra.js"
 import { account, type ServiceAccount, scrape } from "./Metrics.js"
 import type { Preloaded } from "./Preload.js"
-import { coresUsed, cpuSnapshot, monotonicMicros } from "./Proc.js"
+import { coresUsed, cpuSnapshot } from "./Proc.js"
 import type { Run } from "./Run.js"
 import { startService } from "./Service.js"
 
@@ -29,19 +28,14 @@ export interface Repetition {
   readonly items: number
   /** Cores kept busy during the window, per process (see Proc.coresUsed). */
   readonly cores: Readonly<Record<string, number>>
-  readonly peakRssBytes: number
 }
 
 export interface PipelineRepetition extends Repetition {
+  readonly peakRssBytes: number
   readonly startupSeconds: number
   readonly shutdown: { readonly code: number | null; readonly seconds: number; readonly killed: boolean }
   readonly documents: number
   readonly service: ServiceAccount
-  readonly cpuProfile?: string
-  /** What the resident memory was made of at its largest sample (diagnostic drain only). */
-  readonly memoryAtPeak?: MemorySample
-  /** The measured window on the monotonic clock, in microseconds (to cut the CPU profile). */
-  readonly windowUs: { readonly fromUs: number; readonly toUs: number }
 }
 
 export interface SinkRepetition extends Repetition {
@@ -84,12 +78,10 @@ export const baselineA = async (run: Run, source: Preloaded, rep: number): Promi
     { BENCH_CONFIG: JSON.stringify(config) },
     log(run, label),
   )
-  child.startSampling()
   const joined = await child.event("joined", 60_000)
   const before = cpuSnapshot(pids(run, "baselineA", child.pid))
   const done = await child.event("done", drainTimeoutMs(source.records))
   const after = cpuSnapshot(pids(run, "baselineA", child.pid))
-  const peak = child.peakMemory()
   await child.stop()
   const seconds = (done.at - joined.at) / 1000
   return {
@@ -98,17 +90,11 @@ export const baselineA = async (run: Run, source: Preloaded, rep: number): Promi
     rate: source.records / seconds,
     items: source.records,
     cores: coresUsed(before, after),
-    peakRssBytes: peak.hwmBytes,
   }
 }
 
-export const baselineB = async (
-  run: Run,
-  rep: number,
-  mode: "insert" | "replace",
-  limit?: number,
-): Promise<SinkRepetition> => {
-  const label = mode === "insert" ? `b${rep}` : `replace${rep}`
+export const baselineB = async (run: Run, rep: number): Promise<SinkRepetition> => {
+  const label = `b${rep}`
   const database = run.database(label)
   const config: BaselineBConfig = {
     uri: mongoUri,
@@ -120,8 +106,6 @@ export const baselineB = async (
     batchSize: run.options.batchSize,
     lanes: PARTITIONS_CONCURRENCY,
     writeConcern: sinkWriteConcern(shippedSpec()),
-    mode,
-    limit,
   }
   const child = new Child(
     "baseline B",
@@ -129,13 +113,11 @@ export const baselineB = async (
     { BENCH_CONFIG: JSON.stringify(config) },
     log(run, label),
   )
-  child.startSampling()
   try {
     const start = await child.event("start", 300_000)
     const before = cpuSnapshot(pids(run, "baselineB", child.pid))
     const done = await child.event("done", drainTimeoutMs(run.options.records) * 10)
     const after = cpuSnapshot(pids(run, "baselineB", child.pid))
-    const peak = child.peakMemory()
     await child.stop()
     const documents = Number(done.data.documents)
     const seconds = (done.at - start.at) / 1000
@@ -147,7 +129,6 @@ export const baselineB = async (
       inserted: Number(done.data.inserted),
       replaced: Number(done.data.replaced),
       cores: coresUsed(before, after),
-      peakRssBytes: peak.hwmBytes,
     }
   } finally {
     if (child.running) await child.stop(5_000)
@@ -155,19 +136,13 @@ export const baselineB = async (
   }
 }
 
-/**
- * One drain of the preloaded topic by the service. With `profileDir`, a diagnostic drain:
- * under node --cpu-prof, with MemoryProbe noting what its memory is made of.
- */
+/** One drain of the preloaded topic by the service. */
 export const pipelineDrain = async (
   run: Run,
   main: string,
   source: Preloaded,
   label: string,
-  profileDir?: string,
 ): Promise<PipelineRepetition> => {
-  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
-  const memoryFile = profileDir === undefined ? undefined : join(profileDir, "memory.jsonl")
   const settings = {
     source: source.topic,
     sink: run.topic(`${label}.sink`),
@@ -182,13 +157,7 @@ export const pipelineDrain = async (
     settings,
     logFile: log(run, label),
     nodeFlags: run.options.serviceFlags,
-    extraEnv: {
-      ...run.options.serviceEnv,
-      ...(memoryFile === undefined ? {} : { BENCH_MEMORY_FILE: memoryFile }),
-    },
-    ...(profileDir === undefined
-      ? {}
-      : { cpuProfileDir: profileDir, imports: [join(here, "MemoryProbe.ts")] }),
+    extraEnv: run.options.serviceEnv,
   })
   const { child } = service
   try {
@@ -201,27 +170,21 @@ export const pipelineDrain = async (
     )
     const after = cpuSnapshot(pids(run, "pipeline", child.pid))
     const serviceAccount = account(await scrape(service.port))
-    const peak = child.peakMemory()
+    const peakRssBytes = child.peakRssBytes()
     const exit = await child.stop()
     const documents = await run.mongo.count(settings.database, COLLECTION)
-    const windowUs = { fromUs: monotonicMicros(service.readyAt), toUs: monotonicMicros(doneAt) }
     const seconds = (doneAt - service.readyAt) / 1000
-    const profile = profileDir === undefined ? undefined : newestProfile(profileDir)
-    const memory = memoryFile === undefined ? undefined : memoryAtPeak(memoryFile)
     return {
       label,
       seconds,
       rate: source.records / seconds,
       items: source.records,
       cores: coresUsed(before, after),
-      peakRssBytes: peak.hwmBytes,
+      peakRssBytes,
       startupSeconds: service.startupSeconds,
       shutdown: { code: exit.code, seconds: exit.seconds, killed: exit.killed },
       documents,
-      windowUs,
       service: serviceAccount,
-      ...(profile === undefined ? {} : { cpuProfile: profile }),
-      ...(memory === undefined ? {} : { memoryAtPeak: memory }),
     }
   } finally {
     if (child.running) await child.stop(5_000)
@@ -229,35 +192,4 @@ export const pipelineDrain = async (
   }
 }
 
-export interface MemorySample {
-  readonly rss: number
-  readonly heapTotal: number
-  readonly heapUsed: number
-  readonly external: number
-  readonly arrayBuffers: number
-  readonly spaces: Readonly<Record<string, number>>
-}
-
-const memoryAtPeak = (file: string): MemorySample | undefined => {
-  let peak: MemorySample | undefined
-  try {
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      if (line === "") continue
-      const sample = JSON.parse(line) as MemorySample
-      if (peak === undefined || sample.rss > peak.rss) peak = sample
-    }
-  } catch {
-    return undefined
-  }
-  return peak
-}
-
 const log = (run: Run, label: string) => join(run.dir, `${label}.log`)
-
-const newestProfile = (dir: string): string | undefined => {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith(".cpuprofile"))
-    .sort()
-  const last = files[files.length - 1]
-  return last === undefined ? undefined : join(dir, last)
-}

@@ -1,9 +1,10 @@
 /**
- * Loaded into the pipeline process by the latency run (`node --import`): times every MongoDB
- * write (insertMany, and the replace bulks) and every Kafka request of the service's clients
- * (kafkajs' own request events: Produce, Fetch, OffsetCommit, ...), and appends them to
- * BENCH_IO_FILE as JSON lines, flushed four times a second. With it a slow second of the
- * latency run can be pinned on the server that was slow. It changes nothing the clients do.
+ * Loaded into the pipeline process with `node --import` (see bench/investigate/README.md): times
+ * every MongoDB write (insertMany, and the replace bulks) and every Kafka request of the
+ * service's clients (kafkajs' own request events: Produce, Fetch, OffsetCommit, ...), and
+ * appends them to BENCH_IO_FILE as JSON lines (pid, operation, start in epoch ms, duration in
+ * ms), flushed four times a second. With it a slow second of a run can be pinned on the server
+ * that was slow. It changes nothing the clients do.
  *
  * Node runs this file with its built-in type stripping, so it uses erasable syntax only.
  */
@@ -26,7 +27,7 @@ const install = (file: string): void => {
   setInterval(flush, 250).unref()
   process.on("exit", flush)
   const note = (op: string, start: number, ms: number, extra: Record<string, number>) => {
-    lines.push(`${JSON.stringify({ op, start, ms, ...extra })}\n`)
+    lines.push(`${JSON.stringify({ pid: process.pid, op, start, ms, ...extra })}\n`)
   }
 
   const proto = Collection.prototype

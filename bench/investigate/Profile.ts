@@ -1,6 +1,6 @@
 /**
- * Reads a V8 CPU profile (node --cpu-prof) of the service, cut to the drain (start-up left
- * out), and says where its CPU time went:
+ * Reads a V8 CPU profile (node --cpu-prof) of the service, without its first seconds (the
+ * start-up), and says where its CPU time went:
  * - by stage: Kafka client, MongoDB driver, Effect runtime, tasks, the rest of the pipeline,
  *   GC; time in node core and in builtins (socket writes, Buffer allocation, JSON.parse, ...)
  *   is charged to the nearest caller outside node core, so that socket writes count for the
@@ -38,8 +38,8 @@ export interface Share {
 
 export interface ProfileSummary {
   readonly file: string
-  /** Only samples within this window (monotonic microseconds) are counted: the drain, not the start-up. */
-  readonly window: { readonly fromUs: number; readonly toUs: number } | null
+  /** Samples of the first seconds of the profile are left out (the start-up). */
+  readonly skippedSeconds: number
   readonly sampledSeconds: number
   readonly busySeconds: number
   readonly stages: ReadonlyArray<Share>
@@ -68,7 +68,7 @@ const frameOf = (url: string, serviceDir: string): Frame => {
     const location = `src/${relative(serviceDir, path).replace(/\.js$/, ".ts")}`
     return { module: location, location }
   }
-  const probe = path.lastIndexOf(`${sep}bench${sep}e2e${sep}`)
+  const probe = path.lastIndexOf(`${sep}bench${sep}`)
   if (probe >= 0) {
     const location = path.slice(probe + 1)
     return { module: location, location }
@@ -83,7 +83,7 @@ const stageOf = (module: string): string => {
   if (module.startsWith("src/Tasks/") || module.startsWith("src/Domain/"))
     return "tasks (src/Tasks, src/Domain)"
   if (module.startsWith("src/")) return "pipeline runtime (other src/)"
-  if (module.startsWith("bench/")) return "the benchmark's probes"
+  if (module.startsWith("bench/")) return "the benchmark's probes (bench/)"
   return `other (${module})`
 }
 
@@ -99,11 +99,7 @@ const top = (totals: Map<string, number>, busy: number, limit: number): Share[] 
     .slice(0, limit)
     .map(([name, us]) => ({ name, ms: us / 1000, share: busy === 0 ? 0 : us / busy }))
 
-export const summarizeProfile = (
-  file: string,
-  serviceDir: string,
-  window: ProfileSummary["window"] = null,
-): ProfileSummary => {
+export const summarizeProfile = (file: string, serviceDir: string, skippedSeconds = 0): ProfileSummary => {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
@@ -119,7 +115,7 @@ export const summarizeProfile = (
   let at = profile.startTime
   profile.samples.forEach((id, i) => {
     at += profile.timeDeltas[i] ?? 0
-    if (window !== null && (at < window.fromUs || at > window.toUs)) return
+    if (at < profile.startTime + skippedSeconds * 1e6) return
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0))
   })
 
@@ -172,7 +168,7 @@ export const summarizeProfile = (
   const busy = sampled - idle
   return {
     file,
-    window,
+    skippedSeconds,
     sampledSeconds: sampled / 1e6,
     busySeconds: busy / 1e6,
     stages: top(stages, busy, 20),

@@ -1,8 +1,8 @@
 /**
- * Loaded into the pipeline process by the profiled drain (`node --import`): once a second,
- * appends what makes up its resident memory to BENCH_MEMORY_FILE as a JSON line (RSS, the V8
- * heap by space, external memory and array buffers), so that a peak can be explained. The
- * timer is unref'd and the cost is one small synchronous write a second.
+ * Loaded into the pipeline process with `node --import` (see bench/investigate/README.md): once
+ * a second, appends what makes up its resident memory to BENCH_MEMORY_FILE as a JSON line (pid,
+ * RSS, the V8 heap by space, external memory and array buffers), so that a peak can be
+ * explained. The timer is unref'd and the cost is one small synchronous write a second.
  *
  * Node runs this file with its built-in type stripping, so it uses erasable syntax only.
  */
@@ -19,6 +19,7 @@ const sample = (target: string): void => {
     appendFileSync(
       target,
       `${JSON.stringify({
+        pid: process.pid,
         at: Date.now(),
         rss: m.rss,
         heapTotal: m.heapTotal,
