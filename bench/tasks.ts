@@ -77,14 +77,7 @@ const baseline = (): number => {
 const unused = undefined as never
 const producer: ProducerShape = { send: unused, maxMessageBytes: () => 1_048_588 }
 const sinks = [
-  mongoSink(
-    "mongodb",
-    unused as MongoDbShape,
-    { writeConcern: "majority", journal: true, ordered: false },
-    {
-      replaceBatchSize: 25,
-    },
-  ),
+  mongoSink("mongodb", unused as MongoDbShape, { writeConcern: "majority", journal: true, ordered: false }),
   kafkaSink("kafka", producer, "bench.clean", { compression: "none" }),
 ]
 const origin = { correlationId: "bench-0-0-99", topic: "bench", partition: 0 }

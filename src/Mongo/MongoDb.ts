@@ -1,11 +1,14 @@
 /**
- * The MongoDB client (pooled, one per process), connected when the layer is built and closed
- * when it is torn down. The connection string is a secret: it is only unwrapped here.
+ * MongoDB as the pipeline uses it: upserts by `_id` into the target collection and a ping.
+ * The live layer holds the client (pooled, one per process), connected when the layer is
+ * built and closed when it is torn down. The connection string is a secret: it is only
+ * unwrapped here.
  */
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
-import { type Collection, type Document, MongoClient } from "mongodb"
+import { type Document, MongoClient, type WriteConcernSettings } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
-import { MongoConnectionError } from "./Errors.js"
+import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
+import { type Rejection, type SinkDocument, upsertAll } from "./MongoSink.js"
 
 /** What the sink stores: the record's fields, under the record key as `_id`. */
 export interface StoredDocument extends Document {
@@ -13,7 +16,14 @@ export interface StoredDocument extends Document {
 }
 
 export interface MongoDbShape {
-  readonly collection: Collection<StoredDocument>
+  /**
+   * Stores every document under its `_id`, replacing what is there; returns the documents the
+   * server rejected with a data error. Fails when the server as a whole cannot take the writes.
+   */
+  readonly upsert: (
+    documents: ReadonlyArray<SinkDocument>,
+    writeConcern: WriteConcernSettings,
+  ) => Effect.Effect<ReadonlyArray<Rejection>, MongoWriteError>
   readonly ping: Effect.Effect<void, MongoConnectionError>
 }
 
@@ -48,8 +58,10 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
         (c) => Effect.promise(() => c.close().catch(() => undefined)),
       )
       const db = client.db(mongodb.database)
+      const collection = db.collection<StoredDocument>(mongodb.collection)
       return MongoDb.of({
-        collection: db.collection<StoredDocument>(mongodb.collection),
+        upsert: (documents, writeConcern) =>
+          upsertAll(collection, documents, writeConcern, mongodb.replaceBatchSize),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),
           catch: (cause) => new MongoConnectionError({ cause }),

@@ -1,12 +1,11 @@
 /**
  * Consumer lag per partition, asked of the broker: the source topic's high watermarks against
  * the consumer group's committed offsets. That is the group's lag, the same whichever instance
- * asks, so it stays right while partitions move between instances. One admin client is held
- * for the service's lifetime and closed with its scope. When the broker does not answer, the
- * offsets this instance committed (and the watermarks seen with them) stand in.
+ * asks, so it stays right while partitions move between instances. When the broker does not
+ * answer, the offsets this instance committed (and the watermarks seen with them) stand in.
  */
 import { Data, Duration, Effect, Metric, Ref, Schedule, type Scope } from "effect"
-import type { Admin, Kafka } from "kafkajs"
+import type { Admin } from "kafkajs"
 import * as Metrics from "./Metrics.js"
 
 export type LagAdmin = Pick<Admin, "connect" | "fetchTopicOffsets" | "fetchOffsets">
@@ -103,12 +102,6 @@ export const refreshInterval = (progressInterval: Duration.Duration): Duration.D
     ? fixed
     : progressInterval
 }
-
-export const scopedAdmin = (client: Kafka): Effect.Effect<Admin, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => client.admin()),
-    (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined)),
-  )
 
 export interface TrackOptions {
   readonly admin: LagAdmin

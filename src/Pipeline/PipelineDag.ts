@@ -49,9 +49,8 @@ export const liveSinks = (
   mongo: MongoDbShape,
   producer: ProducerShape,
   sinkTopic: string,
-  options: { readonly replaceBatchSize: number },
 ): SinkFactories => ({
-  mongodb: (name, settings) => mongoSink(name, mongo, settings, options),
+  mongodb: (name, settings) => mongoSink(name, mongo, settings),
   kafka: (name, settings) => kafkaSink(name, producer, sinkTopic, settings),
 })
 

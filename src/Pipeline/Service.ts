@@ -10,6 +10,7 @@ import { Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { AppConfig } from "../Config/AppConfig.js"
 import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
+import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
 import { KafkaSource } from "../Kafka/KafkaSource.js"
 import { KafkaProducer } from "../Kafka/Producer.js"
@@ -34,18 +35,11 @@ export const runPipeline = (spec: PipelineSpec) =>
     const mongo = yield* MongoDb
     const producer = yield* KafkaProducer
     const source = yield* KafkaSource
-    const client = yield* KafkaClient
     const stalls = yield* Stalls
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
     const build = (definition: PipelineSpec) =>
-      buildPlan(
-        definition,
-        liveSinks(mongo, producer, settings.kafka.topicSink, {
-          replaceBatchSize: settings.mongodb.replaceBatchSize,
-        }),
-        settings.pipeline,
-      ).pipe(
+      buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline).pipe(
         Effect.map((plan) => ({
           plan,
           processor: makeProcessor(
@@ -83,7 +77,7 @@ export const runPipeline = (spec: PipelineSpec) =>
       ),
     )
     const lag = yield* ConsumerLag.track({
-      admin: yield* ConsumerLag.scopedAdmin(client),
+      admin: yield* KafkaAdmin,
       topic: settings.kafka.topicSource,
       group: settings.kafka.consumerGroup,
       reset: settings.kafka.autoOffsetReset,
@@ -150,6 +144,7 @@ export const infrastructure = (config: Layer.Layer<AppConfig>) =>
   readinessLayer.pipe(
     Layer.provideMerge(KafkaSource.layer),
     Layer.provideMerge(KafkaProducer.layer),
+    Layer.provideMerge(KafkaAdmin.layer),
     Layer.provide(Layer.effectDiscard(ensureTopics)),
     Layer.provideMerge(KafkaClient.layer),
     Layer.provideMerge(MongoDb.layer),

@@ -15,7 +15,7 @@ import { type BatchOrigin, encodedSize, sinkMessage } from "../Kafka/Messages.js
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
-import { maxDocumentBytes, upsertAll } from "../Mongo/MongoSink.js"
+import { maxDocumentBytes } from "../Mongo/MongoSink.js"
 
 /** Where a record was turned away, as the dead-letter headers name it. */
 export type SinkStage = "mongodb_sink" | "kafka_sink"
@@ -58,7 +58,6 @@ export const mongoSink = (
   name: string,
   mongo: MongoDbShape,
   settings: MongoSinkSettings,
-  options: { readonly replaceBatchSize: number },
 ): Sink<MongoWriteError> => {
   const writeConcern = writeConcernOf(settings)
   return {
@@ -79,24 +78,24 @@ export const mongoSink = (
         : undefined
     },
     write: (records) =>
-      upsertAll(
-        mongo.collection,
-        records.map(({ record, key }) => ({ id: key, document: record.value })),
-        writeConcern,
-        options.replaceBatchSize,
-      ).pipe(
-        Effect.map((rejections) => ({
-          written: records.length - rejections.length,
-          rejected: rejections.map((r) => ({
-            record: records[r.index]!.record,
-            reason: {
-              task: name,
-              rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
-              message: r.message,
-            },
+      mongo
+        .upsert(
+          records.map(({ record, key }) => ({ id: key, document: record.value })),
+          writeConcern,
+        )
+        .pipe(
+          Effect.map((rejections) => ({
+            written: records.length - rejections.length,
+            rejected: rejections.map((r) => ({
+              record: records[r.index]!.record,
+              reason: {
+                task: name,
+                rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
+                message: r.message,
+              },
+            })),
           })),
-        })),
-      ),
+        ),
   }
 }
 

@@ -100,14 +100,15 @@ describe("PipelineSpec", () => {
     assert.deepStrictEqual(problems(pipeline(["x", quality])), ["tasks[0]: expected an object, got string"])
   })
 
-  it("names a bad regular expression with its path", () => {
-    assert.deepStrictEqual(
-      problems(
-        pipeline([{ ...quality, settings: { rules: [{ rule: "Pattern", field: "a", pattern: "([a-z" }] } }]),
-      ),
-      [
-        'tasks[0].settings.rules[0].pattern: invalid regular expression "([a-z" (Unterminated character class)',
-      ],
+  it("names a bad regular expression with its path and the engine's reason", () => {
+    const found = problems(
+      pipeline([{ ...quality, settings: { rules: [{ rule: "Pattern", field: "a", pattern: "([a-z" }] } }]),
+    )
+    assert.strictEqual(found.length, 1)
+    // The reason in brackets is the JavaScript engine's own text, whatever its wording.
+    assert.match(
+      found[0]!,
+      /^tasks\[0\]\.settings\.rules\[0\]\.pattern: invalid regular expression "\(\[a-z" \([^)]+\)$/,
     )
   })
 

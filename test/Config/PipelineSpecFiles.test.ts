@@ -13,6 +13,18 @@ const valid = [
   ...readdirSync("config/examples").map((file) => `config/examples/${file}`),
 ]
 
+/**
+ * The expected text, where `{engine}` stands for a reason worded by the JavaScript engine
+ * (a regular expression's syntax error), which another engine version may word differently.
+ */
+const expectedPattern = (text: string): RegExp =>
+  new RegExp(
+    `^${text
+      .split("{engine}")
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join("[^\\n)]+")}$`,
+  )
+
 describe("pipeline files", () => {
   it.effect.each(valid)("%s is valid", (path) =>
     Effect.gen(function* () {
@@ -30,7 +42,7 @@ describe("pipeline files", () => {
         `${brokenDir}/${file.replace(/\.(ya?ml|json)$/, "")}.expected.txt`,
         "utf8",
       )
-      assert.strictEqual(`${error.message}\n`, expected)
+      assert.match(`${error.message}\n`, expectedPattern(expected))
     }),
   )
 

@@ -4,15 +4,15 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { KafkaMessage, Message } from "kafkajs"
-import type { Collection } from "mongodb"
 import { decodeSettings } from "../../src/Config/AppConfig.js"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import type { Chunk } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
-import type { MongoDbShape, StoredDocument } from "../../src/Mongo/MongoDb.js"
+import { MongoDb } from "../../src/Mongo/MongoDb.js"
 import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
 import { makeProcessor } from "../../src/Pipeline/Processor.js"
+import * as InMemory from "../support/InMemory.js"
 import { captureLogs, parseJsonLines } from "./support.js"
 
 const definition = `
@@ -80,23 +80,6 @@ const flakyProducer = () => {
   return { producer, sent }
 }
 
-/** A collection that takes every insert: the first write of new keys is all this batch needs. */
-const memoryMongo = () => {
-  const stored: Array<StoredDocument> = []
-  const collection = {
-    insertMany: async (documents: ReadonlyArray<StoredDocument>) => {
-      stored.push(...documents)
-      return { acknowledged: true, insertedCount: documents.length }
-    },
-  }
-  // A test double: the sink calls nothing else on this path.
-  const mongo: MongoDbShape = {
-    collection: collection as unknown as Collection<StoredDocument>,
-    ping: Effect.void,
-  }
-  return { mongo, stored }
-}
-
 describe("batch log lines", () => {
   it.live(
     "every line about a batch carries its correlation id, topic, partition and offsets; task lines their duration",
@@ -118,12 +101,9 @@ describe("batch log lines", () => {
           PIPELINE__MAX_RETRY_DELAY_SECONDS: "0",
         })
         const { producer, sent } = flakyProducer()
-        const { mongo, stored } = memoryMongo()
-        const plan = yield* buildPlan(
-          spec,
-          liveSinks(mongo, producer, "orders.clean", { replaceBatchSize: 25 }),
-          settings.pipeline,
-        )
+        const mongo = yield* MongoDb
+        const stack = yield* InMemory.MemoryStack
+        const plan = yield* buildPlan(spec, liveSinks(mongo, producer, "orders.clean"), settings.pipeline)
         const processor = makeProcessor(plan, producer, {
           pipeline: settings.pipeline,
           maxMessageBytes: settings.kafka.maxMessageBytes,
@@ -139,10 +119,7 @@ describe("batch log lines", () => {
             ["orders.dlq", 2],
           ],
         )
-        assert.deepStrictEqual(
-          stored.map((d) => d._id),
-          ["a"],
-        )
+        assert.deepStrictEqual([...stack.documents.keys()], ["a"])
         const logged = parseJsonLines(lines)
         for (const line of logged)
           assert.deepInclude(line.annotations, batchAnnotations, String(line.message))
@@ -161,6 +138,6 @@ describe("batch log lines", () => {
         )
         for (const t of tasks) assert.match(String(t.message), /^task \w+ (succeeded|failed) in \d+ ms$/)
         assert.isTrue(logged.some((l) => l.message === "batch written"))
-      }),
+      }).pipe(Effect.provide(InMemory.layer())),
   )
 })

@@ -1,0 +1,103 @@
+/**
+ * The service's wiring, in-process over the in-memory layers (test/support/InMemory.ts):
+ * runPipeline with the shipped pipeline takes chunks from the source, and every record ends in
+ * MongoDB + the sink topic, the dead-letter topic, or the duplicate count, with the offsets
+ * committed after; a MongoDB that is away stalls the partition (nothing committed) until it
+ * returns. Each test starts from an empty stack (`reset`), so none depends on another.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
+import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
+import { runPipeline } from "../../src/Pipeline/Service.js"
+import { Stalls } from "../../src/Pipeline/Stalls.js"
+import * as InMemory from "../support/InMemory.js"
+
+const records: ReadonlyArray<GeneratedRecord> = [
+  ...generate({ ...defaultRecordOptions, seed: 31, malformedRatio: 0.03 }, 0, 450),
+]
+const keysOf = (kind: GeneratedRecord["kind"]) =>
+  [...new Set(records.filter((r) => r.kind === kind).map((r) => r.key!))].sort()
+
+/** The records over two partitions, with their index in an `x-index` header. */
+const appendAll = (stack: InMemory.MemoryStackShape) =>
+  Effect.forEach(
+    [0, 1],
+    (partition) => {
+      const mine = records.filter((r) => r.index % 2 === partition)
+      return stack.append(
+        partition,
+        mine.map((r) => encode(r)),
+        (i) => ({ "x-index": String(mine[i]!.index) }),
+      )
+    },
+    { discard: true },
+  )
+
+const started = Effect.gen(function* () {
+  const stack = yield* InMemory.MemoryStack
+  yield* stack.reset
+  const spec = yield* loadPipelineFile("config/pipeline.yaml")
+  const fiber = yield* Effect.forkScoped(runPipeline(spec).pipe(Effect.scoped))
+  return { stack, fiber }
+})
+
+layer(InMemory.layer())("runPipeline, in-process", (it) => {
+  it.effect("accounts for every record and commits what it handled", () =>
+    Effect.gen(function* () {
+      const { stack, fiber } = yield* started
+      yield* appendAll(stack)
+      yield* stack.untilCommitted
+
+      assert.deepStrictEqual([...stack.documents.keys()].sort(), keysOf("valid"))
+      const sink = stack.sent("orders.clean")
+      assert.deepStrictEqual(sink.map((m) => String(m.key)).sort(), keysOf("valid"))
+      const dead = stack.sent("orders.dlq").map((m) => String(m.headers?.["x-index"]))
+      const expectedDead = records
+        .filter((r) => r.kind === "invalid" || r.kind === "malformed")
+        .map((r) => String(r.index))
+      assert.deepStrictEqual(dead.sort(), expectedDead.sort())
+      const duplicates = records.filter((r) => r.kind === "duplicate").length
+      assert.strictEqual(sink.length + dead.length + duplicates, records.length)
+      assert.deepStrictEqual(
+        [stack.committed(0), stack.committed(1)],
+        [records.filter((r) => r.index % 2 === 0).length, records.filter((r) => r.index % 2 === 1).length],
+      )
+      yield* Fiber.interrupt(fiber)
+    }),
+  )
+
+  it.effect("stalls a partition while MongoDB is away, commits nothing, and catches up when it returns", () =>
+    Effect.gen(function* () {
+      const { stack, fiber } = yield* started
+      const stalls = yield* Stalls
+      stack.mongoDown(true)
+      yield* stack.append(
+        0,
+        records.slice(0, 100).map((r) => encode(r)),
+      )
+      // The MongoDB task's own retries, then the stall's backoff: well past both.
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(stack.committed(0), 0)
+      assert.strictEqual(stalls.current.length, 1)
+      assert.strictEqual(stalls.current[0]?.partition, 0)
+      assert.strictEqual(stalls.current[0]?.what, "the mongodb sink")
+      assert.strictEqual(stack.documents.size, 0)
+
+      stack.mongoDown(false)
+      yield* TestClock.adjust("2 minutes")
+      yield* stack.untilCommitted
+      assert.strictEqual(stack.committed(0), 100)
+      assert.strictEqual(stalls.current.length, 0)
+      const valid = new Set(
+        records
+          .slice(0, 100)
+          .filter((r) => r.kind === "valid")
+          .map((r) => r.key!),
+      )
+      assert.strictEqual(stack.documents.size, valid.size)
+      yield* Fiber.interrupt(fiber)
+    }),
+  )
+})
