@@ -3,16 +3,13 @@
  * Kafka topic; progress and the summary to stderr. The generation itself lives in
  * src/Generator so tests and benchmarks use the same records.
  */
-import { existsSync, readFileSync } from "node:fs"
-import { parseEnv } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
+import { readEnvironment } from "../src/Config/AppConfig.js"
 import { main, teardown } from "../src/Generator/Cli.js"
 
-// Like the service: a .env file supplies defaults, the real environment wins.
-const env = { ...(existsSync(".env") ? parseEnv(readFileSync(".env", "utf8")) : {}), ...process.env }
-
+// The service's environment: a .env file (or ENV_FILE) supplies defaults, the real environment wins.
 NodeRuntime.runMain(
-  main(process.argv.slice(2), env, {
+  main(process.argv.slice(2), readEnvironment(), {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     live: process.stderr.isTTY === true,

@@ -1,28 +1,15 @@
 /**
- * The command line: `run` (the default) starts the service, `validate` checks the settings and
- * the pipeline file, `plan` prints the DAG. Exit codes: 0 success or clean stop, 1 runtime
- * failure, 2 bad configuration or usage.
+ * The command line, built with effect/cli: `run` (the default) starts the service, `validate`
+ * checks the settings and the pipeline file, `plan` prints the DAG. Exit codes: 0 success or
+ * clean stop, 1 runtime failure, 2 bad configuration or usage.
  */
-import { Data, Effect, Runtime } from "effect"
+import { Data, Effect, Option, Runtime } from "effect"
+import { Argument, Command } from "effect/cli"
+import * as Usage from "./Cli/Usage.js"
 import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } from "./Config/AppConfig.js"
 import { loadPipelineFile } from "./Config/PipelineFile.js"
 import { describePlan } from "./Config/PipelinePlan.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
-
-export const usage = `usage: node dist/main.js [command] [--help]
-
-commands:
-  run        start the service (default): Kafka -> DAG of tasks -> MongoDB + sink topic, dead letters on the DLQ
-  validate   check the settings (environment and .env) and the pipeline file; print every problem; exit 0 or 2
-  plan       print the pipeline's DAG: tiers and a Mermaid graph (reads PIPELINE__FILE, or the file given)
-
-settings come from the environment (see .env.example); the pipeline from PIPELINE__FILE (default config/pipeline.yaml)`
-
-export type Command =
-  | { readonly _tag: "Run" }
-  | { readonly _tag: "Validate" }
-  | { readonly _tag: "Plan"; readonly file: string | undefined }
-  | { readonly _tag: "Help" }
 
 /** A problem the user has to fix before the service can start; exits with code 2 and one clear message. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly text: string }> {
@@ -33,34 +20,73 @@ export class StartupError extends Data.TaggedError("StartupError")<{ readonly te
   }
 }
 
-export const parseArgs = (argv: ReadonlyArray<string>): Effect.Effect<Command, StartupError> => {
-  if (argv.includes("--help") || argv.includes("-h")) return Effect.succeed({ _tag: "Help" })
-  const [command = "run", ...rest] = argv
-  switch (command) {
-    case "run":
-    case "validate":
-      return rest.length === 0
-        ? Effect.succeed({ _tag: command === "run" ? "Run" : "Validate" })
-        : Effect.fail(
-            new StartupError({ text: `${command} takes no arguments, got: ${rest.join(" ")}\n\n${usage}` }),
-          )
-    case "plan":
-      return rest.length <= 1
-        ? Effect.succeed({ _tag: "Plan", file: rest[0] })
-        : Effect.fail(
-            new StartupError({ text: `plan takes at most one file, got: ${rest.join(" ")}\n\n${usage}` }),
-          )
-    default:
-      return Effect.fail(new StartupError({ text: `unknown command "${command}"\n\n${usage}` }))
-  }
+/** What each command does: main.ts supplies the service, tests record which one ran. */
+export interface Actions<E, R> {
+  readonly run: Effect.Effect<void, E, R>
+  readonly validate: Effect.Effect<void, E, R>
+  readonly plan: (file: string | undefined) => Effect.Effect<void, E, R>
 }
+
+const runDescription =
+  "start the service (the default): Kafka -> DAG of tasks -> MongoDB + sink topic, dead letters on the DLQ"
+
+export const command = <E, R>(actions: Actions<E, R>) =>
+  Command.make("node dist/main.js", {}, () => actions.run).pipe(
+    Command.withDescription(
+      [
+        "The pipeline service; without a subcommand it runs the service.",
+        "Settings come from the environment and .env (see .env.example); the pipeline from",
+        "PIPELINE__FILE (default config/pipeline.yaml).",
+        "Exit codes: 0 success or clean stop, 1 runtime failure, 2 bad configuration or usage.",
+      ].join("\n  "),
+    ),
+    Command.withSubcommands([
+      Command.make("run", {}, () => actions.run).pipe(Command.withDescription(runDescription)),
+      Command.make("validate", {}, () => actions.validate).pipe(
+        Command.withDescription(
+          "check the settings (environment and .env) and the pipeline file; print every problem; exit 0 or 2",
+        ),
+      ),
+      Command.make(
+        "plan",
+        {
+          file: Argument.String("file").pipe(
+            Argument.withDescription(
+              "the pipeline file; PIPELINE__FILE (default config/pipeline.yaml) when omitted",
+            ),
+            Argument.optional,
+          ),
+        },
+        ({ file }) => actions.plan(Option.getOrUndefined(file)),
+      ).pipe(Command.withDescription("print the pipeline's DAG: tiers and a Mermaid graph")),
+    ]),
+  )
+
+/**
+ * Parses `argv` and runs the chosen action. Help goes to `out`; a wrong command line prints
+ * its problems and the help on `err` and fails with a UsageError (exit code 2).
+ */
+export const runCommandLine = <E, R>(
+  argv: ReadonlyArray<string>,
+  actions: Actions<E, R>,
+  streams: Usage.Streams,
+) =>
+  // --version is not among the built-in flags (see Cli/Usage.ts), so the version is never shown.
+  Command.runWith(command(actions), { version: "" })(argv).pipe(
+    Usage.usageErrorExit2,
+    Effect.provide(Usage.layer(streams)),
+  )
 
 const toStartupError = (e: { readonly message: string }) => new StartupError({ text: e.message })
 
 export const loadSpec = (file: string): Effect.Effect<PipelineSpec, StartupError> =>
   loadPipelineFile(file).pipe(Effect.mapError(toStartupError))
 
-/** Settings and pipeline, both checked, every problem of both reported together. */
+/**
+ * Settings and pipeline, both checked, every problem of both reported together. The settings
+ * are environment variables, not flags, and checked here rather than by effect/cli: its
+ * environment fallbacks stop at the first bad value, and one pass must name every problem.
+ */
 export const loadAll = (
   env = readEnvironment(),
 ): Effect.Effect<{ settings: AppSettings; spec: PipelineSpec }, StartupError> =>

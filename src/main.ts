@@ -1,11 +1,11 @@
 /**
- * Entry point: parses the command, checks settings and pipeline before anything connects,
+ * Entry point: parses the command line (Cli.ts), checks settings and pipeline before anything connects,
  * then runs the service with its layers until SIGTERM/SIGINT (exit 0) or a failure (exit 1).
  * A second signal forces the exit.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Data, Effect, Exit, Layer, Runtime } from "effect"
-import { loadAll, loadSpec, parseArgs, printPlan, StartupError, usage } from "./Cli.js"
+import { loadAll, loadSpec, printPlan, runCommandLine, type StartupError } from "./Cli.js"
 import { AppConfig, describeSettings, readEnvironment } from "./Config/AppConfig.js"
 import * as HttpServer from "./Observability/HttpServer.js"
 import * as Logging from "./Observability/Logging.js"
@@ -18,41 +18,43 @@ class ServiceFailed extends Data.TaggedError("ServiceFailed") {
   override readonly [Runtime.errorReported] = false
 }
 
-const main = Effect.gen(function* () {
-  const command = yield* parseArgs(process.argv.slice(2))
-  switch (command._tag) {
-    case "Help":
-      return yield* Effect.sync(() => process.stdout.write(`${usage}\n`))
-    case "Plan": {
-      const env = readEnvironment()
-      return yield* printPlan(yield* loadSpec(command.file ?? env.PIPELINE__FILE ?? "config/pipeline.yaml"))
-    }
-    case "Validate": {
-      const { spec } = yield* loadAll()
-      return yield* Effect.sync(() =>
-        process.stdout.write(`configuration and pipeline "${spec.name ?? "pipeline"}" are valid\n`),
-      )
-    }
-    case "Run": {
-      const { settings, spec } = yield* loadAll()
-      const infra = infrastructure(Layer.succeed(AppConfig, settings))
-      const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics.port).pipe(Layer.provide(infra)))
-      return yield* Effect.logInfo("starting").pipe(
-        Effect.annotateLogs({ settings: JSON.parse(describeSettings(settings)) as unknown }),
-        Effect.andThen(runPipeline(spec).pipe(Effect.scoped, Effect.provide(app))),
-        // Logged here, not by the runtime, so that the last line is JSON and scrubbed like the others.
-        Effect.catchCause((cause) =>
-          Cause.hasInterruptsOnly(cause)
-            ? Effect.interrupt
-            : Effect.logError("the service stopped after a failure", cause).pipe(
-                Effect.andThen(Effect.fail(new ServiceFailed())),
-              ),
-        ),
-        Effect.provide(Logging.layer(settings.logging, secretsOfSettings(settings))),
-      )
-    }
-  }
+const run = Effect.gen(function* () {
+  const { settings, spec } = yield* loadAll()
+  const infra = infrastructure(Layer.succeed(AppConfig, settings))
+  const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics.port).pipe(Layer.provide(infra)))
+  return yield* Effect.logInfo("starting").pipe(
+    Effect.annotateLogs({ settings: JSON.parse(describeSettings(settings)) as unknown }),
+    Effect.andThen(runPipeline(spec).pipe(Effect.scoped, Effect.provide(app))),
+    // Logged here, not by the runtime, so that the last line is JSON and scrubbed like the others.
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.interrupt
+        : Effect.logError("the service stopped after a failure", cause).pipe(
+            Effect.andThen(Effect.fail(new ServiceFailed())),
+          ),
+    ),
+    Effect.provide(Logging.layer(settings.logging, secretsOfSettings(settings))),
+  )
 })
+
+const main = runCommandLine(
+  process.argv.slice(2),
+  {
+    run,
+    validate: loadAll().pipe(
+      Effect.andThen(({ spec }) =>
+        Effect.sync(() =>
+          process.stdout.write(`configuration and pipeline "${spec.name ?? "pipeline"}" are valid\n`),
+        ),
+      ),
+    ),
+    plan: (file) =>
+      loadSpec(file ?? readEnvironment().PIPELINE__FILE ?? "config/pipeline.yaml").pipe(
+        Effect.andThen(printPlan),
+      ),
+  },
+  { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) },
+)
 
 // A second signal forces the exit. Signals within a second of the first are the same request
 // delivered twice (a terminal's Ctrl-C reaches both npm and this process).
@@ -77,14 +79,11 @@ NodeRuntime.runMain(
     ),
   ),
   {
-    // A stop by signal is a clean stop: exit 0 once the finalizers have run.
+    // A stop by signal is a clean stop: exit 0 once the finalizers have run. Otherwise the
+    // error's own exit code: 2 for StartupError and UsageError, 1 for the rest.
     teardown: (exit, onExit) =>
-      onExit(
-        Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)
-          ? 0
-          : Exit.isFailure(exit) && Cause.squash(exit.cause) instanceof StartupError
-            ? 2
-            : 1,
-      ),
+      Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+        ? onExit(0)
+        : Runtime.defaultTeardown(exit, onExit),
   },
 )

@@ -2,8 +2,8 @@ import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { parseArgs } from "../src/Cli.js"
+import { Cause, Effect, Exit, Runtime } from "effect"
+import { runCommandLine } from "../src/Cli.js"
 
 // The commands as users run them: a separate process, its environment under the test's control
 // (ENV_FILE points nowhere, so a developer's .env cannot change the outcome).
@@ -57,34 +57,79 @@ const closedPort = () =>
     })
   })
 
+/** Runs the command line with actions that only record which command ran, and what it printed. */
+const parsed = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const ran: Array<string> = []
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const record = (name: string) => Effect.sync(() => void ran.push(name))
+    const exit = yield* Effect.exit(
+      runCommandLine(
+        argv,
+        { run: record("run"), validate: record("validate"), plan: (file) => record(`plan ${file ?? "-"}`) },
+        { out: (text) => void out.push(text), err: (text) => void err.push(text) },
+      ),
+    )
+    return { exit, ran, out: out.join(""), err: err.join("") }
+  })
+
 describe("command line arguments", () => {
-  const cases: ReadonlyArray<[ReadonlyArray<string>, string]> = [
-    [[], "Run"],
-    [["run"], "Run"],
-    [["validate"], "Validate"],
-    [["plan"], "Plan"],
-    [["plan", "other.yaml"], "Plan"],
-    [["--help"], "Help"],
-    [["validate", "-h"], "Help"],
+  const cases: ReadonlyArray<[ReadonlyArray<string>, ReadonlyArray<string>]> = [
+    [[], ["run"]],
+    [["run"], ["run"]],
+    [["validate"], ["validate"]],
+    [["plan"], ["plan -"]],
+    [["plan", "other.yaml"], ["plan other.yaml"]],
+    [["--help"], []],
+    [["validate", "-h"], []],
   ]
-  for (const [argv, tag] of cases) {
-    it.effect(`[${argv.join(" ")}] is ${tag}`, () =>
-      Effect.map(parseArgs(argv), (command) => assert.strictEqual(command._tag, tag)),
+  for (const [argv, ran] of cases) {
+    it.effect(`[${argv.join(" ")}] runs ${ran.join(", ") || "nothing"}`, () =>
+      Effect.gen(function* () {
+        const r = yield* parsed(argv)
+        assert.isTrue(Exit.isSuccess(r.exit))
+        assert.deepStrictEqual(r.ran, ran)
+        assert.strictEqual(r.err, "")
+      }),
     )
   }
 
-  const bad: ReadonlyArray<[ReadonlyArray<string>, string]> = [
-    [["frobnicate"], 'unknown command "frobnicate"'],
-    [["run", "now"], "run takes no arguments"],
-    [["validate", "x.yaml"], "validate takes no arguments"],
-    [["plan", "a.yaml", "b.yaml"], "plan takes at most one file"],
+  it.effect("--help prints the commands on stdout; a subcommand's help is its own", () =>
+    Effect.gen(function* () {
+      const root = yield* parsed(["--help"])
+      assert.include(root.out, "USAGE")
+      for (const command of ["run", "validate", "plan"]) assert.include(root.out, command)
+      const plan = yield* parsed(["plan", "--help"])
+      assert.include(plan.out, "node dist/main.js plan [flags] [<file>]")
+    }),
+  )
+
+  const bad: ReadonlyArray<[ReadonlyArray<string>, ReadonlyArray<string>]> = [
+    [["frobnicate"], ['Unknown subcommand "frobnicate"']],
+    [["run", "now"], ['Unexpected positional argument: "now"']],
+    [["validate", "x.yaml"], ['Unexpected positional argument: "x.yaml"']],
+    [["plan", "a.yaml", "b.yaml"], ['Unexpected positional argument: "b.yaml"']],
+    [["--verbose"], ["Unrecognized flag: --verbose"]],
+    // Every problem of the command line at once.
+    [
+      ["validate", "--fast", "--quiet"],
+      ["Unrecognized flag: --fast", "Unrecognized flag: --quiet"],
+    ],
   ]
-  for (const [argv, text] of bad) {
-    it.effect(`[${argv.join(" ")}] is a usage error`, () =>
+  for (const [argv, texts] of bad) {
+    it.effect(`[${argv.join(" ")}] is a usage error: exit code 2, the problems and the help on stderr`, () =>
       Effect.gen(function* () {
-        const error = yield* Effect.flip(parseArgs(argv))
-        assert.include(error.message, text)
-        assert.include(error.message, "usage:")
+        const r = yield* parsed(argv)
+        assert.deepStrictEqual(r.ran, [])
+        assert.isTrue(Exit.isFailure(r.exit))
+        if (Exit.isFailure(r.exit)) {
+          const error = Cause.squash(r.exit.cause)
+          assert.strictEqual(Runtime.getErrorExitCode(error), 2)
+        }
+        for (const text of texts) assert.include(r.err, text)
+        assert.include(r.err, "USAGE")
+        assert.strictEqual(r.out, "")
       }),
     )
   }
@@ -93,16 +138,18 @@ describe("command line arguments", () => {
 describe("the commands, run as a process", { timeout: 60_000 }, () => {
   it("--help prints the usage and exits 0", async () => {
     const r = await cli(["--help"])
-    assert.strictEqual(r.code, 0)
-    assert.include(r.stdout, "usage:")
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.include(r.stdout, "USAGE")
     for (const command of ["run", "validate", "plan"]) assert.include(r.stdout, command)
+    assert.strictEqual(r.stderr, "")
   })
 
-  it("an unknown command exits 2 with the usage on stderr", async () => {
-    const r = await cli(["frobnicate"])
+  it("an unknown command or flag exits 2 with every problem and the usage on stderr", async () => {
+    const r = await cli(["frobnicate", "--fast"])
     assert.strictEqual(r.code, 2)
-    assert.include(r.stderr, 'unknown command "frobnicate"')
-    assert.include(r.stderr, "usage:")
+    assert.include(r.stderr, 'Unknown subcommand "frobnicate"')
+    assert.include(r.stderr, "Unrecognized flag: --fast")
+    assert.include(r.stderr, "USAGE")
     assert.strictEqual(r.stdout, "")
   })
 

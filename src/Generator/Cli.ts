@@ -1,10 +1,15 @@
 /**
- * The `generate` command: options in, messages out, a summary on stderr at the end, whether
- * the run finished, failed or was stopped with Ctrl-C (which is a normal end: exit code 0).
+ * The `generate` command, built with effect/cli: options in, messages out, a summary on
+ * stderr at the end, whether the run finished, failed or was stopped with Ctrl-C (which is a
+ * normal end: exit code 0). Help goes to stdout; a wrong command line prints its problems and
+ * the help on stderr and exits with code 2.
  */
 import { randomInt } from "node:crypto"
-import { Cause, Effect, Exit, Runtime } from "effect"
-import { type Env, parse, usage } from "./Options.js"
+import { Array as Arr, Cause, Effect, Exit, Logger, Record, Result, Runtime } from "effect"
+import { CliError, Command } from "effect/cli"
+import * as Usage from "../Cli/Usage.js"
+import { description, type Env, flags, type Options, resolve } from "./Options.js"
+import { isExpectedKafkaWarning } from "./Output/Kafka.js"
 import { Output, type OutputError } from "./Output.js"
 import { run, type Terminal } from "./Run.js"
 import { emptyStats, summary } from "./Stats.js"
@@ -16,10 +21,9 @@ const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.me
 /** One line a user can act on, rather than a stack. */
 export const describe = (error: OutputError): string => {
   switch (error._tag) {
-    case "KafkaConnectError":
-      return `cannot connect to Kafka at ${error.brokers.join(",")}: ${messageOf(error.cause)}`
+    case "KafkaConnectionError":
     case "KafkaProduceError":
-      return `sending to topic ${error.topic} failed: ${messageOf(error.cause)}`
+      return error.message
     case "FileWriteError":
       return `cannot write ${error.path}: ${messageOf(error.cause)}`
     case "OutputClosed":
@@ -27,20 +31,72 @@ export const describe = (error: OutputError): string => {
   }
 }
 
-export const main = (argv: ReadonlyArray<string>, env: Env, terminal: Terminal) =>
+/** Log lines (kafkajs' warnings and errors, forwarded by the Kafka client) go to stderr: stdout belongs to the records. */
+const stderrLogger = (terminal: Terminal) =>
+  Logger.layer([
+    Logger.make(({ logLevel, message }) => {
+      const text = Arr.ensure(message)
+        .map((m) => (typeof m === "string" ? m : JSON.stringify(m)))
+        .join(" ")
+      if (!isExpectedKafkaWarning(text)) terminal.err(`generate: ${logLevel.toUpperCase()} ${text}\n`)
+    }),
+  ])
+
+const generateWith = (options: Options, terminal: Terminal) =>
   Effect.gen(function* () {
-    const command = yield* Effect.fromResult(parse(argv, env, randomSeed)).pipe(
-      Effect.tapError((e) => Effect.sync(() => terminal.err(`generate: ${e.message}\n\n${usage}\n`))),
-    )
-    if (command._tag === "Help") return terminal.out(`${usage}\n`)
-    const { options } = command
     const stats = emptyStats()
     yield* run(options, stats, terminal).pipe(
       Effect.provide(Output.layer(options.output)),
       Effect.tapError((e) => Effect.sync(() => terminal.err(`generate: ${describe(e)}\n`))),
       Effect.ensuring(Effect.sync(() => terminal.err(`${summary(stats, options.records.seed)}\n`))),
+      Effect.provide(stderrLogger(terminal)),
     )
-  }).pipe(
+  })
+
+/**
+ * effect/cli reads the flags and reports unknown flags, missing values and stray arguments
+ * (all of them together). The values are checked by Options.resolve with their environment
+ * defaults, because effect/cli stops at the first value it cannot parse and the generator
+ * reports every bad value at once. Those problems fail the handler with effect/cli's ShowHelp,
+ * which it presents like its own: the problems and the help.
+ */
+const command = <E, R>(
+  env: Env,
+  seed: () => number,
+  generate: (options: Options) => Effect.Effect<void, E, R>,
+) =>
+  Command.make(
+    "generate",
+    flags,
+    (values): Effect.Effect<void, E | CliError.ShowHelp, R> =>
+      Result.match(resolve(Record.getSomes(values), env, seed), {
+        onSuccess: generate,
+        onFailure: (problems) =>
+          Effect.fail(
+            new CliError.ShowHelp({
+              commandPath: ["generate"],
+              errors: problems.map((p) => new CliError.ValidationError({ message: p.message })),
+            }),
+          ),
+      }),
+  ).pipe(Command.withDescription(description))
+
+/** Parses `argv` with defaults from `env` and hands the options to `generate`. */
+export const runCommandLine = <E, R>(
+  argv: ReadonlyArray<string>,
+  env: Env,
+  streams: Usage.Streams,
+  seed: () => number,
+  generate: (options: Options) => Effect.Effect<void, E, R>,
+) =>
+  // --version is not among the built-in flags (see Cli/Usage.ts), so the version is never shown.
+  Command.runWith(command(env, seed, generate), { version: "" })(argv).pipe(
+    Usage.usageErrorExit2,
+    Effect.provide(Usage.layer(streams)),
+  )
+
+export const main = (argv: ReadonlyArray<string>, env: Env, terminal: Terminal) =>
+  runCommandLine(argv, env, terminal, randomSeed, (options) => generateWith(options, terminal)).pipe(
     Effect.tapCause((cause) =>
       Cause.hasFails(cause) || Cause.hasInterruptsOnly(cause)
         ? Effect.void

@@ -1,22 +1,16 @@
 /**
- * Command-line options of `scripts/generate.ts`, with defaults from the environment
- * (TEST_DATA__*, KAFKA__*); argv wins. A pure function of (argv, env), so every bad input
- * has a test; a bad value is a UsageError naming the option, which exits with code 2.
+ * The generator's options: the flags (Options/Flags.ts) with defaults from the environment
+ * (TEST_DATA__*, KAFKA__*); a flag wins. `resolve` is a pure function of (values, env), so
+ * every bad input has a test, and it reports every problem at once, each naming its flag or
+ * variable.
  */
 import { Result } from "effect"
-import {
-  type Flags,
-  numberIn,
-  oneOf,
-  type Source,
-  tokenize,
-  UsageError,
-  type ValueOption,
-} from "./Options/Argv.js"
 import { type Env, type OutputTarget, resolveOutput } from "./Options/Target.js"
-import { defaultRecordOptions, ONE_MIB, type Pattern, type RecordOptions } from "./Records.js"
+import { Problems, type Source, type UsageProblem, type ValueOption, type Values } from "./Options/Values.js"
+import { defaultRecordOptions, ONE_MIB, type RecordOptions } from "./Records.js"
 
-export { type Env, type OutputTarget, UsageError }
+export { description, flags } from "./Options/Flags.js"
+export type { Env, OutputTarget, UsageProblem, Values }
 
 export interface Options {
   readonly records: RecordOptions
@@ -29,44 +23,13 @@ export interface Options {
   readonly batchSize: number
 }
 
-export type Command = { readonly _tag: "Help" } | { readonly _tag: "Run"; readonly options: Options }
-
-export const usage = `Usage: npm run generate -- [options]
-
-  --rate N               records per second, 0 = as fast as possible   [TEST_DATA__RATE, 10]
-  --total N              records to produce, blank = unlimited          [TEST_DATA__TOTAL_RECORDS, unlimited]
-  --pattern P            valid | invalid | mixed                        [TEST_DATA__PATTERN, mixed]
-  --invalid-ratio R      share of invalid records in a mixed stream     [TEST_DATA__INVALID_RATIO, 0.1]
-  --duplicate-ratio R    share of re-sent earlier valid records         [0.05]
-  --malformed-ratio R    share of messages that are not JSON            [0]
-  --oversized-ratio R    share of oversized messages                    [0]
-  --oversized-bytes N    size of each oversized message                 [${ONE_MIB + 1}]
-  --output O             console | kafka | file                         [console]
-  --bootstrap-servers S  comma-separated brokers (kafka)                [KAFKA__BOOTSTRAP_SERVERS]
-  --topic T              target topic (kafka)                           [KAFKA__TOPIC_SOURCE]
-  --partitions-key F     field (dotted path) whose value keys messages  [event_id]
-  --file PATH            JSON-lines file (file)
-  --seed N               seed (0..4294967295); same seed, same records  [random]
-  --batch-size N         messages per send or write                     [500]
-  --help                 this text
-
-Ratios are shares of all messages, in [0, 1]. Records go to stdout (console) one JSON per line;
-progress and the summary go to stderr. KAFKA__API_KEY / KAFKA__API_SECRET enable SASL_SSL.`
-
-/** Parses argv (without node and the script) with environment defaults. */
-export const parse = (
-  argv: ReadonlyArray<string>,
+/** The options from the flags' values and the environment, or every problem found. */
+export const resolve = (
+  values: Values,
   env: Env,
   randomSeed: () => number,
-): Result.Result<Command, UsageError> => {
-  const flags = tokenize(argv)
-  if (flags instanceof UsageError) return Result.fail(flags)
-  if (flags.help) return Result.succeed({ _tag: "Help" })
-  const options = resolve(flags.values, env, randomSeed)
-  return options instanceof UsageError ? Result.fail(options) : Result.succeed({ _tag: "Run", options })
-}
-
-const resolve = (values: Flags["values"], env: Env, randomSeed: () => number): Options | UsageError => {
+): Result.Result<Options, ReadonlyArray<UsageProblem>> => {
+  const problems = new Problems()
   const source = (option: ValueOption, variable?: string): Source | undefined => {
     const flag = values[option]
     if (flag !== undefined) return { name: `--${option}`, raw: flag }
@@ -82,48 +45,43 @@ const resolve = (values: Flags["values"], env: Env, randomSeed: () => number): O
     variable?: string,
   ) => {
     const s = source(option, variable)
-    return s === undefined ? fallback : numberIn(s, min, max, int)
+    return s === undefined ? fallback : problems.numberIn(s, min, max, int, fallback)
   }
   const ratio = (option: ValueOption, fallback: number, variable?: string) =>
     num(option, fallback, 0, 1, false, variable)
 
   const rate = num("rate", 10, 0, Number.MAX_SAFE_INTEGER, false, "TEST_DATA__RATE")
-  if (rate instanceof UsageError) return rate
   const totalSource = source("total", "TEST_DATA__TOTAL_RECORDS")
   const total =
     totalSource === undefined || ["", "unlimited"].includes(totalSource.raw.trim())
       ? undefined
-      : numberIn(totalSource, 0, Number.MAX_SAFE_INTEGER, true)
-  if (total instanceof UsageError) return total
+      : problems.numberIn(totalSource, 0, Number.MAX_SAFE_INTEGER, true, 0)
   const patternSource = source("pattern", "TEST_DATA__PATTERN")
   const pattern =
-    patternSource === undefined ? "mixed" : oneOf<Pattern>(patternSource, ["valid", "invalid", "mixed"])
-  if (pattern instanceof UsageError) return pattern
+    patternSource === undefined
+      ? "mixed"
+      : problems.oneOf(patternSource, ["valid", "invalid", "mixed"], "mixed")
+  const ratiosBefore = problems.found.length
   const invalidRatio = ratio("invalid-ratio", defaultRecordOptions.invalidRatio, "TEST_DATA__INVALID_RATIO")
-  if (invalidRatio instanceof UsageError) return invalidRatio
   const duplicateRatio = ratio("duplicate-ratio", defaultRecordOptions.duplicateRatio)
-  if (duplicateRatio instanceof UsageError) return duplicateRatio
   const malformedRatio = ratio("malformed-ratio", 0)
-  if (malformedRatio instanceof UsageError) return malformedRatio
   const oversizedRatio = ratio("oversized-ratio", 0)
-  if (oversizedRatio instanceof UsageError) return oversizedRatio
+  const ratiosValid = problems.found.length === ratiosBefore
   const oversizedBytes = num("oversized-bytes", ONE_MIB + 1, 1024, 64 * ONE_MIB, true)
-  if (oversizedBytes instanceof UsageError) return oversizedBytes
   const seed = num("seed", Number.NaN, 0, 4_294_967_295, true)
-  if (seed instanceof UsageError) return seed
   const batchSize = num("batch-size", 500, 1, 10_000, true)
-  if (batchSize instanceof UsageError) return batchSize
-  const output = resolveOutput(source, env)
-  if (output instanceof UsageError) return output
+  const output = resolveOutput(source, env, problems)
 
+  // Their sum only means something once each of them is valid.
   const shares = duplicateRatio + malformedRatio + oversizedRatio + (pattern === "mixed" ? invalidRatio : 0)
-  if (shares > 1 + 1e-9)
-    return new UsageError({
-      option: "--duplicate-ratio",
-      message: `--duplicate-ratio + --malformed-ratio + --oversized-ratio${pattern === "mixed" ? " + --invalid-ratio" : ""} is ${shares}, more than 1`,
-    })
+  if (ratiosValid && shares > 1 + 1e-9)
+    problems.add(
+      "--duplicate-ratio",
+      `--duplicate-ratio + --malformed-ratio + --oversized-ratio${pattern === "mixed" ? " + --invalid-ratio" : ""} is ${shares}, more than 1`,
+    )
 
-  return {
+  if (problems.found.length > 0 || output === undefined) return Result.fail(problems.found)
+  return Result.succeed({
     records: {
       seed: Number.isNaN(seed) ? randomSeed() >>> 0 : seed,
       pattern,
@@ -138,5 +96,5 @@ const resolve = (values: Flags["values"], env: Env, randomSeed: () => number): O
     total,
     output,
     batchSize,
-  }
+  })
 }

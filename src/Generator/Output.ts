@@ -1,12 +1,13 @@
 /**
- * Where generated messages go: stdout, a JSON-lines file, or a Kafka topic. One service with
- * one layer per target; the layer owns the resource (file handle, producer) so closing its
- * scope flushes and closes it, on success, failure and Ctrl-C alike.
+ * Where generated messages go: stdout, a JSON-lines file, or a Kafka topic (through the
+ * service's Kafka client and producer). One service with one layer per target; the layer owns
+ * the resource (file handle, producer) so closing its scope flushes and closes it, on success,
+ * failure and Ctrl-C alike.
  */
 import { Context, type Effect, Layer } from "effect"
 import type { OutputTarget } from "./Options.js"
 import type { OutputError } from "./Output/Errors.js"
-import { kafkaOutput } from "./Output/Kafka.js"
+import { kafkaLayer, kafkaOutput } from "./Output/Kafka.js"
 import { consoleOutput, fileOutput } from "./Output/Lines.js"
 import type { GeneratedRecord } from "./Records.js"
 
@@ -31,7 +32,7 @@ export class Output extends Context.Service<
       case "file":
         return Layer.effect(Output, fileOutput(target.path))
       case "kafka":
-        return Layer.effect(Output, kafkaOutput(target))
+        return Layer.effect(Output, kafkaOutput(target)).pipe(Layer.provide(kafkaLayer(target)))
     }
   }
 }

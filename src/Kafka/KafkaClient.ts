@@ -1,14 +1,25 @@
 /**
- * The kafkajs client, configured from AppConfig: plain TCP for a local broker, SASL_SSL with
- * PLAIN when an API key and secret are set (Confluent Cloud). kafkajs' own log lines are
- * forwarded to the service's logger at WARN and above.
+ * The kafkajs client: plain TCP for a local broker, SASL_SSL with PLAIN when an API key and
+ * secret are set (Confluent Cloud). kafkajs' own log lines are forwarded to the logger of the
+ * layer's context at WARN and above. `layer` reads the service's AppConfig; `layerConfig`
+ * takes the settings directly (the test-data generator).
  */
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
-import { Kafka, type LogEntry, logLevel } from "kafkajs"
+import { Kafka, type LogEntry, logLevel, type RetryOptions } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { silenceKafkajsTimeoutWarning } from "./NodeWarnings.js"
 
-/** kafkajs logs from its own callbacks; run each line through the service's loggers. */
+export interface KafkaClientConfig {
+  readonly clientId: string
+  readonly brokers: ReadonlyArray<string>
+  readonly sasl: { readonly username: string; readonly password: Redacted.Redacted<string> } | undefined
+  /** kafkajs' request timeout: how long one request may wait for the broker's answer. */
+  readonly requestTimeout: Duration.Duration
+  /** kafkajs' retries of every request of this client, its producers and admins; kafkajs' defaults when unset. */
+  readonly retry?: RetryOptions
+}
+
+/** kafkajs logs from its own callbacks; run each line through the context's loggers. */
 const forwardTo =
   (context: Context.Context<never>) =>
   (entry: LogEntry): void => {
@@ -19,31 +30,36 @@ const forwardTo =
     )
   }
 
+const make = (config: KafkaClientConfig) =>
+  Effect.gen(function* () {
+    silenceKafkajsTimeoutWarning()
+    const forward = forwardTo(yield* Effect.context<never>())
+    return new Kafka({
+      clientId: config.clientId,
+      brokers: [...config.brokers],
+      logLevel: logLevel.WARN,
+      logCreator: () => forward,
+      requestTimeout: Duration.toMillis(config.requestTimeout),
+      connectionTimeout: Math.min(Duration.toMillis(config.requestTimeout), 10_000),
+      ...(config.retry === undefined ? {} : { retry: config.retry }),
+      ...(config.sasl === undefined
+        ? {}
+        : {
+            ssl: true,
+            sasl: {
+              mechanism: "plain" as const,
+              username: config.sasl.username,
+              password: Redacted.value(config.sasl.password),
+            },
+          }),
+    })
+  })
+
 export class KafkaClient extends Context.Service<KafkaClient, Kafka>()("pipeline/KafkaClient") {
+  static readonly layerConfig = (config: KafkaClientConfig) => Layer.effect(KafkaClient, make(config))
+
   static readonly layer = Layer.effect(
     KafkaClient,
-    Effect.gen(function* () {
-      silenceKafkajsTimeoutWarning()
-      const { kafka } = yield* AppConfig
-      const forward = forwardTo(yield* Effect.context<never>())
-      return new Kafka({
-        clientId: kafka.clientId,
-        brokers: [...kafka.brokers],
-        logLevel: logLevel.WARN,
-        logCreator: () => forward,
-        requestTimeout: Duration.toMillis(kafka.requestTimeout),
-        connectionTimeout: Math.min(Duration.toMillis(kafka.requestTimeout), 10_000),
-        ...(kafka.sasl === undefined
-          ? {}
-          : {
-              ssl: true,
-              sasl: {
-                mechanism: "plain" as const,
-                username: kafka.sasl.username,
-                password: Redacted.value(kafka.sasl.password),
-              },
-            }),
-      })
-    }),
+    AppConfig.use(({ kafka }) => make(kafka)),
   )
 }

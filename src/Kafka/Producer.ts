@@ -1,6 +1,7 @@
 /**
  * One idempotent kafkajs producer (acks=all) shared by the sink topic and the dead-letter
- * topic. Connected when the layer is built, disconnected when it is torn down.
+ * topic. Connected when the layer is built, disconnected when it is torn down. `layer` reads
+ * the service's AppConfig; `layerConfig` takes the settings directly (the test-data generator).
  *
  * A send is cut into requests by bytes, so that no partition's record batch exceeds what the
  * topic accepts (its max.message.bytes, read from the broker at start); the requests go one
@@ -26,6 +27,19 @@ export interface ProducerShape {
   readonly maxMessageBytes: (topic: string) => number
 }
 
+export interface ProducerConfig {
+  /** For error messages. */
+  readonly brokers: ReadonlyArray<string>
+  /** The topics whose max.message.bytes is read from the broker when the producer starts. */
+  readonly topics: ReadonlyArray<string>
+  /** What any other topic is assumed to accept, in bytes. */
+  readonly maxMessageBytes: number
+  /** kafkajs' request timeout of each send. */
+  readonly requestTimeout: Duration.Duration
+  /** A send's deadline, kafkajs' own retries included: past it the send is a transient failure. */
+  readonly sendDeadline: Duration.Duration
+}
+
 /** Room left in every request for the record batch's own header and the request's framing. */
 export const batchOverheadBytes = 1024
 
@@ -48,69 +62,74 @@ export const requestsOf = (messages: ReadonlyArray<Message>, budget: number): Re
   return requests
 }
 
+const make = (config: ProducerConfig) =>
+  Effect.gen(function* () {
+    const client = yield* KafkaClient
+    const limits = yield* readMaxMessageBytes(config.topics, config.brokers)
+    const producer = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const p = client.producer({
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: false,
+            createPartitioner: Partitioners.DefaultPartitioner,
+          })
+          await p.connect()
+          return p
+        },
+        catch: (cause) =>
+          new KafkaConnectionError({ client: "producer", brokers: config.brokers.join(","), cause }),
+      }),
+      (p) => Effect.promise(() => p.disconnect().catch(() => undefined)),
+    )
+    const maxMessageBytes = (topic: string) => limits.get(topic) ?? config.maxMessageBytes
+    const requestTimeoutMs = Duration.toMillis(config.requestTimeout)
+    const sendOne = (topic: string, messages: Message[], compression: "none" | "gzip") =>
+      Effect.tryPromise({
+        try: () =>
+          producer.send({
+            topic,
+            acks: -1,
+            timeout: requestTimeoutMs,
+            messages,
+            compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+          }),
+        catch: (cause) =>
+          new KafkaProduceError({ topic, messages: messages.length, kind: kindOfKafkaError(cause), cause }),
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: config.sendDeadline,
+          orElse: () =>
+            Effect.fail(
+              new KafkaProduceError({
+                topic,
+                messages: messages.length,
+                kind: "transient",
+                cause: new Error(`no acknowledgement within ${Duration.format(config.sendDeadline)}`),
+              }),
+            ),
+        }),
+      )
+    return KafkaProducer.of({
+      maxMessageBytes,
+      send: (topic, messages, compression = "none") =>
+        messages.length === 0
+          ? Effect.void
+          : Effect.forEach(
+              requestsOf(messages, maxMessageBytes(topic) - batchOverheadBytes),
+              (request) => sendOne(topic, request, compression),
+              { discard: true },
+            ),
+    })
+  })
+
 export class KafkaProducer extends Context.Service<KafkaProducer, ProducerShape>()("pipeline/KafkaProducer") {
+  static readonly layerConfig = (config: ProducerConfig) => Layer.effect(KafkaProducer, make(config))
+
+  /** The sink and dead-letter topics' producer. */
   static readonly layer = Layer.effect(
     KafkaProducer,
-    Effect.gen(function* () {
-      const client = yield* KafkaClient
-      const { kafka } = yield* AppConfig
-      const limits = yield* readMaxMessageBytes([kafka.topicSink, kafka.topicDlq])
-      const producer = yield* Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const p = client.producer({
-              idempotent: true,
-              maxInFlightRequests: 1,
-              allowAutoTopicCreation: false,
-              createPartitioner: Partitioners.DefaultPartitioner,
-            })
-            await p.connect()
-            return p
-          },
-          catch: (cause) =>
-            new KafkaConnectionError({ client: "producer", brokers: kafka.brokers.join(","), cause }),
-        }),
-        (p) => Effect.promise(() => p.disconnect().catch(() => undefined)),
-      )
-      const maxMessageBytes = (topic: string) => limits.get(topic) ?? kafka.maxMessageBytes
-      const requestTimeoutMs = Duration.toMillis(kafka.requestTimeout)
-      const sendOne = (topic: string, messages: Message[], compression: "none" | "gzip") =>
-        Effect.tryPromise({
-          try: () =>
-            producer.send({
-              topic,
-              acks: -1,
-              timeout: requestTimeoutMs,
-              messages,
-              compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
-            }),
-          catch: (cause) =>
-            new KafkaProduceError({ topic, messages: messages.length, kind: kindOfKafkaError(cause), cause }),
-        }).pipe(
-          Effect.timeoutOrElse({
-            duration: kafka.sendDeadline,
-            orElse: () =>
-              Effect.fail(
-                new KafkaProduceError({
-                  topic,
-                  messages: messages.length,
-                  kind: "transient",
-                  cause: new Error(`no acknowledgement within ${Duration.format(kafka.sendDeadline)}`),
-                }),
-              ),
-          }),
-        )
-      return KafkaProducer.of({
-        maxMessageBytes,
-        send: (topic, messages, compression = "none") =>
-          messages.length === 0
-            ? Effect.void
-            : Effect.forEach(
-                requestsOf(messages, maxMessageBytes(topic) - batchOverheadBytes),
-                (request) => sendOne(topic, request, compression),
-                { discard: true },
-              ),
-      })
-    }),
+    AppConfig.use(({ kafka }) => make({ ...kafka, topics: [kafka.topicSink, kafka.topicDlq] })),
   )
 }

@@ -9,36 +9,41 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { KafkaConnectionError, KafkaTopicError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
 
+/** Creates those of `topics` the broker does not have yet, and waits for their leaders. */
+export const createMissingTopics = (topics: ReadonlyArray<string>, brokers: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const client = yield* KafkaClient
+    const wanted = [...new Set(topics)]
+    const admin = client.admin()
+    yield* Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: () => admin.connect(),
+        catch: (cause) => new KafkaConnectionError({ client: "admin", brokers: brokers.join(","), cause }),
+      }),
+      () =>
+        Effect.tryPromise({
+          try: async () => {
+            const existing = new Set(await admin.listTopics())
+            const missing = wanted.filter((t) => !existing.has(t))
+            if (missing.length > 0) {
+              await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true })
+            }
+            return missing
+          },
+          catch: (cause) => new KafkaTopicError({ topics: wanted, cause }),
+        }).pipe(
+          Effect.tap((created) =>
+            created.length > 0 ? Effect.logInfo(`created topic(s) ${created.join(", ")}`) : Effect.void,
+          ),
+        ),
+      () => Effect.promise(() => admin.disconnect().catch(() => undefined)),
+    )
+  }).pipe(Effect.withSpan("Kafka.createMissingTopics"))
+
 export const ensureTopics = Effect.gen(function* () {
   const { kafka } = yield* AppConfig
   if (!kafka.createTopics) return
-  const client = yield* KafkaClient
-  const topics = [...new Set([kafka.topicSource, kafka.topicSink, kafka.topicDlq])]
-  const admin = client.admin()
-  yield* Effect.acquireUseRelease(
-    Effect.tryPromise({
-      try: () => admin.connect(),
-      catch: (cause) =>
-        new KafkaConnectionError({ client: "admin", brokers: kafka.brokers.join(","), cause }),
-    }),
-    () =>
-      Effect.tryPromise({
-        try: async () => {
-          const existing = new Set(await admin.listTopics())
-          const missing = topics.filter((t) => !existing.has(t))
-          if (missing.length > 0) {
-            await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true })
-          }
-          return missing
-        },
-        catch: (cause) => new KafkaTopicError({ topics, cause }),
-      }).pipe(
-        Effect.tap((created) =>
-          created.length > 0 ? Effect.logInfo(`created topic(s) ${created.join(", ")}`) : Effect.void,
-        ),
-      ),
-    () => Effect.promise(() => admin.disconnect().catch(() => undefined)),
-  )
+  yield* createMissingTopics([kafka.topicSource, kafka.topicSink, kafka.topicDlq], kafka.brokers)
 }).pipe(Effect.withSpan("Kafka.ensureTopics"))
 
 /** What a topic accepts in one record batch when the broker and the topic set nothing else (Kafka's default). */
@@ -48,16 +53,14 @@ export const defaultMaxMessageBytes = 1_048_588
  * Each topic's `max.message.bytes` as the broker reports it (the topic's own setting, or the
  * broker's default). A topic the broker will not describe gets Kafka's default, with a warning.
  */
-export const readMaxMessageBytes = (topics: ReadonlyArray<string>) =>
+export const readMaxMessageBytes = (topics: ReadonlyArray<string>, brokers: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const { kafka } = yield* AppConfig
     const client = yield* KafkaClient
     const admin = client.admin()
     const described = yield* Effect.acquireUseRelease(
       Effect.tryPromise({
         try: () => admin.connect(),
-        catch: (cause) =>
-          new KafkaConnectionError({ client: "admin", brokers: kafka.brokers.join(","), cause }),
+        catch: (cause) => new KafkaConnectionError({ client: "admin", brokers: brokers.join(","), cause }),
       }),
       () =>
         Effect.tryPromise({

@@ -4,9 +4,9 @@ import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
 import { main, teardown } from "../../src/Generator/Cli.js"
-import { KafkaProduceError } from "../../src/Generator/Output.js"
 import { defaultRecordOptions, encode, generate } from "../../src/Generator/Records.js"
 import type { Terminal } from "../../src/Generator/Run.js"
+import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 
 const dir = mkdtempSync(join(tmpdir(), "generator-cli-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -31,7 +31,9 @@ describe("Cli", () => {
     Effect.gen(function* () {
       const io = capture()
       yield* main(["--help"], {}, io.terminal)
-      assert.include(io.out(), "Usage: npm run generate")
+      assert.include(io.out(), "USAGE\n  generate [flags]")
+      assert.include(io.out(), "--rate N")
+      assert.include(io.out(), "TEST_DATA__RATE")
       assert.strictEqual(io.err(), "")
     }),
   )
@@ -41,8 +43,48 @@ describe("Cli", () => {
       const io = capture()
       const exit = yield* Effect.exit(main(["--pattern", "weird"], {}, io.terminal))
       assert.strictEqual(exitCode(exit), 2)
-      assert.match(io.err(), /^generate: --pattern: 'weird' is not one of valid, invalid, mixed\n\nUsage:/)
+      assert.include(io.err(), "USAGE\n  generate [flags]")
+      assert.match(io.err(), /\nERROR\n {2}--pattern: 'weird' is not one of valid, invalid, mixed\n$/)
       assert.strictEqual(io.out(), "")
+    }),
+  )
+
+  it.effect("every bad value, from flags and from the environment, is reported at once, exit 2", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const argv = ["--rate", "abc", "--seed", "-1", "--output", "kafka", "--batch-size", "0"]
+      const exit = yield* Effect.exit(main(argv, { TEST_DATA__PATTERN: "random" }, io.terminal))
+      assert.strictEqual(exitCode(exit), 2)
+      for (const text of [
+        "--rate: 'abc' is not a number",
+        "TEST_DATA__PATTERN: 'random' is not one of valid, invalid, mixed",
+        "--seed: '-1' is not an integer",
+        "--batch-size: '0' is not an integer",
+        "--output kafka needs --bootstrap-servers",
+        "--output kafka needs --topic",
+      ])
+        assert.include(io.err(), text)
+      assert.include(io.err(), "\nERRORS\n")
+      assert.strictEqual(io.out(), "")
+    }),
+  )
+
+  it.effect("every unknown flag, missing value and stray argument is reported at once, exit 2", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const exit = yield* Effect.exit(main(["--nope", "1", "--total", "--rate", "--fast"], {}, io.terminal))
+      assert.strictEqual(exitCode(exit), 2)
+      for (const text of [
+        "Unrecognized flag: --nope",
+        "Missing value for flag --total",
+        "Missing value for flag --rate",
+        "Unrecognized flag: --fast",
+      ])
+        assert.include(io.err(), text)
+      assert.strictEqual(io.out(), "")
+      const stray = capture()
+      assert.strictEqual(exitCode(yield* Effect.exit(main(["stray"], {}, stray.terminal))), 2)
+      assert.include(stray.err(), 'Unexpected positional argument: "stray"')
     }),
   )
 
@@ -80,7 +122,10 @@ describe("Cli", () => {
   it("exit codes: 0 done or interrupted, 2 usage, 1 other failures", () => {
     assert.strictEqual(exitCode(Exit.void), 0)
     assert.strictEqual(exitCode(Exit.interrupt(1)), 0)
-    assert.strictEqual(exitCode(Exit.fail(new KafkaProduceError({ topic: "t", cause: "x" }))), 1)
+    assert.strictEqual(
+      exitCode(Exit.fail(new KafkaProduceError({ topic: "t", messages: 1, kind: "transient", cause: "x" }))),
+      1,
+    )
     assert.strictEqual(exitCode(Exit.failCause(Cause.die(new Error("boom")))), 1)
   })
 })

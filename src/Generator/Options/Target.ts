@@ -4,7 +4,7 @@
  * environment and stay redacted.
  */
 import { Redacted } from "effect"
-import { oneOf, type Source, UsageError, type ValueOption } from "./Argv.js"
+import type { Problems, Source, ValueOption } from "./Values.js"
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -20,48 +20,57 @@ export type OutputTarget =
       readonly sasl: { readonly username: string; readonly password: Redacted.Redacted<string> } | undefined
     }
 
+/** The target, or undefined after adding its problems to `problems`. */
 export const resolveOutput = (
   source: (option: ValueOption, variable?: string) => Source | undefined,
   env: Env,
-): OutputTarget | UsageError => {
+  problems: Problems,
+): OutputTarget | undefined => {
   const outputSource = source("output")
   const kind =
-    outputSource === undefined ? "console" : oneOf(outputSource, ["console", "kafka", "file"] as const)
-  if (kind instanceof UsageError) return kind
-  if (kind === "console") return { _tag: "console" }
-  if (kind === "file") {
-    const file = source("file")
-    if (file === undefined || file.raw.trim() === "")
-      return new UsageError({ option: "--file", message: "--output file needs --file PATH" })
-    return { _tag: "file", path: file.raw }
-  }
-  const servers = source("bootstrap-servers", "KAFKA__BOOTSTRAP_SERVERS")
-  const brokers = (servers?.raw ?? "")
-    .split(",")
-    .map((b) => b.trim())
-    .filter((b) => b !== "")
-  if (brokers.length === 0)
-    return new UsageError({
-      option: "--bootstrap-servers",
-      message: "--output kafka needs --bootstrap-servers (or KAFKA__BOOTSTRAP_SERVERS)",
-    })
-  const topic = source("topic", "KAFKA__TOPIC_SOURCE")
-  if (topic === undefined || topic.raw.trim() === "")
-    return new UsageError({
-      option: "--topic",
-      message: "--output kafka needs --topic (or KAFKA__TOPIC_SOURCE)",
-    })
-  const key = source("partitions-key")?.raw.trim()
-  const username = env.KAFKA__API_KEY
-  const password = env.KAFKA__API_SECRET
-  return {
-    _tag: "kafka",
-    brokers,
-    topic: topic.raw.trim(),
-    partitionsKey: key === undefined || key === "" || key === "event_id" ? undefined : key,
-    sasl:
-      username !== undefined && username !== "" && password !== undefined
-        ? { username, password: Redacted.make(password) }
-        : undefined,
+    outputSource === undefined
+      ? "console"
+      : problems.oneOf(outputSource, ["console", "kafka", "file"], undefined)
+  switch (kind) {
+    case undefined:
+      return undefined
+    case "console":
+      return { _tag: "console" }
+    case "file": {
+      const file = source("file")
+      if (file === undefined || file.raw.trim() === "") {
+        problems.add("--file", "--output file needs --file PATH")
+        return undefined
+      }
+      return { _tag: "file", path: file.raw }
+    }
+    case "kafka": {
+      const servers = source("bootstrap-servers", "KAFKA__BOOTSTRAP_SERVERS")
+      const brokers = (servers?.raw ?? "")
+        .split(",")
+        .map((b) => b.trim())
+        .filter((b) => b !== "")
+      if (brokers.length === 0)
+        problems.add(
+          "--bootstrap-servers",
+          "--output kafka needs --bootstrap-servers (or KAFKA__BOOTSTRAP_SERVERS)",
+        )
+      const topic = source("topic", "KAFKA__TOPIC_SOURCE")?.raw.trim() ?? ""
+      if (topic === "") problems.add("--topic", "--output kafka needs --topic (or KAFKA__TOPIC_SOURCE)")
+      if (brokers.length === 0 || topic === "") return undefined
+      const key = source("partitions-key")?.raw.trim()
+      const username = env.KAFKA__API_KEY
+      const password = env.KAFKA__API_SECRET
+      return {
+        _tag: "kafka",
+        brokers,
+        topic,
+        partitionsKey: key === undefined || key === "" || key === "event_id" ? undefined : key,
+        sasl:
+          username !== undefined && username !== "" && password !== undefined
+            ? { username, password: Redacted.make(password) }
+            : undefined,
+      }
+    }
   }
 }

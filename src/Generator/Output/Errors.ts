@@ -1,5 +1,6 @@
 /** Failures of the generator's outputs, tagged so the CLI can tell "stop" from "fail". */
 import { Data } from "effect"
+import type { KafkaConnectionError, KafkaProduceError } from "../../Kafka/Errors.js"
 
 export class FileWriteError extends Data.TaggedError("FileWriteError")<{
   readonly path: string
@@ -9,14 +10,5 @@ export class FileWriteError extends Data.TaggedError("FileWriteError")<{
 /** The reader went away (e.g. `generate | head`): a reason to stop, not a failure. */
 export class OutputClosed extends Data.TaggedError("OutputClosed")<{ readonly cause: unknown }> {}
 
-export class KafkaConnectError extends Data.TaggedError("KafkaConnectError")<{
-  readonly brokers: ReadonlyArray<string>
-  readonly cause: unknown
-}> {}
-
-export class KafkaProduceError extends Data.TaggedError("KafkaProduceError")<{
-  readonly topic: string
-  readonly cause: unknown
-}> {}
-
-export type OutputError = FileWriteError | OutputClosed | KafkaConnectError | KafkaProduceError
+/** The Kafka output's failures are the service's own Kafka errors. */
+export type OutputError = FileWriteError | OutputClosed | KafkaConnectionError | KafkaProduceError
