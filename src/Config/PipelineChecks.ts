@@ -1,10 +1,11 @@
 /**
  * The checks on a pipeline definition that look across tasks: the dependency graph (through
  * Dag/Graph: duplicate names, unknown dependencies, cycles, no tasks), one sink of each kind,
- * nothing after a sink, every sink after every transform so no record reaches a sink
- * unchecked, and the shape the runtime runs: the transforms form one chain whose last task
- * both sinks read. They read the raw definition, so they report even when some task failed to
- * decode (a typo in one task's settings does not hide a cycle).
+ * nothing after a sink, a sink reads one task, a task does not read the same upstream twice
+ * (directly, or once directly and once through another task it reads). They read the raw
+ * definition, so they report even when some task failed to decode (a typo in one task's
+ * settings does not hide a cycle). `mergeProblems` needs the decoded settings: branches that
+ * run in parallel and merge must not write the same field.
  */
 import { Result } from "effect"
 import { type DagProblem, type GraphNode, validateGraph } from "../Dag/Graph.js"
@@ -19,7 +20,6 @@ export type TaskType = (typeof taskTypes)[number]
 
 export const isSink = (type: unknown): type is SinkType =>
   (sinkTypes as ReadonlyArray<unknown>).includes(type)
-const isTransform = (type: unknown): boolean => (transformTaskTypes as ReadonlyArray<unknown>).includes(type)
 
 /** A task as far as the checks across tasks look at it. */
 export interface TaskNode extends GraphNode {
@@ -28,16 +28,6 @@ export interface TaskNode extends GraphNode {
 
 interface RawTask extends TaskNode {
   readonly index: number
-}
-
-/**
- * The transforms no other transform reads: the end of the chain, which the sinks read. A
- * valid definition has one (or none, when it has no transforms).
- */
-export const chainEnds = (tasks: ReadonlyArray<TaskNode>): ReadonlyArray<string> => {
-  const transforms = tasks.filter((task) => isTransform(task.type))
-  const read = new Set(transforms.flatMap((task) => task.dependsOn))
-  return transforms.filter((task) => !read.has(task.name)).map((task) => task.name)
 }
 
 const rawTasks = (input: unknown): ReadonlyArray<RawTask> | undefined => {
@@ -90,10 +80,15 @@ export const semanticProblems = (input: unknown): Array<SpecProblem> => {
       }
     }
   }
-  if (Result.isSuccess(graph)) problems.push(...unguardedSinks(tasks, first))
-  // The chain is the runtime's shape on top of a sound graph; on a broken one it only repeats
-  // the problems above.
-  if (problems.length === 0) problems.push(...chainProblems(tasks))
+  for (const sink of tasks.filter((task) => isSink(task.type))) {
+    if (sink.dependsOn.length > 1) {
+      problems.push({
+        path: `tasks[${sink.index}].dependsOn`,
+        message: `sink "${sink.name}" reads the records of one task; it depends on ${quoted(sink.dependsOn)}`,
+      })
+    }
+  }
+  if (Result.isSuccess(graph)) problems.push(...readTwice(tasks, first))
   return problems
 }
 
@@ -116,64 +111,100 @@ const graphProblem = (
   }
 }
 
-/** A sink must run after every transform, directly or through other tasks. */
-const unguardedSinks = (
+const quoted = (names: ReadonlyArray<string>) => names.map((name) => `"${name}"`).join(", ")
+
+/** Every task above each task (its dependencies, theirs, and so on), by name; the graph is acyclic. */
+export const ancestorsOf = (tasks: ReadonlyArray<GraphNode>): ReadonlyMap<string, ReadonlySet<string>> => {
+  const byName = new Map(tasks.map((task) => [task.name, task]))
+  const known = new Map<string, Set<string>>()
+  const visit = (name: string): Set<string> => {
+    const done = known.get(name)
+    if (done !== undefined) return done
+    const above = new Set<string>()
+    known.set(name, above)
+    for (const dependency of byName.get(name)?.dependsOn ?? []) {
+      above.add(dependency)
+      for (const further of visit(dependency)) above.add(further)
+    }
+    return above
+  }
+  for (const task of tasks) visit(task.name)
+  return known
+}
+
+/** A task reads each upstream once: not twice by name, not also through another task it reads. */
+const readTwice = (
   tasks: ReadonlyArray<RawTask>,
   byName: ReadonlyMap<string, RawTask>,
 ): Array<SpecProblem> => {
-  const transforms = tasks.filter((task) => isTransform(task.type)).map((task) => task.name)
+  const ancestors = ancestorsOf(tasks)
   const problems: Array<SpecProblem> = []
-  for (const sink of tasks.filter((task) => isSink(task.type))) {
-    const before = new Set<string>()
-    const stack = [...sink.dependsOn]
-    while (stack.length > 0) {
-      const name = stack.pop()!
-      if (before.has(name)) continue
-      before.add(name)
-      stack.push(...(byName.get(name)?.dependsOn ?? []))
+  // A sink with more than one dependency is reported on its own.
+  for (const task of tasks.filter((t) => !isSink(t.type))) {
+    const seen = new Set<string>()
+    for (const dependency of task.dependsOn) {
+      if (seen.has(dependency)) {
+        problems.push({
+          path: `tasks[${task.index}].dependsOn`,
+          message: `"${dependency}" is listed twice`,
+        })
+      }
+      seen.add(dependency)
     }
-    const missing = transforms.filter((name) => !before.has(name))
-    if (missing.length > 0) {
-      problems.push({
-        path: `tasks[${sink.index}].dependsOn`,
-        message: `sink "${sink.name}" does not run after ${missing.map((name) => `"${name}"`).join(", ")}; records would reach it unchecked`,
-      })
+    for (const dependency of seen) {
+      const through = [...seen].find((other) => other !== dependency && ancestors.get(other)?.has(dependency))
+      if (through !== undefined && byName.has(dependency)) {
+        problems.push({
+          path: `tasks[${task.index}].dependsOn`,
+          message: `task "${task.name}" reads "${dependency}" twice: directly and through "${through}"; depend on "${through}" alone`,
+        })
+      }
     }
   }
   return problems
 }
 
+/** A transform as the merge check sees it: its place in the graph and the fields it may write. */
+export interface WritingTask extends GraphNode {
+  readonly writes: ReadonlyArray<string>
+}
+
+/** Two dot paths touch the same data when one is the other or lies inside it; `*` touches all. */
+const overlap = (a: string, b: string): boolean =>
+  a === "*" || b === "*" || a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`)
+
 /**
- * The runtime runs a chain: each transform reads one upstream task, the transforms end in one
- * task, and each sink reads that task's records. Parallel transform branches would leave it
- * unclear which version of a record is the one to write.
+ * Transforms that run in parallel (neither is above the other) and whose records merge later
+ * (both are above one task) must not write the same field: the merge could not tell which
+ * version to keep. One problem per pair and field, naming both tasks and the first merge.
  */
-const chainProblems = (tasks: ReadonlyArray<RawTask>): Array<SpecProblem> => {
+export const mergeProblems = (
+  transforms: ReadonlyArray<WritingTask & { readonly index: number }>,
+): Array<SpecProblem> => {
+  const ancestors = ancestorsOf(transforms)
+  const above = (a: string, b: string) => ancestors.get(b)?.has(a) === true
   const problems: Array<SpecProblem> = []
-  for (const task of tasks) {
-    if (isTransform(task.type) && task.dependsOn.length > 1) {
-      problems.push({
-        path: `tasks[${task.index}].dependsOn`,
-        message: `a transform reads one upstream task; "${task.name}" depends on ${task.dependsOn.map((d) => `"${d}"`).join(", ")}`,
-      })
-    }
-  }
-  const ends = chainEnds(tasks)
-  if (ends.length > 1) {
-    problems.push({
-      path: "tasks",
-      message: `the transforms must form one chain; it ends in ${ends.map((e) => `"${e}"`).join(", ")}`,
-    })
-    return problems
-  }
-  // A sink that misses a transform, or reads a sink, is reported above already.
-  const last = ends[0]
-  for (const sink of tasks.filter((task) => isSink(task.type))) {
-    if (last !== undefined && sink.dependsOn.includes(last) && sink.dependsOn.length > 1) {
-      problems.push({
-        path: `tasks[${sink.index}].dependsOn`,
-        message: `sink "${sink.name}" reads the last transform ("${last}") alone; it depends on ${sink.dependsOn.map((d) => `"${d}"`).join(", ")}`,
-      })
+  for (let i = 0; i < transforms.length; i++) {
+    for (let j = i + 1; j < transforms.length; j++) {
+      const a = transforms[i]!
+      const b = transforms[j]!
+      if (above(a.name, b.name) || above(b.name, a.name)) continue
+      const merges = transforms.filter(
+        (t) => t.dependsOn.length > 1 && above(a.name, t.name) && above(b.name, t.name),
+      )
+      // The first merge: the one with the fewest tasks above it.
+      const merge = merges.sort(
+        (x, y) => (ancestors.get(x.name)?.size ?? 0) - (ancestors.get(y.name)?.size ?? 0),
+      )[0]
+      if (merge === undefined) continue
+      const fields = new Set<string>()
+      for (const x of a.writes) for (const y of b.writes) if (overlap(x, y)) fields.add(x === "*" ? y : x)
+      for (const field of fields) {
+        problems.push({
+          path: `tasks[${b.index}]`,
+          message: `tasks "${a.name}" and "${b.name}" run in parallel and both write ${field === "*" ? "every field" : `"${field}"`}; their records merge at "${merge.name}"`,
+        })
+      }
     }
   }
   return problems

@@ -11,11 +11,13 @@ import { isJsonObject } from "../Domain/Record.js"
 import { DataQualitySettings } from "../Tasks/DataQuality.js"
 import { DuplicateCheckSettings } from "../Tasks/DuplicateCheck.js"
 import { FieldMappingSettings } from "../Tasks/FieldMapping.js"
-import type { TransformTask } from "../Tasks/Library.js"
+import { FilterSettings } from "../Tasks/Filter.js"
+import { type TransformTask, writesOf } from "../Tasks/Library.js"
+import { ProjectSettings } from "../Tasks/Project.js"
 import { ruleNames } from "../Tasks/QualityRules.js"
 import { StandardizationSettings } from "../Tasks/Standardization.js"
 import { TypeConversionSettings } from "../Tasks/TypeConversion.js"
-import { semanticProblems, taskTypes } from "./PipelineChecks.js"
+import { isSink, mergeProblems, semanticProblems, taskTypes } from "./PipelineChecks.js"
 import {
   issueProblems,
   type PathSegment,
@@ -105,6 +107,8 @@ export const TaskFile = Schema.Union([
   task("standardization", StandardizationSettings),
   task("duplicate_check", DuplicateCheckFileSettings),
   task("data_quality", DataQualitySettings),
+  task("filter", FilterSettings),
+  task("project", ProjectSettings),
   task("mongodb_sink", emptySettings(MongoSinkSettings)),
   task("kafka_sink", emptySettings(KafkaSinkSettings)),
 ])
@@ -210,7 +214,14 @@ export const validatePipelineSpec = (
   if (problems.length > 0 || Result.isFailure(decoded)) {
     return Result.fail(new PipelineSpecError({ source, problems: sortProblems(problems) }))
   }
-  return Result.succeed(toSpec(decoded.success))
+  const spec = toSpec(decoded.success)
+  const merges = mergeProblems(
+    spec.tasks.flatMap((task, index) =>
+      isSink(task.type) ? [] : [{ ...task, index, writes: writesOf(task as TransformTask) }],
+    ),
+  )
+  if (merges.length > 0) return Result.fail(new PipelineSpecError({ source, problems: sortProblems(merges) }))
+  return Result.succeed(spec)
 }
 
 export const decodePipelineSpec = (

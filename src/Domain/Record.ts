@@ -2,7 +2,8 @@
  * The record model shared by the task library, the pipeline runtime and the sinks.
  * A record is a JSON object read from one Kafka message; its outcome says where it ends:
  * valid records go to MongoDB and the sink topic, invalid ones (with their reasons) to the
- * dead-letter topic, duplicates are counted (and dropped when the pipeline says so).
+ * dead-letter topic, duplicates are counted (and dropped when the pipeline says so), and
+ * records a filter stopped are counted as filtered.
  */
 
 export type Json = null | boolean | number | string | Json[] | JsonObject
@@ -18,7 +19,8 @@ export interface Reason {
   readonly message: string
 }
 
-export type RecordStatus = "valid" | "invalid" | "duplicate"
+/** `filtered`: a filter task on the record's branch let it go no further there. */
+export type RecordStatus = "valid" | "invalid" | "duplicate" | "filtered"
 
 export interface PipelineRecord {
   /** Offset of the source message, as kafkajs gives it (a decimal string). */
@@ -48,7 +50,7 @@ export const invalidate = (record: PipelineRecord, reason: Reason): void => {
 export const isJsonObject = (u: unknown): u is JsonObject =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** Only valid records are worked on; invalid and duplicate ones pass every later task untouched. */
+/** Only valid records are worked on; invalid, duplicate and filtered ones pass every later task untouched. */
 export const isActive = (record: PipelineRecord): boolean => record.status === "valid"
 
 /** Why a record has no usable key; `field` is the position of the key field at fault. */

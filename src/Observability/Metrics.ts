@@ -18,6 +18,9 @@ export const recordsInvalid = Metric.counter("pipeline_records_invalid_total", {
 export const recordsDuplicate = Metric.counter("pipeline_records_duplicate_total", {
   description: "Records removed as duplicates",
 })
+export const recordsFiltered = Metric.counter("pipeline_records_filtered_total", {
+  description: "Records no sink's branch carries: a filter stopped them on every branch that leads to a sink",
+})
 export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettered_total", {
   description: "Messages written to the dead-letter topic, by stage",
 })

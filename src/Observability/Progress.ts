@@ -13,6 +13,7 @@ export interface Totals {
   invalid: number
   malformed: number
   duplicates: number
+  filtered: number
   rejectedBySink: number
   failedBatch: number
   deadLettered: number
@@ -25,6 +26,7 @@ export const emptyTotals = (): Totals => ({
   invalid: 0,
   malformed: 0,
   duplicates: 0,
+  filtered: 0,
   rejectedBySink: 0,
   failedBatch: 0,
   deadLettered: 0,
@@ -40,6 +42,7 @@ export const add = (totals: Totals, s: BatchCounts): void => {
   totals.invalid += s.invalid
   totals.malformed += s.malformed
   totals.duplicates += s.duplicates
+  totals.filtered += s.filtered
   totals.rejectedBySink += s.rejectedBySink
   totals.failedBatch += s.failedBatch
   totals.deadLettered += s.deadLettered

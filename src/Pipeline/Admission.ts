@@ -1,15 +1,20 @@
 /**
- * What the sinks are given: the valid records of a batch that every sink can take. A record
- * without a usable key, nested too deep, with a field name MongoDB refuses, or larger than a
- * sink accepts reaches no sink at all: it is refused here, with the stage of the sink that
- * cannot take it and the reason, and goes to the dead-letter topic. So a record is never
- * written to one sink and refused by the other for a limit.
+ * What the sinks are given. Each sink reads the records as they stand at its own task; of
+ * those it is given the valid ones that every sink can take. A record is given to no sink at
+ * all when any transform marked it invalid (on any branch), or when some sink cannot take its
+ * version: no usable key, nested too deep, a field name MongoDB refuses, or larger than the
+ * sink accepts. Such a refusal carries the stage of the sink that cannot take the record and
+ * the reason, and the record goes to the dead-letter topic. So a record is never written to
+ * one sink and refused by the other for a limit.
  */
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import { describeKeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
 import { shapeProblem } from "../Domain/Shape.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
+import type { Batch } from "./Batch.js"
 import type { Keyed, Sink, SinkStage } from "./Sinks.js"
+
+type Records = ReadonlyArray<PipelineRecord>
 
 export interface Refusal {
   readonly record: PipelineRecord
@@ -18,10 +23,12 @@ export interface Refusal {
 }
 
 export interface Admission {
-  /** Valid records every sink can take, in batch order. */
-  readonly admitted: ReadonlyArray<Keyed>
-  /** Valid records some sink cannot take, in batch order. */
+  /** Per sink, by name: the valid records it can take and every other sink can take too, in batch order. */
+  readonly admitted: ReadonlyMap<string, ReadonlyArray<Keyed>>
+  /** Valid records some sink cannot take, in batch order (each record once). */
   readonly refused: ReadonlyArray<Refusal>
+  /** Offsets of the records some transform marked invalid: no sink gets them. */
+  readonly invalid: ReadonlySet<string>
 }
 
 export interface AdmissionLimits {
@@ -30,23 +37,21 @@ export interface AdmissionLimits {
 }
 
 /**
- * Admission over the sinks of one plan. Pure for a given input: the sinks of a batch run in
- * parallel and each asks for the same records' admission, so the result is kept per input
- * array and computed once.
+ * Admission over the sinks of one plan, computed once per batch: the sinks of a batch run in
+ * parallel and each asks for it, as does the processor afterwards.
  */
 export const makeAdmission = (
   sinks: ReadonlyArray<Sink<unknown>>,
   keyFields: ReadonlyArray<string>,
   limits: AdmissionLimits,
+  transforms: ReadonlyArray<string>,
+  inputOf: (sink: string, batch: Batch, outputs: (task: string) => Records) => Records,
 ) => {
   const keyPaths: ReadonlyArray<Path> = keyFields.map(parsePath)
-  const first = sinks[0]
-  const mongo = sinks.find((s) => s.stage === "mongodb_sink")
-  const known = new WeakMap<ReadonlyArray<PipelineRecord>, Admission>()
+  const known = new WeakMap<Batch, Admission>()
 
-  const check = (record: PipelineRecord, origin: BatchOrigin): Keyed | Refusal => {
-    const at = first?.stage ?? "mongodb_sink"
-    const task = first?.name ?? "sink"
+  /** Why `sink` cannot take this version of a record, or its key. */
+  const check = (sink: Sink<unknown>, record: PipelineRecord, origin: BatchOrigin): Keyed | Reason => {
     const key =
       record.key ??
       keyOf(
@@ -55,54 +60,59 @@ export const makeAdmission = (
       )
     if (typeof key !== "string") {
       return {
-        record,
-        stage: at,
-        reason: {
-          task,
-          field: keyFields.join(","),
-          rule: "key",
-          message: describeKeyProblem(key, keyFields),
-        },
+        task: sink.name,
+        field: keyFields.join(","),
+        rule: "key",
+        message: describeKeyProblem(key, keyFields),
       }
     }
     const shape = shapeProblem(record.value, limits.maxNestingDepth)
-    if (shape !== undefined && (shape.rule === "depth" || mongo !== undefined)) {
-      const by =
-        shape.rule === "depth" || mongo === undefined
-          ? { stage: at, task }
-          : { stage: mongo.stage, task: mongo.name }
-      return { record, stage: by.stage, reason: { task: by.task, rule: shape.rule, message: shape.message } }
+    // Field names only matter to MongoDB; depth to every sink (encoders recurse).
+    if (shape !== undefined && (shape.rule === "depth" || sink.stage === "mongodb_sink")) {
+      return { task: sink.name, rule: shape.rule, message: shape.message }
     }
     const keyed: Keyed = { record, key }
-    for (const sink of sinks) {
-      let reason: Reason | undefined
-      try {
-        reason = sink.refuses(keyed, origin)
-      } catch (e) {
-        reason = {
-          task: sink.name,
-          rule: "encoding",
-          message: `cannot be encoded: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-        }
+    try {
+      return sink.refuses(keyed, origin) ?? keyed
+    } catch (e) {
+      return {
+        task: sink.name,
+        rule: "encoding",
+        message: `cannot be encoded: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
       }
-      if (reason !== undefined) return { record, stage: sink.stage, reason }
     }
-    return keyed
   }
 
-  return (records: ReadonlyArray<PipelineRecord>, origin: BatchOrigin): Admission => {
-    const done = known.get(records)
+  return (batch: Batch, outputs: (task: string) => Records): Admission => {
+    const done = known.get(batch)
     if (done !== undefined) return done
-    const admitted: Keyed[] = []
-    const refused: Refusal[] = []
-    for (const record of records) {
-      if (record.status !== "valid") continue
-      const outcome = check(record, origin)
-      if ("stage" in outcome) refused.push(outcome)
-      else admitted.push(outcome)
+    const invalid = new Set<string>()
+    for (const name of transforms) {
+      for (const record of outputs(name)) if (record.status === "invalid") invalid.add(record.offset)
     }
-    const admission = { admitted, refused }
-    known.set(records, admission)
+    const refusedAt = new Map<string, Refusal>()
+    const candidates = sinks.map((sink) => {
+      const keyed: Keyed[] = []
+      for (const record of inputOf(sink.name, batch, outputs)) {
+        if (record.status !== "valid" || invalid.has(record.offset)) continue
+        const outcome = check(sink, record, batch.origin)
+        if ("record" in outcome) keyed.push(outcome)
+        else if (!refusedAt.has(record.offset))
+          refusedAt.set(record.offset, { record, stage: sink.stage, reason: outcome })
+      }
+      return keyed
+    })
+    const admitted = new Map(
+      sinks.map(
+        (sink, i) => [sink.name, candidates[i]!.filter((k) => !refusedAt.has(k.record.offset))] as const,
+      ),
+    )
+    const order = new Map(batch.records.map((r, i) => [r.offset, i]))
+    const refused = [...refusedAt.values()].sort(
+      (a, b) => (order.get(a.record.offset) ?? 0) - (order.get(b.record.offset) ?? 0),
+    )
+    const admission: Admission = { admitted, refused, invalid }
+    known.set(batch, admission)
     return admission
   }
 }

@@ -19,6 +19,8 @@ export interface BatchSummary {
   readonly invalid: number
   readonly malformed: number
   readonly duplicates: number
+  /** No sink's branch carries them (a filter stopped them on every branch that leads to a sink). */
+  readonly filtered: number
   readonly rejectedBySink: number
   readonly failedBatch: number
   readonly deadLettered: number

@@ -51,6 +51,7 @@ export const recordBatch = (
     yield* Metric.update(Metrics.recordsConsumed, summary.consumed)
     yield* Metric.update(Metrics.recordsValid, summary.valid)
     yield* Metric.update(Metrics.recordsDuplicate, summary.duplicates)
+    yield* Metric.update(Metrics.recordsFiltered, summary.filtered)
     for (const [sink, n] of Object.entries(summary.written)) {
       yield* Metric.update(Metric.withAttributes(Metrics.recordsWritten, { sink }), n)
     }

@@ -1,12 +1,18 @@
 /**
- * Where each record of a batch ends, decided once the sinks have settled: valid (in both
- * sinks), invalid (the dead-letter topic, stage `validation`), a duplicate (counted), or
- * turned away by a sink (the dead-letter topic, with the stage of the sink that turned it away
- * first and every reason). A pure function of the records and the rejections.
+ * Where each record of a batch ends, decided once the sinks have settled, in this order:
+ * - invalid on any branch: the dead-letter topic, stage `validation`, every reason of every
+ *   branch;
+ * - turned away by a sink (a limit before writing, or the server while writing): the
+ *   dead-letter topic, with the stage of the sink that turned it away first and every reason;
+ * - valid where some sink reads it: valid (written by the sinks whose branch carries it);
+ * - a duplicate where a sink reads it: counted as a duplicate;
+ * - otherwise no sink's branch carries it: counted as filtered.
+ * A pure function of the versions of the records and the rejections.
  */
 import type { KafkaMessage } from "kafkajs"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { Stage } from "../Kafka/Messages.js"
+import { unionReasons } from "./Merge.js"
 import type { SinkStage } from "./Sinks.js"
 
 /** A message on its way to the dead-letter topic, and why. */
@@ -27,12 +33,20 @@ export interface Classified {
   readonly valid: number
   readonly invalid: number
   readonly duplicates: number
+  readonly filtered: number
   readonly rejectedBySink: number
   readonly deadLetters: ReadonlyArray<DeadLetter>
 }
 
+/** The records as each transform passed them on, and as each sink read them; all in batch order. */
+export interface Versions {
+  readonly transforms: ReadonlyArray<ReadonlyArray<PipelineRecord>>
+  readonly sinks: ReadonlyArray<ReadonlyArray<PipelineRecord>>
+}
+
 export const classify = (
   records: ReadonlyArray<PipelineRecord>,
+  versions: Versions,
   rejections: ReadonlyArray<Rejection>,
   sourceOf: (record: PipelineRecord) => KafkaMessage,
 ): Classified => {
@@ -46,26 +60,35 @@ export const classify = (
   let valid = 0
   let invalid = 0
   let duplicates = 0
+  let filtered = 0
   let rejectedBySink = 0
-  for (const record of records) {
-    if (record.status === "invalid") {
-      invalid++
-      deadLetters.push({ message: sourceOf(record), stage: "validation", reasons: record.reasons })
-    } else if (record.status === "duplicate") {
-      duplicates++
-    } else {
-      const turnedAway = byOffset.get(record.offset)
-      if (turnedAway === undefined) {
-        valid++
-      } else {
-        rejectedBySink++
-        deadLetters.push({
-          message: sourceOf(record),
-          stage: turnedAway[0]!.stage,
-          reasons: turnedAway.map((r) => r.reason),
-        })
-      }
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!
+    let reasons: ReadonlyArray<Reason> | undefined
+    for (const version of versions.transforms) {
+      const v = version[i]!
+      if (v.status === "invalid")
+        reasons = reasons === undefined ? v.reasons : unionReasons([...reasons], v.reasons)
     }
+    if (reasons !== undefined) {
+      invalid++
+      deadLetters.push({ message: sourceOf(record), stage: "validation", reasons })
+      continue
+    }
+    const turnedAway = byOffset.get(record.offset)
+    if (turnedAway !== undefined) {
+      rejectedBySink++
+      deadLetters.push({
+        message: sourceOf(record),
+        stage: turnedAway[0]!.stage,
+        reasons: turnedAway.map((r) => r.reason),
+      })
+      continue
+    }
+    const at = versions.sinks.map((input) => input[i]!.status)
+    if (at.includes("valid")) valid++
+    else if (at.includes("duplicate")) duplicates++
+    else filtered++
   }
-  return { valid, invalid, duplicates, rejectedBySink, deadLetters }
+  return { valid, invalid, duplicates, filtered, rejectedBySink, deadLetters }
 }

@@ -1,12 +1,15 @@
 /**
  * From a decoded (and so checked) pipeline definition to the DAG the executor runs for every
- * batch. Transforms form a chain (each reads the records of its one upstream task, the first
- * reads the batch); the sinks read the chain's last output and run in parallel. Transforms are built once, so
- * stateful ones (the duplicate check's window) carry their state from batch to batch.
+ * batch. A transform reads the batch (no dependency), the records of its one upstream task, or
+ * the merge of several (Merge.ts); transforms on independent branches run concurrently. Each
+ * sink writes the records as they stand at the task it reads, and runs after every transform
+ * (whatever it reads), so that what a record is (invalid on any branch, refused by any sink)
+ * is known before any sink writes it. Transforms are built once, so stateful ones (the
+ * duplicate check's window) carry their state from batch to batch.
  */
 import { Duration, Effect, Metric, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
-import { chainEnds } from "../Config/PipelineChecks.js"
+import { ancestorsOf, isSink } from "../Config/PipelineChecks.js"
 import type { KafkaSinkSettings, MongoSinkSettings, PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
 import * as Dag from "../Dag/Dag.js"
 import type { DagValidationError } from "../Dag/Graph.js"
@@ -16,10 +19,11 @@ import type { PipelineRecord } from "../Domain/Record.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import * as Metrics from "../Observability/Metrics.js"
-import { runTask, type TransformTask } from "../Tasks/Library.js"
+import { runTask, type TransformTask, writesOf } from "../Tasks/Library.js"
 import type { TaskResult } from "../Tasks/Task.js"
 import { type Admission, makeAdmission } from "./Admission.js"
 import type { Batch } from "./Batch.js"
+import { type Branch, mergeBranches } from "./Merge.js"
 import { kafkaSink, mongoSink, type Sink, type SinkOutcome } from "./Sinks.js"
 
 type Records = ReadonlyArray<PipelineRecord>
@@ -29,13 +33,21 @@ export type StageError = Task.TaskError & { readonly message: string }
 
 const task = Task.builder<Batch, Records>()
 
+/** Each transform's output of one batch, by name. */
+export type Outputs = (transform: string) => Records
+
 export interface PipelinePlan {
   readonly dag: Dag.Dag<Record<string, unknown>, StageError, never, Batch>
-  /** The transform whose output the sinks read (undefined when there are no transforms). */
-  readonly last: string | undefined
+  /** Every transform, in declaration order. */
+  readonly transforms: ReadonlyArray<string>
   readonly sinks: ReadonlyArray<Sink<StageError>>
-  /** What the sinks are given of a batch's records (the same answer for the same records). */
-  readonly admit: (records: Records, origin: Batch["origin"]) => Admission
+  /** The records a sink is given before admission: those of the task it reads, or the batch. */
+  readonly inputOf: (sink: string, batch: Batch, outputs: Outputs) => Records
+  /**
+   * What each sink is given of a batch, and what no sink may take; computed once per batch
+   * (the sinks and the processor ask for the same batch and get the same answer).
+   */
+  readonly admit: (batch: Batch, outputs: Outputs) => Admission
   readonly retry: RetrySettings
 }
 
@@ -100,11 +112,6 @@ const common = (spec: TaskSpec, fallback: RetrySettings) => {
   }
 }
 
-const inputOf = (
-  input: Task.TaskInput<Batch, Record<string, Records>>,
-  dependsOn: ReadonlyArray<string>,
-): Records => (dependsOn[0] === undefined ? input.context.payload.records : input.outputs.get(dependsOn[0]))
-
 export const buildPlan = (
   spec: PipelineSpec,
   sinkFactories: SinkFactories,
@@ -112,8 +119,34 @@ export const buildPlan = (
 ): Effect.Effect<PipelinePlan, DagValidationError> =>
   Effect.suspend((): Effect.Effect<PipelinePlan, DagValidationError> => {
     const retry = retrySettings(settings)
+    const transformSpecs = spec.tasks.filter((t) => !isSink(t.type))
+    const transforms = transformSpecs.map((t) => t.name)
+    const ancestors = ancestorsOf(transformSpecs)
+    const writes = new Map(transformSpecs.map((t) => [t.name, writesOf(t as TransformTask)]))
+
+    /** How a task with several upstream tasks merges them: what each branch after the first wrote. */
+    const branchesOf = (dependsOn: ReadonlyArray<string>): ReadonlyArray<Branch> => {
+      const first = new Set([dependsOn[0]!, ...(ancestors.get(dependsOn[0]!) ?? [])])
+      return dependsOn.slice(1).map((upstream) => {
+        const own = [upstream, ...(ancestors.get(upstream) ?? [])].filter((name) => !first.has(name))
+        return { upstream, writes: own.flatMap((name) => writes.get(name) ?? []) }
+      })
+    }
+    /** The records a task reads: the batch, its upstream's output, or the merge of its upstreams'. */
+    const reader = (dependsOn: ReadonlyArray<string>) => {
+      if (dependsOn.length === 0) return (batch: Batch, _outputs: Outputs): Records => batch.records
+      if (dependsOn.length === 1) {
+        const upstream = dependsOn[0]!
+        return (_batch: Batch, outputs: Outputs): Records => outputs(upstream)
+      }
+      const merge = mergeBranches(dependsOn[0]!, branchesOf(dependsOn))
+      return (_batch: Batch, outputs: Outputs): Records => merge(outputs)
+    }
+
     const sinks: Array<Sink<StageError>> = []
+    const sinkReaders = new Map<string, (batch: Batch, outputs: Outputs) => Records>()
     const tasks = spec.tasks.map((t): Task.Any => {
+      const read = reader(t.dependsOn)
       switch (t.type) {
         case "mongodb_sink":
         case "kafka_sink": {
@@ -122,11 +155,15 @@ export const buildPlan = (
               ? sinkFactories.mongodb(t.name, t.settings)
               : sinkFactories.kafka(t.name, t.settings)
           sinks.push(sink)
+          sinkReaders.set(t.name, read)
           return task({
             ...common(t, retry),
+            // After every transform: see the header.
+            dependsOn: transforms,
             run: (input): Effect.Effect<SinkOutcome, StageError> => {
-              const { origin } = input.context.payload
-              return sink.write(admit(inputOf(input, t.dependsOn), origin).admitted, origin)
+              const batch = input.context.payload
+              const admission = admit(batch, (name) => input.outputs.get(name))
+              return sink.write(admission.admitted.get(t.name) ?? [], batch.origin)
             },
           })
         }
@@ -135,7 +172,7 @@ export const buildPlan = (
           return task({
             ...common(t, retry),
             run: (input) =>
-              transform(inputOf(input, t.dependsOn)).pipe(
+              transform(read(input.context.payload, (name) => input.outputs.get(name))).pipe(
                 Effect.tap((r) => countStats(t.name, r)),
                 Effect.map((r) => r.records),
               ),
@@ -143,15 +180,17 @@ export const buildPlan = (
         }
       }
     })
+    const inputOf = (sink: string, batch: Batch, outputs: Outputs): Records =>
+      sinkReaders.get(sink)?.(batch, outputs) ?? batch.records
     // Read by the sink tasks when a batch runs, after every sink is known.
-    const admit = makeAdmission(sinks, spec.key, settings)
+    const admit = makeAdmission(sinks, spec.key, settings, transforms, inputOf)
     const built = Dag.makeResult(tasks)
     if (Result.isFailure(built)) return Effect.fail(built.failure)
     return Effect.succeed({
       dag: built.success as unknown as PipelinePlan["dag"],
-      // One end: the definition's checks (Config/PipelineChecks.ts) allow no other shape.
-      last: chainEnds(spec.tasks)[0],
+      transforms,
       sinks,
+      inputOf,
       admit,
       retry,
     })

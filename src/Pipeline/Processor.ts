@@ -3,7 +3,7 @@
  * settle the sinks, classify every record, send the dead letters, and only then return (the
  * source commits after that). Every message ends in exactly one place: the sinks (valid), the
  * dead-letter topic (malformed, invalid, refused or rejected by a sink, or in a batch whose
- * transform failed), or the duplicate count.
+ * transform failed), the duplicate count, or the filtered count (no sink's branch carries it).
  *
  * How the writes ride out failures (stall, retry, isolate the record) is Writes.ts; where a
  * record ends is Classify.ts. A throw anywhere outside the sinks sends the batch's messages to
@@ -20,6 +20,7 @@ import type { Chunk } from "../Kafka/KafkaSource.js"
 import { deadLetterMessage } from "../Kafka/Messages.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import * as Metrics from "../Observability/Metrics.js"
+import type { Admission } from "./Admission.js"
 import type { Batch, BatchSummary } from "./Batch.js"
 import { recordBatch, recordTasks } from "./BatchMetrics.js"
 import { type Classified, classify, type DeadLetter } from "./Classify.js"
@@ -64,6 +65,7 @@ const allFailed = (
   valid: 0,
   invalid: 0,
   duplicates: 0,
+  filtered: 0,
   rejectedBySink: 0,
   malformed: 0,
   failedBatch: messages.length,
@@ -99,16 +101,16 @@ export const makeProcessor = (
   })
 
   /** The DAG over the batch's records: the transforms, then the sinks in parallel. */
-  const run = (chunk: Chunk, scope: WriteScope, records: ReadonlyArray<PipelineRecord>) =>
+  const run = (chunk: Chunk, batch: Batch) =>
     PipelineContext.make<Batch>({
-      correlationId: scope.origin.correlationId,
+      correlationId: batch.origin.correlationId,
       source: {
         topic: chunk.topic,
         partition: chunk.partition,
         firstOffset: chunk.firstOffset,
         lastOffset: chunk.lastOffset,
       },
-      payload: { origin: scope.origin, records },
+      payload: batch,
     }).pipe(
       Effect.flatMap((context) =>
         Executor.run(plan.dag, context, { maxWorkers: settings.pipeline.maxWorkers, retry: plan.retry }),
@@ -123,13 +125,13 @@ export const makeProcessor = (
   }
 
   /** Each sink's part of the batch, settled: what it wrote, and every record it turned away. */
-  const settleSinks = (result: Result, records: ReadonlyArray<PipelineRecord>, scope: WriteScope) =>
+  const settleSinks = (result: Result, admission: Admission, scope: WriteScope) =>
     Effect.gen(function* () {
-      const admission = plan.admit(records, scope.origin)
       const now = yield* Clock.currentTimeMillis
       const settled = yield* Effect.forEach(
         plan.sinks,
-        (sink) => writes.settle(sink, result.result(sink.name), admission.admitted, scope, now),
+        (sink) =>
+          writes.settle(sink, result.result(sink.name), admission.admitted.get(sink.name) ?? [], scope, now),
         { concurrency: "unbounded" },
       )
       return {
@@ -143,7 +145,8 @@ export const makeProcessor = (
     Effect.gen(function* () {
       const parsed = parseMessages(chunk.messages, settings.maxMessageBytes)
       const malformed = malformedLetters(parsed)
-      const result = yield* run(chunk, scope, parsed.records)
+      const batch: Batch = { origin: scope.origin, records: parsed.records }
+      const result = yield* run(chunk, batch)
 
       const failed = failedTransform(result)
       if (failed !== undefined) {
@@ -155,11 +158,20 @@ export const makeProcessor = (
         return { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
       }
 
-      const records: ReadonlyArray<PipelineRecord> =
-        plan.last === undefined ? parsed.records : (result.output(plan.last) as ReadonlyArray<PipelineRecord>)
-      const sinks = yield* settleSinks(result, records, scope)
+      const outputs = (name: string) => result.output(name) as ReadonlyArray<PipelineRecord>
+      const admission = plan.admit(batch, outputs)
+      const sinks = yield* settleSinks(result, admission, scope)
+      const versions = {
+        transforms: plan.transforms.map(outputs),
+        sinks: plan.sinks.map((sink) => plan.inputOf(sink.name, batch, outputs)),
+      }
       const sources = new Map(parsed.records.map((r, i) => [r.offset, parsed.messages[i]!]))
-      const classified = classify(records, sinks.rejections, (record) => sources.get(record.offset)!)
+      const classified = classify(
+        parsed.records,
+        versions,
+        sinks.rejections,
+        (record) => sources.get(record.offset)!,
+      )
       return {
         ...classified,
         malformed: malformed.length,
@@ -200,6 +212,7 @@ export const makeProcessor = (
         invalid: outcome.invalid,
         malformed: outcome.malformed,
         duplicates: outcome.duplicates,
+        filtered: outcome.filtered,
         rejectedBySink: outcome.rejectedBySink,
         failedBatch: outcome.failedBatch,
         deadLettered: letters.length,

@@ -8,6 +8,8 @@ import type { PipelineRecord } from "../Domain/Record.js"
 import * as DataQuality from "./DataQuality.js"
 import * as DuplicateCheck from "./DuplicateCheck.js"
 import * as FieldMapping from "./FieldMapping.js"
+import * as Filter from "./Filter.js"
+import * as Project from "./Project.js"
 import * as Standardization from "./Standardization.js"
 import type { TaskOptions, TaskResult, Transform } from "./Task.js"
 import * as TypeConversion from "./TypeConversion.js"
@@ -18,6 +20,8 @@ export const transformTaskTypes = [
   "standardization",
   "duplicate_check",
   "data_quality",
+  "filter",
+  "project",
 ] as const
 export type TransformTaskType = (typeof transformTaskTypes)[number]
 
@@ -47,6 +51,8 @@ export type TransformTask =
       readonly type: "data_quality"
       readonly settings: DataQuality.DataQualitySettings
     }
+  | { readonly name: string; readonly type: "filter"; readonly settings: Filter.FilterSettings }
+  | { readonly name: string; readonly type: "project"; readonly settings: Project.ProjectSettings }
 
 /** Builds the task's transform. Stateful tasks (the duplicate check) keep their state in it: build once, reuse for every batch. */
 export const makeTransform = (task: TransformTask, options: Omit<TaskOptions, "name"> = {}): Transform => {
@@ -62,6 +68,40 @@ export const makeTransform = (task: TransformTask, options: Omit<TaskOptions, "n
       return DuplicateCheck.make(task.settings, withName)
     case "data_quality":
       return DataQuality.make(task.settings, withName)
+    case "filter":
+      return Filter.make(task.settings, withName)
+    case "project":
+      return Project.make(task.settings, withName)
+  }
+}
+
+/** Every field a record may have. */
+export const everyField = "*"
+
+/**
+ * The fields a transform may change (set, move, remove) in a record's value, as dot paths, or
+ * `everyField` when it may change any. Statuses and reasons are not fields: branches merge
+ * them by their own rule. Read at load, to refuse parallel branches that write the same field.
+ */
+export const writesOf = (task: TransformTask): ReadonlyArray<string> => {
+  switch (task.type) {
+    case "field_mapping":
+      return task.settings.dropUnmapped
+        ? [everyField]
+        : task.settings.mappings.flatMap((m) =>
+            m.to === undefined || m.to === m.from ? [m.from] : [m.to, m.from],
+          )
+    case "type_conversion":
+      return task.settings.fields.map((f) => f.field)
+    case "standardization":
+      return task.settings.fields.map((f) => f.field)
+    case "duplicate_check":
+      return task.settings.action === "mark" ? [task.settings.markField] : []
+    case "data_quality":
+    case "filter":
+      return []
+    case "project":
+      return [everyField]
   }
 }
 

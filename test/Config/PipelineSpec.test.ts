@@ -93,7 +93,7 @@ describe("PipelineSpec", () => {
         'tasks[0].name: task names are letters, digits, "_" and "-", starting with a letter; got "bad name"',
         "tasks[0].retry.count: expected a value greater than or equal to 0, got -1",
         "tasks[0].retry.delaySeconds: required",
-        'tasks[0].type: unknown task type "fieldmap" (known: field_mapping, type_conversion, standardization, duplicate_check, data_quality, mongodb_sink, kafka_sink)',
+        'tasks[0].type: unknown task type "fieldmap" (known: field_mapping, type_conversion, standardization, duplicate_check, data_quality, filter, project, mongodb_sink, kafka_sink)',
       ],
     )
     assert.deepStrictEqual(problems(pipeline([{ name: "x" }, quality])), ["tasks[0].type: required"])
@@ -130,7 +130,7 @@ describe("PipelineSpec", () => {
     )
   })
 
-  it("asks for one sink of each kind, last, after every transform", () => {
+  it("asks for one sink of each kind, and nothing after a sink", () => {
     assert.deepStrictEqual(
       problems({
         key: "id",
@@ -143,43 +143,135 @@ describe("PipelineSpec", () => {
       }),
       [
         "tasks: no kafka_sink task; the pipeline needs exactly one",
-        'tasks[1].dependsOn: sink "mongodb" does not run after "quality", "after"; records would reach it unchecked',
-        'tasks[2].dependsOn: sink "mongodb2" does not run after "after"; records would reach it unchecked',
         "tasks[2].type: a second mongodb_sink task; the pipeline needs exactly one",
         'tasks[3].dependsOn: "mongodb2" is a sink; no task can run after a sink',
       ],
     )
   })
 
-  it("asks for one chain of transforms whose last task the sinks read", () => {
-    const mapping = (name: string, dependsOn: ReadonlyArray<string> = []) => ({
+  describe("branches, merges and routing", () => {
+    const mapping = (
+      name: string,
+      dependsOn: ReadonlyArray<string>,
+      mappings: ReadonlyArray<object> = [],
+    ) => ({
       name,
       type: "field_mapping",
       dependsOn,
-      settings: { mappings: [] },
+      settings: { mappings },
     })
-    const withSinks = (tasks: ReadonlyArray<unknown>, reads: ReadonlyArray<string>) => ({
-      key: "id",
-      tasks: [
-        ...tasks,
-        { name: "mongodb", type: "mongodb_sink", dependsOn: reads },
-        { name: "kafka", type: "kafka_sink", dependsOn: reads },
+    const conversion = (name: string, dependsOn: ReadonlyArray<string>, fields: ReadonlyArray<string>) => ({
+      name,
+      type: "type_conversion",
+      dependsOn,
+      settings: { fields: fields.map((field) => ({ field, to: "float" })) },
+    })
+    const route = (name: string, dependsOn: ReadonlyArray<string>) => ({
+      name,
+      type: "filter",
+      dependsOn,
+      settings: { where: { field: "status", equals: "paid" } },
+    })
+    const sinksReading = (mongo: ReadonlyArray<string>, kafka: ReadonlyArray<string>) => [
+      { name: "mongodb", type: "mongodb_sink", dependsOn: mongo },
+      { name: "kafka", type: "kafka_sink", dependsOn: kafka },
+    ]
+    const definition = (tasks: ReadonlyArray<unknown>) => ({ key: "id", tasks })
+
+    const rejected: ReadonlyArray<readonly [string, ReadonlyArray<unknown>, ReadonlyArray<string>]> = [
+      [
+        "parallel branches that merge and write the same field",
+        [
+          mapping("split", []),
+          conversion("left", ["split"], ["amount", "tax"]),
+          conversion("right", ["split"], ["amount.net"]),
+          mapping("joined", ["left", "right"]),
+          ...sinksReading(["joined"], ["joined"]),
+        ],
+        [
+          'tasks[2]: tasks "left" and "right" run in parallel and both write "amount"; their records merge at "joined"',
+        ],
       ],
-    })
-    assert.deepStrictEqual(
-      problems(withSinks([mapping("a"), mapping("b"), mapping("c", ["a", "b"])], ["c"])),
-      ['tasks[2].dependsOn: a transform reads one upstream task; "c" depends on "a", "b"'],
-    )
-    assert.deepStrictEqual(
-      problems(
-        withSinks([mapping("a"), mapping("b", ["a"]), mapping("c", ["a"]), quality], ["b", "c", "quality"]),
-      ),
-      ['tasks: the transforms must form one chain; it ends in "b", "c", "quality"'],
-    )
-    assert.deepStrictEqual(problems(withSinks([mapping("a"), mapping("b", ["a"])], ["b", "a"])), [
-      'tasks[2].dependsOn: sink "mongodb" reads the last transform ("b") alone; it depends on "b", "a"',
-      'tasks[3].dependsOn: sink "kafka" reads the last transform ("b") alone; it depends on "b", "a"',
-    ])
+      [
+        "a branch that rewrites every field beside one that writes a field, merging",
+        [
+          { name: "slim", type: "project", settings: { fields: ["id"] } },
+          conversion("money", [], ["amount"]),
+          mapping("joined", ["slim", "money"]),
+          ...sinksReading(["joined"], ["joined"]),
+        ],
+        [
+          'tasks[1]: tasks "slim" and "money" run in parallel and both write "amount"; their records merge at "joined"',
+        ],
+      ],
+      [
+        "a task that reads another twice, directly and through a task it also reads",
+        [mapping("a", []), mapping("b", ["a"]), mapping("c", ["a", "b"]), ...sinksReading(["c"], ["c"])],
+        ['tasks[2].dependsOn: task "c" reads "a" twice: directly and through "b"; depend on "b" alone'],
+      ],
+      [
+        "a task that lists an upstream twice",
+        [mapping("a", []), mapping("b", ["a", "a"]), ...sinksReading(["b"], ["b"])],
+        ['tasks[1].dependsOn: "a" is listed twice'],
+      ],
+      [
+        "a sink that reads two tasks",
+        [mapping("a", []), route("paid", ["a"]), ...sinksReading(["a", "paid"], ["paid"])],
+        ['tasks[2].dependsOn: sink "mongodb" reads the records of one task; it depends on "a", "paid"'],
+      ],
+      [
+        "a cycle through a merge",
+        [mapping("a", ["c"]), mapping("b", ["a"]), mapping("c", ["a", "b"]), ...sinksReading(["c"], ["c"])],
+        ['tasks[0].dependsOn: cycle: "a" -> "c" -> "a" (each depends on the next)'],
+      ],
+      [
+        "a filter whose condition has no operator, or two",
+        [
+          { ...route("paid", []), settings: { where: { field: "status" } } },
+          { ...route("big", ["paid"]), settings: { where: { and: [{ field: "amount", gt: 1, lt: 9 }] } } },
+          ...sinksReading(["big"], ["big"]),
+        ],
+        [
+          "tasks[0].settings.where: a comparison has exactly one of equals, in, exists, gt, gte, lt, lte; got none",
+          "tasks[1].settings.where.and[0]: a comparison has exactly one of equals, in, exists, gt, gte, lt, lte; got gt, lt",
+        ],
+      ],
+    ]
+    for (const [what, tasks, expected] of rejected) {
+      it(`refuses ${what}`, () => assert.deepStrictEqual(problems(definition(tasks)), [...expected]))
+    }
+
+    const accepted: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]> = [
+      [
+        "parallel branches that write different fields and merge",
+        [
+          mapping("split", []),
+          conversion("left", ["split"], ["amount"]),
+          conversion("right", ["split"], ["tax"]),
+          mapping("joined", ["left", "right"]),
+          ...sinksReading(["joined"], ["joined"]),
+        ],
+      ],
+      [
+        "branches that write the same field and never merge (one per sink)",
+        [
+          mapping("base", []),
+          conversion("forMongo", ["base"], ["amount"]),
+          { name: "forTopic", type: "project", dependsOn: ["base"], settings: { fields: ["id", "amount"] } },
+          ...sinksReading(["forMongo"], ["forTopic"]),
+        ],
+      ],
+      [
+        "a sink on a filtered branch and the other on the whole stream",
+        [mapping("base", []), route("paid", ["base"]), ...sinksReading(["base"], ["paid"])],
+      ],
+      ["a sink that reads the batch as parsed", [mapping("base", []), ...sinksReading([], ["base"])]],
+    ]
+    for (const [what, tasks] of accepted) {
+      it(`accepts ${what}`, () => {
+        decoded(definition(tasks))
+      })
+    }
   })
 
   it("asks for a key", () => {
@@ -230,16 +322,83 @@ describe("describePlan", () => {
       [
         'Pipeline "demo": 4 tasks, key id',
         "",
-        "Tiers (the tasks of a tier may run in parallel):",
+        "Tiers (the tasks of a tier may run in parallel; the sinks run after every transform):",
         "  1. mapping (field_mapping)",
         "  2. quality (data_quality)",
         "  3. mongodb (mongodb_sink), kafka (kafka_sink)",
+        "",
+        "Sinks (each writes the records as they stand at the task it reads):",
+        '  mongodb (mongodb_sink) reads "quality"',
+        '  kafka (kafka_sink) reads "quality"',
         "",
         "```mermaid",
         "graph TD",
         "  mapping --> quality",
         "  quality --> mongodb",
         "  quality --> kafka",
+        "```",
+      ].join("\n"),
+    )
+  })
+
+  it("draws branches, merges and routes", () => {
+    const spec = decoded({
+      key: ["id"],
+      tasks: [
+        { name: "split", type: "field_mapping", settings: { mappings: [] } },
+        {
+          name: "left",
+          type: "type_conversion",
+          dependsOn: ["split"],
+          settings: { fields: [{ field: "a", to: "float" }] },
+        },
+        {
+          name: "right",
+          type: "standardization",
+          dependsOn: ["split"],
+          settings: { fields: [{ field: "b", ops: ["trim"] }] },
+        },
+        { name: "joined", type: "data_quality", dependsOn: ["left", "right"], settings: { rules: [] } },
+        {
+          name: "paid",
+          type: "filter",
+          dependsOn: ["joined"],
+          settings: { where: { field: "s", equals: "paid" } },
+        },
+        { name: "mongodb", type: "mongodb_sink", dependsOn: ["joined"] },
+        { name: "kafka", type: "kafka_sink", dependsOn: ["paid"] },
+      ],
+    })
+    assert.strictEqual(
+      describePlan(spec),
+      [
+        "Pipeline: 7 tasks, key id",
+        "",
+        "Tiers (the tasks of a tier may run in parallel; the sinks run after every transform):",
+        "  1. split (field_mapping)",
+        "  2. left (type_conversion), right (standardization)",
+        "  3. joined (data_quality)",
+        "  4. paid (filter)",
+        "  5. mongodb (mongodb_sink), kafka (kafka_sink)",
+        "",
+        "Merges (a record takes the fields each branch wrote, and the worst status of its branches):",
+        '  joined reads "left", "right": left as it stands; right brings b',
+        "",
+        "Sinks (each writes the records as they stand at the task it reads):",
+        '  mongodb (mongodb_sink) reads "joined"',
+        '  kafka (kafka_sink) reads "paid", filtered by "paid"',
+        "",
+        "```mermaid",
+        "graph TD",
+        '  joined(("joined"))',
+        '  paid{{"paid"}}',
+        "  split --> left",
+        "  split --> right",
+        "  left --> joined",
+        "  right --> joined",
+        "  joined --> paid",
+        "  joined --> mongodb",
+        "  paid --> kafka",
         "```",
       ].join("\n"),
     )
