@@ -31,6 +31,11 @@ export interface Admission {
   readonly invalid: ReadonlySet<string>
 }
 
+interface Inspected {
+  readonly key: ReturnType<typeof keyOf>
+  readonly shape: ReturnType<typeof shapeProblem>
+}
+
 export interface AdmissionLimits {
   readonly maxNestingDepth: number
   readonly maxKeyBytes: number
@@ -50,14 +55,30 @@ export const makeAdmission = (
   const keyPaths: ReadonlyArray<Path> = keyFields.map(parsePath)
   const known = new WeakMap<Batch, Admission>()
 
-  /** Why `sink` cannot take this version of a record, or its key. */
-  const check = (sink: Sink<unknown>, record: PipelineRecord, origin: BatchOrigin): Keyed | Reason => {
+  /** The key and the shape problem of a version of a record; sinks that read the same version share them. */
+  const inspect = (record: PipelineRecord, seen: Map<PipelineRecord, Inspected>): Inspected => {
+    const known = seen.get(record)
+    if (known !== undefined) return known
     const key =
       record.key ??
       keyOf(
         keyPaths.map((p) => getPath(record.value, p)),
         limits.maxKeyBytes,
       )
+    const shape = typeof key === "string" ? shapeProblem(record.value, limits.maxNestingDepth) : undefined
+    const inspected: Inspected = { key, shape }
+    seen.set(record, inspected)
+    return inspected
+  }
+
+  /** Why `sink` cannot take this version of a record, or its key. */
+  const check = (
+    sink: Sink<unknown>,
+    record: PipelineRecord,
+    origin: BatchOrigin,
+    seen: Map<PipelineRecord, Inspected>,
+  ): Keyed | Reason => {
+    const { key, shape } = inspect(record, seen)
     if (typeof key !== "string") {
       return {
         task: sink.name,
@@ -66,7 +87,6 @@ export const makeAdmission = (
         message: describeKeyProblem(key, keyFields),
       }
     }
-    const shape = shapeProblem(record.value, limits.maxNestingDepth)
     // Field names only matter to MongoDB; depth to every sink (encoders recurse).
     if (shape !== undefined && (shape.rule === "depth" || sink.stage === "mongodb_sink")) {
       return { task: sink.name, rule: shape.rule, message: shape.message }
@@ -91,11 +111,12 @@ export const makeAdmission = (
       for (const record of outputs(name)) if (record.status === "invalid") invalid.add(record.offset)
     }
     const refusedAt = new Map<string, Refusal>()
+    const seen = new Map<PipelineRecord, Inspected>()
     const candidates = sinks.map((sink) => {
       const keyed: Keyed[] = []
       for (const record of inputOf(sink.name, batch, outputs)) {
         if (record.status !== "valid" || invalid.has(record.offset)) continue
-        const outcome = check(sink, record, batch.origin)
+        const outcome = check(sink, record, batch.origin, seen)
         if ("record" in outcome) keyed.push(outcome)
         else if (!refusedAt.has(record.offset))
           refusedAt.set(record.offset, { record, stage: sink.stage, reason: outcome })
@@ -107,10 +128,13 @@ export const makeAdmission = (
         (sink, i) => [sink.name, candidates[i]!.filter((k) => !refusedAt.has(k.record.offset))] as const,
       ),
     )
-    const order = new Map(batch.records.map((r, i) => [r.offset, i]))
-    const refused = [...refusedAt.values()].sort(
-      (a, b) => (order.get(a.record.offset) ?? 0) - (order.get(b.record.offset) ?? 0),
-    )
+    let refused: ReadonlyArray<Refusal> = []
+    if (refusedAt.size > 0) {
+      const order = new Map(batch.records.map((r, i) => [r.offset, i]))
+      refused = [...refusedAt.values()].sort(
+        (a, b) => (order.get(a.record.offset) ?? 0) - (order.get(b.record.offset) ?? 0),
+      )
+    }
     const admission: Admission = { admitted, refused, invalid }
     known.set(batch, admission)
     return admission
