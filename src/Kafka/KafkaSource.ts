@@ -69,6 +69,8 @@ export interface SourceShape {
   readonly crashed: Effect.Effect<never, KafkaConsumerCrashed>
   /** True while the consumer is a member of its group. */
   readonly joined: Effect.Effect<boolean>
+  /** The source topic's partitions in this member's assignment (empty while not in the group). */
+  readonly assigned: Effect.Effect<ReadonlyArray<number>>
   /** Offsets committed by this instance, per partition (for lag). */
   readonly committed: Effect.Effect<
     ReadonlyMap<number, { offset: string; highWatermark: string; at: number }>
@@ -92,6 +94,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
       const brokers = kafka.brokers.join(",")
       const crash = yield* Deferred.make<never, KafkaConsumerCrashed>()
       let joined = false
+      let assigned: ReadonlyArray<number> = []
       const committed = new Map<number, { offset: string; highWatermark: string; at: number }>()
 
       const consumer: Consumer = yield* Effect.acquireRelease(
@@ -107,16 +110,19 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               maxWaitTimeInMs: 500,
               allowAutoTopicCreation: false,
             })
-            c.on(c.events.GROUP_JOIN, () => {
+            c.on(c.events.GROUP_JOIN, (e) => {
               joined = true
+              assigned = [...(e.payload.memberAssignment[kafka.topicSource] ?? [])].sort((a, b) => a - b)
             })
             for (const event of [c.events.STOP, c.events.DISCONNECT]) {
               c.on(event, () => {
                 joined = false
+                assigned = []
               })
             }
             c.on(c.events.CRASH, (e) => {
               joined = false
+              assigned = []
               if (!e.payload.restart)
                 Deferred.doneUnsafe(crash, Exit.fail(new KafkaConsumerCrashed({ cause: e.payload.error })))
             })
@@ -245,6 +251,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
         consume,
         crashed: Deferred.await(crash),
         joined: Effect.sync(() => joined),
+        assigned: Effect.sync(() => assigned),
         committed: Effect.sync(() => new Map(committed)),
       })
     }),

@@ -1,7 +1,8 @@
 /**
  * The operations endpoints on METRICS__PORT: /metrics (Prometheus text), /healthz (the
- * process and its main fiber are alive) and /readyz (200 while the pipeline's readiness check
- * finds nothing wrong; 503 with the reasons as JSON otherwise).
+ * process and its main fiber are alive), /readyz (200 while the pipeline's readiness check
+ * finds nothing wrong; 503 with the reasons as JSON otherwise), and the live status page: `/`
+ * with its script and style, and its data at /status.json.
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -9,8 +10,31 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Readiness } from "./Readiness.js"
+import { loadPage, pageHeaders } from "./Status/Page.js"
+import { Status } from "./Status.js"
 
-const routes = Layer.mergeAll(
+/** The page's files; when they are missing (a build that left them out), `/` says so with a 503. */
+const pageRoutes = HttpRouter.addAll(
+  loadPage().pipe(
+    Effect.map((files) =>
+      files.map((file) =>
+        HttpRouter.route(
+          "GET",
+          file.route,
+          HttpServerResponse.uint8Array(file.body, { contentType: file.contentType, headers: pageHeaders }),
+        ),
+      ),
+    ),
+    Effect.catchTag("StatusPageMissing", (e) =>
+      Effect.logWarning("the status page is off").pipe(
+        Effect.annotateLogs({ error: e.message }),
+        Effect.as([HttpRouter.route("GET", "/", HttpServerResponse.text(`${e.message}\n`, { status: 503 }))]),
+      ),
+    ),
+  ),
+)
+
+export const routes = Layer.mergeAll(
   HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok")),
   HttpRouter.add(
     "GET",
@@ -25,6 +49,16 @@ const routes = Layer.mergeAll(
       ),
     ),
   ),
+  HttpRouter.add(
+    "GET",
+    "/status.json",
+    Status.use((status) => status.snapshot).pipe(
+      Effect.map((snapshot) =>
+        HttpServerResponse.jsonUnsafe(snapshot, { headers: { "cache-control": "no-store" } }),
+      ),
+    ),
+  ),
+  pageRoutes,
   PrometheusMetrics.layerHttp({ path: "/metrics" }),
 )
 

@@ -1,10 +1,12 @@
 /**
- * What a batch adds to the metrics: each task's time, retries and failure (with a DEBUG line
- * per task in the batch's logs), and the batch's records by where they ended.
+ * What a batch adds to the metrics and to the status page: each task's time, retries and
+ * failure (with a DEBUG line per task in the batch's logs), and the batch's records by where
+ * they ended.
  */
 import { Effect, Metric } from "effect"
 import type { DagResult } from "../Dag/Executor.js"
 import * as Metrics from "../Observability/Metrics.js"
+import { StatusFeed } from "../Observability/Status.js"
 import type { BatchSummary } from "./Batch.js"
 import type { DeadLetter } from "./Classify.js"
 import type { StageError } from "./PipelineDag.js"
@@ -34,7 +36,7 @@ export const recordTasks = (result: DagResult<Record<string, unknown>, StageErro
       ])
     },
     { discard: true },
-  )
+  ).pipe(Effect.andThen(StatusFeed.useSync((feed) => feed.tasksRan(result.tasks))))
 
 const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): ReadonlyMap<string, number> => {
   const counts = new Map<string, number>()
@@ -48,6 +50,8 @@ export const recordBatch = (
   elapsedMs: number,
 ) =>
   Effect.gen(function* () {
+    const feed = yield* StatusFeed
+    feed.batchWritten(summary, deadLetters)
     yield* Metric.update(Metrics.recordsConsumed, summary.consumed)
     yield* Metric.update(Metrics.recordsValid, summary.valid)
     yield* Metric.update(Metrics.recordsDuplicate, summary.duplicates)

@@ -19,6 +19,7 @@ import type { PipelineRecord } from "../Domain/Record.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import * as Metrics from "../Observability/Metrics.js"
+import { StatusFeed } from "../Observability/Status.js"
 import { runTask, type TransformTask, writesOf } from "../Tasks/Library.js"
 import type { TaskResult } from "../Tasks/Task.js"
 import { type Admission, makeAdmission } from "./Admission.js"
@@ -72,7 +73,7 @@ export const retrySettings = (settings: AppSettings["pipeline"]): RetrySettings 
   maxDelay: settings.maxRetryDelay,
 })
 
-/** A transform's counters for its batch (`pipeline_task_records_total`) and its levels (`pipeline_task_level`). */
+/** A transform's counters for its batch (`pipeline_task_records_total`, the status page) and its levels (`pipeline_task_level`). */
 const countStats = (task: string, result: TaskResult) =>
   Effect.all([
     Effect.forEach(
@@ -88,6 +89,7 @@ const countStats = (task: string, result: TaskResult) =>
       ([level, n]) => Metric.update(Metric.withAttributes(Metrics.taskLevel, { task, level }), n),
       { discard: true },
     ),
+    StatusFeed.useSync((feed) => feed.taskCounted(task, result.stats, result.records)),
   ])
 
 const taskRetry = (spec: TaskSpec, fallback: RetrySettings): RetrySettings | undefined =>

@@ -8,7 +8,7 @@
  */
 import { watch } from "node:fs"
 import { basename, dirname } from "node:path"
-import { Duration, Effect, Metric, Queue, Ref, type Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Metric, Queue, Ref, type Scope, Stream } from "effect"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
 import * as Metrics from "../Observability/Metrics.js"
 
@@ -19,6 +19,8 @@ export interface Active<A> {
   readonly value: A
   /** 1 for the plan the service started with, +1 per reload applied. */
   readonly generation: number
+  /** Unix ms when this plan was loaded (at start, or by the reload that applied it). */
+  readonly loadedAt: number
 }
 
 export interface ReloaderOptions<A> {
@@ -43,7 +45,11 @@ const sameSpec = (a: PipelineSpec, b: PipelineSpec) => JSON.stringify(a) === JSO
 
 export const makeReloader = <A>(options: ReloaderOptions<A>): Effect.Effect<Reloader<A>> =>
   Effect.gen(function* () {
-    const ref = yield* Ref.make<Active<A>>({ ...options.initial, generation: 1 })
+    const ref = yield* Ref.make<Active<A>>({
+      ...options.initial,
+      generation: 1,
+      loadedAt: yield* Clock.currentTimeMillis,
+    })
     const { file } = options
 
     const reject = (trigger: Trigger, error: { readonly message: string }) =>
@@ -76,7 +82,8 @@ export const makeReloader = <A>(options: ReloaderOptions<A>): Effect.Effect<Relo
         const built = yield* Effect.result(options.build(loaded.success))
         if (built._tag === "Failure") return yield* reject(trigger, built.failure)
         const generation = active.generation + 1
-        yield* Ref.set(ref, { spec: loaded.success, value: built.success, generation })
+        const loadedAt = yield* Clock.currentTimeMillis
+        yield* Ref.set(ref, { spec: loaded.success, value: built.success, generation, loadedAt })
         yield* outcome("applied")
         yield* Effect.logInfo(
           `pipeline reloaded from ${file}: the next batch runs the new plan; the duplicate window starts empty; environment settings are unchanged (they are read at start only)`,

@@ -21,6 +21,7 @@ import * as Metrics from "../Observability/Metrics.js"
 import * as Progress from "../Observability/Progress.js"
 import { Readiness } from "../Observability/Readiness.js"
 import { scrub, secretsOfSettings } from "../Observability/Redaction.js"
+import { Status, StatusFeed } from "../Observability/Status.js"
 import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
@@ -36,6 +37,7 @@ export const runPipeline = (spec: PipelineSpec) =>
     const producer = yield* KafkaProducer
     const source = yield* KafkaSource
     const stalls = yield* Stalls
+    const status = yield* Status
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
     const build = (definition: PipelineSpec) =>
@@ -74,6 +76,7 @@ export const runPipeline = (spec: PipelineSpec) =>
           ),
         ),
         Effect.asVoid,
+        Effect.provideService(StatusFeed, status.feed),
       ),
     )
     const lag = yield* ConsumerLag.track({
@@ -85,6 +88,15 @@ export const runPipeline = (spec: PipelineSpec) =>
       local: source.committed,
     })
     yield* Progress.logProgress(totals, lag, settings.metrics.progressInterval)
+    yield* status.attach({
+      plan: reloader.current,
+      joined: source.joined,
+      assigned: source.assigned,
+      committed: source.committed,
+      lag,
+      stalls: Effect.sync(() => stalls.current),
+      batchAges: (now) => stalls.oldestBatchAge(now),
+    })
     yield* Effect.forkScoped(trackBatchAges(stalls).pipe(Effect.repeat(Schedule.spaced("1 second"))))
     yield* watchAndReload(reloader, settings.pipeline.file)
     const active = yield* reloader.current
@@ -149,5 +161,6 @@ export const infrastructure = (config: Layer.Layer<AppConfig>) =>
     Layer.provideMerge(KafkaClient.layer),
     Layer.provideMerge(MongoDb.layer),
     Layer.provideMerge(Stalls.layer),
+    Layer.provideMerge(Status.layer),
     Layer.provideMerge(config),
   )

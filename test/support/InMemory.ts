@@ -20,6 +20,7 @@ import { type Chunk, chunksOf, KafkaSource } from "../../src/Kafka/KafkaSource.j
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoWriteError } from "../../src/Mongo/Errors.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
+import { Status } from "../../src/Observability/Status.js"
 import { Stalls } from "../../src/Pipeline/Stalls.js"
 
 /** The settings of a test: the service's defaults with test names. */
@@ -175,6 +176,7 @@ export const layer = (env: Env = {}) =>
           ).pipe(Effect.asVoid),
         crashed: Effect.never,
         joined: Effect.succeed(true),
+        assigned: Effect.sync(() => [...state.log.keys()].sort((a, b) => a - b)),
         committed: Effect.sync(
           () =>
             new Map(
@@ -246,6 +248,7 @@ export const layer = (env: Env = {}) =>
         Layer.succeed(KafkaAdmin, admin),
         Layer.succeed(MongoDb, mongo),
         Stalls.layer,
+        Status.layer.pipe(Layer.provide(Layer.succeed(AppConfig, settings))),
       )
     }),
   )
