@@ -14,6 +14,8 @@ export interface Options {
   readonly keep: boolean
   /** Keep the duplicates the shipped duplicate window cannot catch (see Dataset). */
   readonly farDuplicates: boolean
+  /** Leave every duplicate out of the stream: the sink ceiling without FerretDB's duplicate-key path. */
+  readonly noDuplicates: boolean
   readonly seed: number
   /** Where the JSON and the logs go; default bench/results/e2e-<time>/. */
   readonly out: string | undefined
@@ -25,13 +27,15 @@ export interface Options {
 
 export const defaults: Options = {
   records: 200_000,
-  batchSize: 100,
+  // The service's default (PIPELINE__BATCH_SIZE).
+  batchSize: 500,
   reps: 3,
   latencySeconds: 30,
   latencyWarmupSeconds: 10,
   latencyReps: 3,
   keep: false,
   farDuplicates: false,
+  noDuplicates: false,
   seed: 1,
   out: undefined,
   serviceFlags: [],
@@ -47,6 +51,8 @@ export const usage = `usage: npm run bench -- e2e [options]
   --latency-warmup S    unmeasured load before it                         [${defaults.latencyWarmupSeconds}]
   --latency-reps N      latency runs (median of each percentile)          [${defaults.latencyReps}]
   --keep                keep the topics and databases of the run
+  --no-duplicates       leave every duplicate out of the stream (no E11000, no replace path in
+                        MongoDB: the sink ceiling is then FerretDB's insert path alone)
   --far-duplicates      keep the duplicates further back than half the duplicate window
                         (they reach MongoDB as existing keys and take the sink's replace path)
   --seed N              generator seed                                    [${defaults.seed}]
@@ -106,6 +112,9 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
       case "--far-duplicates":
         o = { ...o, farDuplicates: true }
         break
+      case "--no-duplicates":
+        o = { ...o, noDuplicates: true }
+        break
       case "--seed":
         o = { ...o, seed: integer(flag, value(), 0) }
         break
@@ -132,5 +141,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
         throw new UsageError(`unknown option ${flag}\n\n${usage}`)
     }
   }
+  if (o.noDuplicates && o.farDuplicates)
+    throw new UsageError(`--no-duplicates and --far-duplicates exclude each other\n\n${usage}`)
   return o
 }

@@ -56,7 +56,8 @@ const openRun = async (options: Options): Promise<Run> => {
     options,
     cluster,
     mongo,
-    farLimit: options.farDuplicates ? undefined : farDuplicateLimit(shippedSpec()),
+    // 0: every duplicate is further back than that, so every one is left out.
+    farLimit: options.noDuplicates ? 0 : options.farDuplicates ? undefined : farDuplicateLimit(shippedSpec()),
     stack: { kafka: pidListeningOn(settings.kafkaPort), ferretdb: pidListeningOn(settings.mongoPort) },
     topic: (name) => {
       const topic = `${id}.${name}`

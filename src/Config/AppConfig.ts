@@ -23,6 +23,8 @@ export interface AppSettings {
     readonly createTopics: boolean
     readonly maxMessageBytes: number
     readonly sessionTimeout: Duration.Duration
+    /** At most this long between offset commits of a partition while it is being read. */
+    readonly commitInterval: Duration.Duration
     /** kafkajs' request timeout: how long one request may wait for the broker's answer. */
     readonly requestTimeout: Duration.Duration
     /** A send's deadline, kafkajs' own retries included (six request timeouts). */
@@ -42,6 +44,10 @@ export interface AppSettings {
     readonly batchSize: number
     readonly maxWorkers: number
     readonly partitionsConcurrency: number
+    /** Chunks of one partition in process at once; their writes still go in offset order. */
+    readonly batchesInFlight: number
+    /** Message bytes the chunks in flight may hold, across partitions. */
+    readonly maxInFlightBytes: number
     readonly retryCount: number
     readonly retryDelay: Duration.Duration
     readonly maxRetryDelay: Duration.Duration
@@ -181,6 +187,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         createTopics: r.boolean("KAFKA__CREATE_TOPICS", true),
         maxMessageBytes: r.int("KAFKA__MAX_MESSAGE_BYTES", 1_048_576, 1, 100 * 1_048_576),
         sessionTimeout: r.seconds("KAFKA__SESSION_TIMEOUT_SECONDS", 30, 6, 1800),
+        commitInterval: r.seconds("KAFKA__COMMIT_INTERVAL_SECONDS", 1, 0, 3600),
         requestTimeout,
         sendDeadline: Duration.times(requestTimeout, 6),
       },
@@ -193,9 +200,11 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
       },
       pipeline: {
         file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),
-        batchSize: r.int("PIPELINE__BATCH_SIZE", 100, 1, 100_000),
+        batchSize: r.int("PIPELINE__BATCH_SIZE", 500, 1, 100_000),
         maxWorkers: r.int("PIPELINE__MAX_WORKERS", 10, 1, 1000),
         partitionsConcurrency: r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000),
+        batchesInFlight: r.int("PIPELINE__BATCHES_IN_FLIGHT", 3, 1, 100),
+        maxInFlightBytes: r.int("PIPELINE__MAX_IN_FLIGHT_BYTES", 32 * 1_048_576, 1_048_576, 4096 * 1_048_576),
         retryCount: r.int("PIPELINE__RETRY_COUNT", 3, 0, 100),
         retryDelay: r.seconds("PIPELINE__RETRY_DELAY_SECONDS", 5, 0, 3600),
         maxRetryDelay: r.seconds("PIPELINE__MAX_RETRY_DELAY_SECONDS", 60, 0, 86_400),

@@ -24,6 +24,7 @@ import {
   Option,
   Queue,
   type Scope,
+  Semaphore,
 } from "effect"
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
@@ -38,6 +39,8 @@ export interface Chunk {
   readonly lastOffset: string
   /** The partition's high watermark when the batch was fetched (for lag). */
   readonly highWatermark: string
+  /** The chunk before this one in the same fetch, if any: its writes go first (Pipeline/Lanes.ts). */
+  readonly previous?: Chunk
 }
 
 /** The chunk was given up before it was fully written: it is not committed and will be read again. */
@@ -79,9 +82,38 @@ export interface SourceShape {
 
 const nextOffset = (offset: string) => (BigInt(offset) + 1n).toString()
 
-export const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
-  const out: A[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+/** What a message holds in memory: its value and key. */
+const bytesOfMessage = (m: KafkaMessage): number => (m.value?.length ?? 0) + (m.key?.length ?? 0)
+
+const bytesOf = (messages: ReadonlyArray<KafkaMessage>): number => {
+  let n = 0
+  for (const m of messages) n += bytesOfMessage(m)
+  return n
+}
+
+/**
+ * The messages cut into runs of at most `size` messages and `maxBytes` bytes (a message larger
+ * than that runs alone), in order.
+ */
+export const chunksOf = (
+  messages: ReadonlyArray<KafkaMessage>,
+  size: number,
+  maxBytes = Number.POSITIVE_INFINITY,
+): ReadonlyArray<ReadonlyArray<KafkaMessage>> => {
+  const out: KafkaMessage[][] = []
+  let current: KafkaMessage[] = []
+  let bytes = 0
+  for (const message of messages) {
+    const n = bytesOfMessage(message)
+    if (current.length > 0 && (current.length >= size || bytes + n > maxBytes)) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(message)
+    bytes += n
+  }
+  if (current.length > 0) out.push(current)
   return out
 }
 
@@ -105,7 +137,10 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               sessionTimeout: Duration.toMillis(kafka.sessionTimeout),
               rebalanceTimeout: 60_000,
               heartbeatInterval: Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
-              maxBytesPerPartition: Math.max(kafka.maxMessageBytes, 1_048_576),
+              // Large fetches: the chunks of one fetch are processed several at a time, and each fetch ends
+              // with a commit and a pause until its last chunk is written.
+              maxBytesPerPartition: Math.max(kafka.maxMessageBytes, 8 * 1_048_576),
+              maxBytes: Math.max(kafka.maxMessageBytes, 8 * 1_048_576) * pipeline.partitionsConcurrency,
               // A short fetch long-poll: stop() waits one out, so this bounds the shutdown (5 s by default).
               maxWaitTimeInMs: 500,
               allowAutoTopicCreation: false,
@@ -140,9 +175,17 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
 
       const consume = (handle: (chunk: Chunk) => Effect.Effect<void>) =>
         Effect.gen(function* () {
-          const queue = yield* Queue.bounded<Work>(pipeline.partitionsConcurrency)
+          const depth = pipeline.batchesInFlight
+          const lanes = pipeline.partitionsConcurrency * depth
+          const queue = yield* Queue.bounded<Work>(lanes)
+          // The message bytes held by chunks in flight, across partitions.
+          const bytesBudget = pipeline.maxInFlightBytes
+          const bytes = yield* Semaphore.make(bytesBudget)
+          // A chunk's share of the budget, so that every lane can hold one.
+          const chunkBytes = Math.max(1, Math.floor(bytesBudget / lanes))
           const context = yield* Effect.context<never>()
           const run = Effect.runPromiseWith(context)
+          const commitEvery = Duration.toMillis(kafka.commitInterval)
 
           // A worker completes the chunk's Deferred whatever happens (done when handled,
           // abandoned when interrupted), so the callback waiting for it always wakes up.
@@ -169,53 +212,94 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
             Effect.forever,
           )
           const workers = yield* Effect.forEach(
-            Array.from({ length: pipeline.partitionsConcurrency }, () => worker),
+            Array.from({ length: lanes }, () => worker),
             (w) => Effect.forkScoped(w),
           )
 
+          /**
+           * One fetch of one partition: its chunks go to the workers up to `depth` at a time, and
+           * the offset after the longest run of finished chunks is committed at most every
+           * KAFKA__COMMIT_INTERVAL_SECONDS and always before the callback returns (so before
+           * the partition's next fetch, a rebalance or a stop). Nothing is committed past a chunk
+           * that was abandoned, nor for a partition that moved to another instance.
+           */
           const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
             const { batch } = payload
-            for (const messages of chunksOf(batch.messages, pipeline.batchSize)) {
-              if (!payload.isRunning() || payload.isStale()) return
-              const chunk: Chunk = {
-                topic: batch.topic,
-                partition: batch.partition,
-                messages,
-                firstOffset: messages[0]!.offset,
-                lastOffset: messages[messages.length - 1]!.offset,
-                highWatermark: batch.highWatermark,
-              }
-              const done = Deferred.makeUnsafe<void, ChunkAbandoned>()
-              // Heartbeats keep the membership alive while a chunk waits in the queue or stalls.
-              const beat = setInterval(
-                () => payload.heartbeat().catch(() => undefined),
-                Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
-              )
-              try {
-                await run(Queue.offer(queue, { chunk, done }))
-                const outcome = await run(Effect.exit(Deferred.await(done)))
-                if (Exit.isFailure(outcome)) return
-              } finally {
-                clearInterval(beat)
-              }
-              if (payload.isStale()) return
-              payload.resolveOffset(chunk.lastOffset)
-              const offset = nextOffset(chunk.lastOffset)
+            const inFlight: Array<{
+              chunk: Chunk
+              done: Deferred.Deferred<void, ChunkAbandoned>
+              bytes: number
+            }> = []
+            let finished: string | undefined
+            let abandoned = false
+            let lastCommit = Date.now()
+
+            const commit = async () => {
+              if (finished === undefined || payload.isStale()) return
+              const last = finished
+              finished = undefined
+              payload.resolveOffset(last)
+              const offset = nextOffset(last)
               await payload
                 .commitOffsetsIfNecessary({
-                  topics: [{ topic: chunk.topic, partitions: [{ partition: chunk.partition, offset }] }],
+                  topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }],
                 })
                 .catch((cause: unknown) => {
                   throw new KafkaCommitError({
-                    topic: chunk.topic,
-                    partition: chunk.partition,
+                    topic: batch.topic,
+                    partition: batch.partition,
                     offset,
                     cause,
                   })
                 })
-              committed.set(chunk.partition, { offset, highWatermark: chunk.highWatermark, at: Date.now() })
-              await payload.heartbeat().catch(() => undefined)
+              lastCommit = Date.now()
+              committed.set(batch.partition, { offset, highWatermark: batch.highWatermark, at: lastCommit })
             }
+            /** Waits for the oldest chunk in flight; a finished one moves the commit point. */
+            const settleOldest = async () => {
+              const oldest = inFlight.shift()!
+              const outcome = await run(Effect.exit(Deferred.await(oldest.done)))
+              await run(Semaphore.release(bytes, oldest.bytes))
+              if (Exit.isFailure(outcome)) abandoned = true
+              else if (!abandoned) finished = oldest.chunk.lastOffset
+            }
+
+            // Heartbeats keep the membership alive while chunks wait in the queue or stall.
+            const beat = setInterval(
+              () => payload.heartbeat().catch(() => undefined),
+              Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
+            )
+            try {
+              let previous: Chunk | undefined
+              for (const messages of chunksOf(batch.messages, pipeline.batchSize, chunkBytes)) {
+                if (abandoned || !payload.isRunning() || payload.isStale()) break
+                const chunk: Chunk = {
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  messages,
+                  firstOffset: messages[0]!.offset,
+                  lastOffset: messages[messages.length - 1]!.offset,
+                  highWatermark: batch.highWatermark,
+                  ...(previous === undefined ? {} : { previous }),
+                }
+                previous = chunk
+                // A chunk larger than the whole budget takes all of it, alone.
+                const size = Math.min(bytesBudget, bytesOf(messages))
+                await run(Semaphore.take(bytes, size))
+                const done = Deferred.makeUnsafe<void, ChunkAbandoned>()
+                inFlight.push({ chunk, done, bytes: size })
+                await run(Queue.offer(queue, { chunk, done }))
+                while (inFlight.length >= depth) await settleOldest()
+                if (Date.now() - lastCommit >= commitEvery) await commit()
+              }
+              while (inFlight.length > 0) await settleOldest()
+              await commit()
+            } finally {
+              clearInterval(beat)
+              // After a throw: the chunks still in flight settle, and give their bytes back.
+              while (inFlight.length > 0) await settleOldest().catch(() => undefined)
+            }
+            await payload.heartbeat().catch(() => undefined)
           }
 
           yield* Effect.tryPromise({

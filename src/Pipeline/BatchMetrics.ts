@@ -9,11 +9,31 @@ import * as Metrics from "../Observability/Metrics.js"
 import { StatusFeed } from "../Observability/Status.js"
 import type { BatchSummary } from "./Batch.js"
 import type { DeadLetter } from "./Classify.js"
-import type { StageError } from "./PipelineDag.js"
+import type { PlannedSink, StageError } from "./PipelineDag.js"
+import type { SinkRun } from "./Writes.js"
+
+type TaskRun = DagResult<Record<string, unknown>, StageError>["tasks"][number]
 
 export const recordTasks = (result: DagResult<Record<string, unknown>, StageError>) =>
+  recordRuns(result.tasks)
+
+/** Each sink's write of the batch, counted like a task's run (a sink's run never fails: it isolates). */
+export const recordSinkRuns = (sinks: ReadonlyArray<PlannedSink>, runs: ReadonlyArray<SinkRun>) =>
+  recordRuns(
+    sinks.map(
+      (planned, i): TaskRun => ({
+        _tag: "Succeeded",
+        name: planned.sink.name,
+        attempts: Math.max(1, runs[i]!.attempts),
+        durationMs: runs[i]!.durationMs,
+        output: undefined,
+      }),
+    ),
+  )
+
+const recordRuns = (tasks: ReadonlyArray<TaskRun>) =>
   Effect.forEach(
-    result.tasks,
+    tasks,
     (t) => {
       const task = { task: t.name }
       return Effect.all([
@@ -36,7 +56,7 @@ export const recordTasks = (result: DagResult<Record<string, unknown>, StageErro
       ])
     },
     { discard: true },
-  ).pipe(Effect.andThen(StatusFeed.useSync((feed) => feed.tasksRan(result.tasks))))
+  ).pipe(Effect.andThen(StatusFeed.useSync((feed) => feed.tasksRan(tasks))))
 
 const countBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): ReadonlyMap<string, number> => {
   const counts = new Map<string, number>()

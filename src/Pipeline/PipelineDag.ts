@@ -1,11 +1,12 @@
 /**
- * From a decoded (and so checked) pipeline definition to the DAG the executor runs for every
- * batch. A transform reads the batch (no dependency), the records of its one upstream task, or
- * the merge of several (Merge.ts); transforms on independent branches run concurrently. Each
- * sink writes the records as they stand at the task it reads, and runs after every transform
- * (whatever it reads), so that what a record is (invalid on any branch, refused by any sink)
- * is known before any sink writes it. Transforms are built once, so stateful ones (the
- * duplicate check's window) carry their state from batch to batch.
+ * From a decoded (and so checked) pipeline definition to what runs for every batch: the DAG
+ * of transforms the executor runs, and the sinks the processor writes to once the DAG is done.
+ * A transform reads the batch (no dependency), the records of its one upstream task, or the
+ * merge of several (Merge.ts); transforms on independent branches run concurrently. Each sink
+ * writes the records as they stand at the task it reads, after every transform (whatever it
+ * reads), so that what a record is (invalid on any branch, refused by any sink) is known before
+ * any sink writes it. Transforms are built once, so stateful ones (the duplicate check's
+ * window) carry their state from batch to batch.
  */
 import { Duration, Effect, Metric, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
@@ -25,7 +26,7 @@ import type { TaskResult } from "../Tasks/Task.js"
 import { type Admission, makeAdmission } from "./Admission.js"
 import type { Batch } from "./Batch.js"
 import { type Branch, mergeBranches } from "./Merge.js"
-import { kafkaSink, mongoSink, type Sink, type SinkOutcome } from "./Sinks.js"
+import { kafkaSink, mongoSink, type Sink } from "./Sinks.js"
 
 type Records = ReadonlyArray<PipelineRecord>
 
@@ -37,11 +38,20 @@ const task = Task.builder<Batch, Records>()
 /** Each transform's output of one batch, by name. */
 export type Outputs = (transform: string) => Records
 
+/** A sink of the plan, with the retry and the per-attempt timeout its definition gives it. */
+export interface PlannedSink {
+  readonly sink: Sink<StageError>
+  /** How often a failure of unknown kind is tried again (the sink's own, or the pipeline's). */
+  readonly retry: RetrySettings
+  readonly timeout: Duration.Duration | undefined
+}
+
 export interface PipelinePlan {
+  /** The transforms. */
   readonly dag: Dag.Dag<Record<string, unknown>, StageError, never, Batch>
   /** Every transform, in declaration order. */
   readonly transforms: ReadonlyArray<string>
-  readonly sinks: ReadonlyArray<Sink<StageError>>
+  readonly sinks: ReadonlyArray<PlannedSink>
   /** The records a sink is given before admission: those of the task it reads, or the batch. */
   readonly inputOf: (sink: string, batch: Batch, outputs: Outputs) => Records
   /**
@@ -145,9 +155,10 @@ export const buildPlan = (
       return (_batch: Batch, outputs: Outputs): Records => merge(outputs)
     }
 
-    const sinks: Array<Sink<StageError>> = []
+    const sinks: Array<PlannedSink> = []
     const sinkReaders = new Map<string, (batch: Batch, outputs: Outputs) => Records>()
-    const tasks = spec.tasks.map((t): Task.Any => {
+    const tasks: Array<Task.Any> = []
+    for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
       switch (t.type) {
         case "mongodb_sink":
@@ -156,36 +167,39 @@ export const buildPlan = (
             t.type === "mongodb_sink"
               ? sinkFactories.mongodb(t.name, t.settings)
               : sinkFactories.kafka(t.name, t.settings)
-          sinks.push(sink)
-          sinkReaders.set(t.name, read)
-          return task({
-            ...common(t, retry),
-            // After every transform: see the header.
-            dependsOn: transforms,
-            run: (input): Effect.Effect<SinkOutcome, StageError> => {
-              const batch = input.context.payload
-              const admission = admit(batch, (name) => input.outputs.get(name))
-              return sink.write(admission.admitted.get(t.name) ?? [], batch.origin)
-            },
+          sinks.push({
+            sink,
+            retry: taskRetry(t, retry) ?? retry,
+            timeout: t.timeoutSeconds === undefined ? undefined : Duration.seconds(t.timeoutSeconds),
           })
+          sinkReaders.set(t.name, read)
+          break
         }
         default: {
           const transform = runTask(t as TransformTask, { maxKeyBytes: settings.maxKeyBytes })
-          return task({
-            ...common(t, retry),
-            run: (input) =>
-              transform(read(input.context.payload, (name) => input.outputs.get(name))).pipe(
-                Effect.tap((r) => countStats(t.name, r)),
-                Effect.map((r) => r.records),
-              ),
-          })
+          tasks.push(
+            task({
+              ...common(t, retry),
+              run: (input) =>
+                transform(read(input.context.payload, (name) => input.outputs.get(name))).pipe(
+                  Effect.tap((r) => countStats(t.name, r)),
+                  Effect.map((r) => r.records),
+                ),
+            }),
+          )
         }
       }
-    })
+    }
     const inputOf = (sink: string, batch: Batch, outputs: Outputs): Records =>
       sinkReaders.get(sink)?.(batch, outputs) ?? batch.records
     // Read by the sink tasks when a batch runs, after every sink is known.
-    const admit = makeAdmission(sinks, spec.key, settings, transforms, inputOf)
+    const admit = makeAdmission(
+      sinks.map((s) => s.sink),
+      spec.key,
+      settings,
+      transforms,
+      inputOf,
+    )
     const built = Dag.makeResult(tasks)
     if (Result.isFailure(built)) return Effect.fail(built.failure)
     return Effect.succeed({

@@ -1,13 +1,16 @@
 /**
- * One batch, start to finish, in the order the data flows: parse the messages, run the DAG,
- * settle the sinks, classify every record, send the dead letters, and only then return (the
- * source commits after that). Every message ends in exactly one place: the sinks (valid), the
- * dead-letter topic (malformed, invalid, refused or rejected by a sink, or in a batch whose
- * transform failed), the duplicate count, or the filtered count (no sink's branch carries it).
+ * One batch, start to finish, in the order the data flows: parse the messages, run the DAG of
+ * transforms, admit records to the sinks, then write the sinks and send the dead letters known
+ * so far side by side, then the dead letters of records a sink turned away while writing, and
+ * only then return (the source commits after that). Every message ends in exactly one place:
+ * the sinks (valid), the dead-letter topic (malformed, invalid, refused or rejected by a sink,
+ * or in a batch whose transform failed), the duplicate count, or the filtered count (no sink's
+ * branch carries it).
  *
  * How the writes ride out failures (stall, retry, isolate the record) is Writes.ts; where a
- * record ends is Classify.ts. A throw anywhere outside the sinks sends the batch's messages to
- * the dead-letter topic (stage `task`), so no batch can end a worker.
+ * record ends is Classify.ts; the order of the sinks' writes within a partition is Lanes.ts. A
+ * throw anywhere outside the sinks sends the batch's messages to the dead-letter topic (stage
+ * `task`), so no batch can end a worker.
  */
 import { Cause, Clock, Effect, Metric } from "effect"
 import type { KafkaMessage } from "kafkajs"
@@ -22,8 +25,9 @@ import type { ProducerShape } from "../Kafka/Producer.js"
 import * as Metrics from "../Observability/Metrics.js"
 import type { Admission } from "./Admission.js"
 import type { Batch, BatchSummary } from "./Batch.js"
-import { recordBatch, recordTasks } from "./BatchMetrics.js"
-import { type Classified, classify, type DeadLetter } from "./Classify.js"
+import { recordBatch, recordSinkRuns, recordTasks } from "./BatchMetrics.js"
+import { type Classified, classify, type DeadLetter, type Rejection, type Versions } from "./Classify.js"
+import { WriteLanes } from "./Lanes.js"
 import { type Parsed, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
@@ -91,10 +95,11 @@ export const makeProcessor = (
   producer: ProducerShape,
   settings: ProcessorSettings,
   stalls: PartitionStalls = new PartitionStalls(),
+  // Shared by the processors of every plan a reload builds: the order holds across a reload.
+  lanes: WriteLanes = new WriteLanes(),
 ) => {
   const writes = makeWrites({
     pipeline: settings.pipeline,
-    retry: plan.retry,
     producer,
     dlqTopic: settings.dlqTopic,
     stalls,
@@ -120,27 +125,67 @@ export const makeProcessor = (
 
   /** A transform that failed for good (a bug, or a batch-level rule such as the quality threshold). */
   const failedTransform = (result: Result) => {
-    const failed = result.tasks.find((t) => t._tag === "Failed" && !plan.sinks.some((s) => s.name === t.name))
+    const failed = result.tasks.find((t) => t._tag === "Failed")
     return failed?._tag === "Failed" ? failed : undefined
   }
 
-  /** Each sink's part of the batch, settled: what it wrote, and every record it turned away. */
-  const settleSinks = (result: Result, admission: Admission, scope: WriteScope) =>
+  /** The dead letters as messages for the topic, each cut to what it takes, and sent. */
+  const sendDeadLetters = (deadLetters: ReadonlyArray<DeadLetter>, scope: WriteScope) =>
     Effect.gen(function* () {
+      if (deadLetters.length === 0) return
       const now = yield* Clock.currentTimeMillis
-      const settled = yield* Effect.forEach(
-        plan.sinks,
-        (sink) =>
-          writes.settle(sink, result.result(sink.name), admission.admitted.get(sink.name) ?? [], scope, now),
-        { concurrency: "unbounded" },
+      const limit = producer.maxMessageBytes(settings.dlqTopic) - 1024
+      const messages = deadLetters.map((d) =>
+        deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, new Date(now), limit),
       )
-      return {
-        written: Object.fromEntries(plan.sinks.map((sink, i) => [sink.name, settled[i]!.written])),
-        rejections: [...admission.refused, ...settled.flatMap((s) => s.rejected)],
-      }
+      yield* writes.sendDeadLetters(messages, scope, now)
     })
 
-  /** Parse -> DAG -> sinks -> classification: where every message of the chunk ends. */
+  /**
+   * The sinks, each in its turn on its lane, beside the dead letters known before writing;
+   * then the dead letters of the records a sink turned away while writing.
+   */
+  const writeAll = (
+    chunk: Chunk,
+    scope: WriteScope,
+    admission: Admission,
+    classifyWith: (rejections: ReadonlyArray<Rejection>) => Classified,
+    malformed: ReadonlyArray<DeadLetter>,
+  ) =>
+    Effect.gen(function* () {
+      const early = classifyWith(admission.refused)
+      const [, runs] = yield* Effect.all(
+        [
+          sendDeadLetters([...malformed, ...early.deadLetters], scope),
+          Effect.forEach(
+            plan.sinks,
+            (planned) =>
+              lanes.inTurn(
+                chunk,
+                planned.sink.stage,
+                writes.writeSink(planned, admission.admitted.get(planned.sink.name) ?? [], scope),
+              ),
+            { concurrency: "unbounded" },
+          ),
+        ],
+        { concurrency: "unbounded" },
+      )
+      yield* recordSinkRuns(plan.sinks, runs)
+      const written = Object.fromEntries(
+        plan.sinks.map((planned, i) => [planned.sink.name, runs[i]!.written]),
+      )
+      const rejectedWhileWriting = runs.flatMap((r) => r.rejected)
+      if (rejectedWhileWriting.length === 0) return { ...early, written }
+      const final = classifyWith([...admission.refused, ...rejectedWhileWriting])
+      const late = new Set(rejectedWhileWriting.map((r) => r.record.offset))
+      yield* sendDeadLetters(
+        final.deadLetters.filter((d) => late.has(d.message.offset)),
+        scope,
+      )
+      return { ...final, written }
+    })
+
+  /** Parse -> DAG -> sinks and dead letters: where every message of the chunk ends, all of it written. */
   const outcomeOf = (chunk: Chunk, scope: WriteScope): Effect.Effect<Outcome> =>
     Effect.gen(function* () {
       const parsed = parseMessages(chunk.messages, settings.maxMessageBytes)
@@ -155,42 +200,40 @@ export const makeProcessor = (
           Effect.annotateLogs({ error: failed.error.message }),
         )
         const reason: Reason = { task: failed.name, rule: "task_failed", message: failed.error.message }
-        return { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
+        const outcome = { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
+        yield* lanes.release(chunk)
+        yield* sendDeadLetters(outcome.deadLetters, scope)
+        return outcome
       }
 
       const outputs = (name: string) => result.output(name) as ReadonlyArray<PipelineRecord>
       const admission = plan.admit(batch, outputs)
-      const sinks = yield* settleSinks(result, admission, scope)
-      const versions = {
+      const versions: Versions = {
         transforms: plan.transforms.map(outputs),
-        sinks: plan.sinks.map((sink) => plan.inputOf(sink.name, batch, outputs)),
+        sinks: plan.sinks.map((planned) => plan.inputOf(planned.sink.name, batch, outputs)),
       }
       const sources = new Map(parsed.records.map((r, i) => [r.offset, parsed.messages[i]!]))
-      const classified = classify(
-        parsed.records,
-        versions,
-        sinks.rejections,
-        (record) => sources.get(record.offset)!,
-      )
+      const classifyWith = (rejections: ReadonlyArray<Rejection>) =>
+        classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!)
+      const classified = yield* writeAll(chunk, scope, admission, classifyWith, malformed)
       return {
         ...classified,
         malformed: malformed.length,
         failedBatch: 0,
-        written: sinks.written,
         deadLetters: [...malformed, ...classified.deadLetters],
       }
     }).pipe(
       // A throw outside the sinks is a bug this batch met: it ends the batch, never the worker.
       Effect.catchCause((cause) =>
-        Cause.hasInterrupts(cause) ? Effect.failCause(cause as Cause.Cause<never>) : metABug(chunk, cause),
+        Cause.hasInterrupts(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : metABug(chunk, cause).pipe(
+              Effect.tap((outcome) =>
+                Effect.andThen(lanes.release(chunk), sendDeadLetters(outcome.deadLetters, scope)),
+              ),
+            ),
       ),
     )
-
-  /** The dead letters as messages for the topic, each cut to what it takes. */
-  const deadLetterMessages = (deadLetters: ReadonlyArray<DeadLetter>, scope: WriteScope, now: Date) => {
-    const limit = producer.maxMessageBytes(settings.dlqTopic) - 1024
-    return deadLetters.map((d) => deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, now, limit))
-  }
 
   const handle = (chunk: Chunk): Effect.Effect<BatchSummary> => {
     const scope = scopeOf(chunk)
@@ -201,10 +244,6 @@ export const makeProcessor = (
       yield* Metric.modify(Metrics.batchesInFlight, 1)
 
       const outcome = yield* outcomeOf(chunk, scope)
-      const now = yield* Clock.currentTimeMillis
-      const letters = deadLetterMessages(outcome.deadLetters, scope, new Date(now))
-      yield* writes.sendDeadLetters(letters, scope, now)
-
       const summary: BatchSummary = {
         correlationId: scope.origin.correlationId,
         consumed: chunk.messages.length,
@@ -215,7 +254,7 @@ export const makeProcessor = (
         filtered: outcome.filtered,
         rejectedBySink: outcome.rejectedBySink,
         failedBatch: outcome.failedBatch,
-        deadLettered: letters.length,
+        deadLettered: outcome.deadLetters.length,
         written: outcome.written,
       }
       yield* recordBatch(summary, outcome.deadLetters, (yield* Clock.currentTimeMillis) - started)
@@ -225,7 +264,11 @@ export const makeProcessor = (
       Effect.ensuring(
         Effect.suspend(() => {
           stalls.batchEnded(chunk.partition, started)
-          return Effect.andThen(stalls.clear(chunk.partition), Metric.modify(Metrics.batchesInFlight, -1))
+          return Effect.all([
+            lanes.release(chunk),
+            stalls.clear(chunk.partition),
+            Metric.modify(Metrics.batchesInFlight, -1),
+          ])
         }),
       ),
       Effect.annotateLogs({

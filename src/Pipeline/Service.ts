@@ -22,6 +22,7 @@ import * as Progress from "../Observability/Progress.js"
 import { Readiness } from "../Observability/Readiness.js"
 import { scrub, secretsOfSettings } from "../Observability/Redaction.js"
 import { Status, StatusFeed } from "../Observability/Status.js"
+import { WriteLanes } from "./Lanes.js"
 import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
@@ -40,6 +41,8 @@ export const runPipeline = (spec: PipelineSpec) =>
     const status = yield* Status
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
+    // The write lanes are shared, so that the order of writes within a partition holds across a reload.
+    const lanes = new WriteLanes()
     const build = (definition: PipelineSpec) =>
       buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline).pipe(
         Effect.map((plan) => ({
@@ -53,6 +56,7 @@ export const runPipeline = (spec: PipelineSpec) =>
               dlqTopic: settings.kafka.topicDlq,
             },
             stalls,
+            lanes,
           ),
         })),
       )

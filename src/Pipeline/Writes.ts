@@ -1,23 +1,24 @@
 /**
  * How a batch's writes are carried through failures, by the kind of each failure
  * (Domain/ErrorKind.ts):
- * - transient: the same write again with the service's backoff (Dag/Retry.ts), for as long as
- *   it lasts; the partition is stalled (WARNING per retry, per-partition gauge, /readyz after
- *   a while) and nothing is committed;
- * - record, or unknown after its retries: the records are split in halves until the one that
- *   fails stands alone; it is rejected with the sink's stage and the error.
+ * - transient (a server away, an attempt slower than the sink's `timeoutSeconds`): the same
+ *   write again with the service's backoff (Dag/Retry.ts), for as long as it lasts; the
+ *   partition is stalled (WARNING per retry, per-partition gauge, /readyz after a while) and
+ *   nothing is committed;
+ * - unknown: tried again by the sink's retry settings, then treated as the records';
+ * - record: the records are split in halves until the one that fails stands alone; it is
+ *   rejected with the sink's stage and the error.
  * A throw inside a sink is a failure of the record kind (SinkDefect).
  */
-import { Data, Duration, Effect } from "effect"
+import { Clock, Data, Duration, Effect, type Schedule } from "effect"
 import type { Message } from "kafkajs"
 import type { AppSettings } from "../Config/AppConfig.js"
-import type { TaskResult } from "../Dag/Executor.js"
-import { backoff, type RetrySettings, retryPolicy } from "../Dag/Retry.js"
+import { backoff, retryPolicy } from "../Dag/Retry.js"
 import { type ErrorKind, kindOf } from "../Domain/ErrorKind.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { Rejection } from "./Classify.js"
-import type { StageError } from "./PipelineDag.js"
+import type { PlannedSink, StageError } from "./PipelineDag.js"
 import type { Keyed, Sink, SinkOutcome } from "./Sinks.js"
 import type { PartitionStalls } from "./Stalls.js"
 
@@ -34,16 +35,21 @@ export class SinkDefect extends Data.TaggedError("SinkDefect")<{
   }
 }
 
-type Failure = StageError | SinkDefect
-
-/** The kind of a sink's failure; the executor's own errors say theirs (a timeout is transient, a throw is the records'). */
-const kindOfFailure = (error: unknown): ErrorKind => {
-  if (typeof error === "object" && error !== null && "_tag" in error) {
-    if (error._tag === "TaskTimeoutError") return "transient"
-    if (error._tag === "TaskDefectError") return "record"
+/** An attempt of a sink's write that outlasted the sink's `timeoutSeconds`. */
+export class SinkTimeout extends Data.TaggedError("SinkTimeout")<{
+  readonly sink: string
+  readonly timeout: Duration.Duration
+}> {
+  readonly kind: ErrorKind = "transient"
+  readonly retryable = true
+  override get message() {
+    return `the ${this.sink} sink did not answer within ${Duration.format(this.timeout)}`
   }
-  return kindOf(error)
 }
+
+type Failure = StageError | SinkDefect | SinkTimeout
+
+const kindOfFailure = (error: unknown): ErrorKind => kindOf(error)
 
 export const messageOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
@@ -68,10 +74,14 @@ export interface Settled {
   readonly rejected: ReadonlyArray<Rejection>
 }
 
+/** A sink's part of a batch: what it wrote and turned away, its attempts and its time. */
+export interface SinkRun extends Settled {
+  readonly attempts: number
+  readonly durationMs: number
+}
+
 export const makeWrites = (options: {
   readonly pipeline: AppSettings["pipeline"]
-  /** The plan's retry settings: how often a failure of unknown kind is tried again. */
-  readonly retry: RetrySettings
   readonly producer: ProducerShape
   readonly dlqTopic: string
   readonly stalls: PartitionStalls
@@ -82,34 +92,41 @@ export const makeWrites = (options: {
     baseDelay: Duration.max(options.pipeline.retryDelay, Duration.millis(100)),
     maxDelay: Duration.max(options.pipeline.maxRetryDelay, Duration.millis(100)),
   })
-  const unknownRetries = retryPolicy(options.retry)
+  const dlqRetries = retryPolicy({
+    retryCount: options.pipeline.retryCount,
+    baseDelay: options.pipeline.retryDelay,
+    maxDelay: options.pipeline.maxRetryDelay,
+  })
 
   /**
    * Runs `write` until it succeeds or fails with an error that is not transient: a transient
    * failure stalls the partition and is retried without end; one of unknown kind is retried
-   * by the retry settings (`retryUnknown`). Throws become failures of the record kind.
+   * by `unknownRetries` (none when it is undefined). Throws become failures of the record kind.
+   * `attempts` counts every attempt.
    */
   const persist = <A>(
     what: string,
     scope: WriteScope,
     since: number,
     write: () => Effect.Effect<A, Failure>,
-    retryUnknown = true,
+    unknownRetries: Schedule.Schedule<Duration.Duration, unknown> | undefined,
+    attempts: { count: number } = { count: 0 },
   ): Effect.Effect<A, Failure> => {
-    const once = Effect.suspend(write).pipe(
-      Effect.catchDefect((defect) => Effect.fail(new SinkDefect({ sink: what, defect }))),
-    )
+    const once = Effect.suspend(() => {
+      attempts.count++
+      return write()
+    }).pipe(Effect.catchDefect((defect) => Effect.fail(new SinkDefect({ sink: what, defect }))))
     const stalling = once.pipe(
       Effect.tapError((error) =>
         kindOfFailure(error) === "transient" ? noteStall(what, scope, since, error) : Effect.void,
       ),
       Effect.retry({ schedule: stallBackoff, while: (error) => kindOfFailure(error) === "transient" }),
     )
-    return retryUnknown
-      ? stalling.pipe(
+    return unknownRetries === undefined
+      ? stalling
+      : stalling.pipe(
           Effect.retry({ schedule: unknownRetries, while: (error) => kindOfFailure(error) === "unknown" }),
         )
-      : stalling
   }
 
   const noteStall = (what: string, scope: WriteScope, since: number, error: Failure) =>
@@ -140,37 +157,56 @@ export const makeWrites = (options: {
     rejected: outcome.rejected.map((r) => ({ record: r.record, stage: sink.stage, reason: r.reason })),
   })
 
+  /** One attempt of the sink's write, bounded by its `timeoutSeconds`. */
+  const attempt = (planned: PlannedSink, records: ReadonlyArray<Keyed>, scope: WriteScope) => {
+    const write = planned.sink.write(records, scope.origin)
+    const timeout = planned.timeout
+    return timeout === undefined
+      ? () => write
+      : () =>
+          write.pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(new SinkTimeout({ sink: planned.sink.name, timeout })),
+            }),
+          )
+  }
+
   /**
-   * Writes `records` to `sink`, isolating what the records cause: on a failure that is not
+   * Writes `records` to the sink, isolating what the records cause: on a failure that is not
    * transient the records are split in halves, down to the one that fails alone, which is
    * rejected with the error. Never fails. Errors of unknown kind have had their retries on the
-   * whole batch: the halves are not retried again for them (`retryUnknown`).
+   * whole batch: the halves are not retried again for them (`unknownRetries` undefined).
    */
   const isolate = (
-    sink: Sink<StageError>,
+    planned: PlannedSink,
     records: ReadonlyArray<Keyed>,
     scope: WriteScope,
     since: number,
-    retryUnknown = false,
+    unknownRetries: Schedule.Schedule<Duration.Duration, unknown> | undefined,
+    attempts: { count: number },
   ): Effect.Effect<Settled> =>
     persist(
-      `the ${sink.name} sink`,
+      `the ${planned.sink.name} sink`,
       scope,
       since,
-      () => sink.write(records, scope.origin),
-      retryUnknown,
+      attempt(planned, records, scope),
+      unknownRetries,
+      attempts,
     ).pipe(
-      Effect.map((outcome) => fromOutcome(sink, outcome)),
-      Effect.catch((error) => split(sink, records, scope, since, error)),
+      Effect.map((outcome) => fromOutcome(planned.sink, outcome)),
+      Effect.catch((error) => split(planned, records, scope, since, error, attempts)),
     )
 
   const split = (
-    sink: Sink<StageError>,
+    planned: PlannedSink,
     records: ReadonlyArray<Keyed>,
     scope: WriteScope,
     since: number,
     error: Failure,
+    attempts: { count: number },
   ): Effect.Effect<Settled> => {
+    const sink = planned.sink
     if (records.length === 0) return Effect.succeed({ written: 0, rejected: [] })
     if (records.length === 1) {
       const rejection: Rejection = {
@@ -186,31 +222,28 @@ export const makeWrites = (options: {
       )
     }
     const [left, right] = halves(records)
-    return Effect.zipWith(isolate(sink, left, scope, since), isolate(sink, right, scope, since), (a, b) => ({
-      written: a.written + b.written,
-      rejected: [...a.rejected, ...b.rejected],
-    }))
+    return Effect.zipWith(
+      isolate(planned, left, scope, since, undefined, attempts),
+      isolate(planned, right, scope, since, undefined, attempts),
+      (a, b) => ({ written: a.written + b.written, rejected: [...a.rejected, ...b.rejected] }),
+    )
   }
 
-  /**
-   * A sink's part of the batch, from what its DAG task did: its outcome when it succeeded;
-   * otherwise the rest of the work. The DAG has retried the task already: a transient failure
-   * goes on stalling, any other is split at once.
-   */
-  const settle = (
-    sink: Sink<StageError>,
-    result: TaskResult<StageError> | undefined,
-    admitted: ReadonlyArray<Keyed>,
+  /** A sink's part of the batch: every record written, or turned away on its own; never fails. */
+  const writeSink = (
+    planned: PlannedSink,
+    records: ReadonlyArray<Keyed>,
     scope: WriteScope,
-    now: number,
-  ): Effect.Effect<Settled> => {
-    if (result?._tag === "Succeeded") return Effect.succeed(fromOutcome(sink, result.output as SinkOutcome))
-    const since = now - (result?.durationMs ?? 0)
-    const error = result?._tag === "Failed" ? result.error : undefined
-    return error === undefined || kindOfFailure(error) === "transient"
-      ? isolate(sink, admitted, scope, since, true)
-      : split(sink, admitted, scope, since, error)
-  }
+  ): Effect.Effect<SinkRun> =>
+    Effect.gen(function* () {
+      const started = yield* Clock.currentTimeMillis
+      const attempts = { count: 0 }
+      const settled =
+        records.length === 0
+          ? { written: 0, rejected: [] }
+          : yield* isolate(planned, records, scope, started, retryPolicy(planned.retry), attempts)
+      return { ...settled, attempts: attempts.count, durationMs: (yield* Clock.currentTimeMillis) - started }
+    })
 
   /**
    * Sends the dead letters; a message the topic will not take even cut to its size is sent as
@@ -223,7 +256,13 @@ export const makeWrites = (options: {
   ): Effect.Effect<void> =>
     messages.length === 0
       ? Effect.void
-      : persist("the dead-letter topic", scope, since, () => producer.send(options.dlqTopic, messages)).pipe(
+      : persist(
+          "the dead-letter topic",
+          scope,
+          since,
+          () => producer.send(options.dlqTopic, messages),
+          dlqRetries,
+        ).pipe(
           Effect.catch((error) => {
             if (messages.length > 1) {
               const [left, right] = halves(messages)
@@ -239,7 +278,7 @@ export const makeWrites = (options: {
           }),
         )
 
-  return { settle, sendDeadLetters }
+  return { writeSink, sendDeadLetters }
 }
 
 const pipelineHeaders = (message: Message): Record<string, string> => {

@@ -1,0 +1,75 @@
+/**
+ * The order of writes within a partition: chunks processed several at a time still write each
+ * sink in offset order, whichever is ready first; the lanes of the two sinks are independent;
+ * a chunk that ends before its sinks passes its turn on.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import { WriteLanes } from "../../src/Pipeline/Lanes.js"
+
+const chain = (n: number): ReadonlyArray<Chunk> => {
+  const chunks: Chunk[] = []
+  for (let i = 0; i < n; i++) {
+    const previous = chunks[i - 1]
+    chunks.push({
+      topic: "t",
+      partition: 0,
+      messages: [],
+      firstOffset: String(i),
+      lastOffset: String(i),
+      highWatermark: "0",
+      ...(previous === undefined ? {} : { previous }),
+    })
+  }
+  return chunks
+}
+
+describe("write lanes", () => {
+  it.effect("a later chunk ready first still writes after the earlier ones, per sink", () =>
+    Effect.gen(function* () {
+      const lanes = new WriteLanes()
+      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const order: string[] = []
+      const write = (name: string) => Effect.sync(() => void order.push(name))
+      const gateA = yield* Deferred.make<void>()
+      // c and b ask first; a is held back.
+      const fc = yield* Effect.forkChild(lanes.inTurn(c, "mongodb_sink", write("c")))
+      const fb = yield* Effect.forkChild(lanes.inTurn(b, "mongodb_sink", write("b")))
+      const fa = yield* Effect.forkChild(
+        lanes.inTurn(a, "mongodb_sink", Effect.andThen(Deferred.await(gateA), write("a"))),
+      )
+      // The other sink's lane does not wait for this one.
+      yield* lanes.inTurn(a, "kafka_sink", write("a-kafka"))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(order, ["a-kafka"])
+      yield* Deferred.succeed(gateA, undefined)
+      yield* Fiber.join(fa)
+      yield* Fiber.join(fb)
+      yield* Fiber.join(fc)
+      assert.deepStrictEqual(order, ["a-kafka", "a", "b", "c"])
+    }),
+  )
+
+  it.effect("a chunk that fails or ends before its sinks passes its turn on", () =>
+    Effect.gen(function* () {
+      const lanes = new WriteLanes()
+      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const order: string[] = []
+      const failed = yield* Effect.exit(lanes.inTurn(a, "mongodb_sink", Effect.fail("refused")))
+      assert.isTrue(failed._tag === "Failure")
+      yield* lanes.release(b)
+      yield* lanes.inTurn(
+        c,
+        "mongodb_sink",
+        Effect.sync(() => void order.push("c")),
+      )
+      yield* lanes.inTurn(
+        c,
+        "kafka_sink",
+        Effect.sync(() => void order.push("c-kafka")),
+      )
+      assert.deepStrictEqual(order, ["c", "c-kafka"])
+    }),
+  )
+})
