@@ -22,4 +22,15 @@ if (!limited && process.env.PIPELINE__HEAP_LIMITS !== "off" && typeof process.ex
     // No execve here (Windows): the service runs with V8's own sizing.
   }
 }
+// A stop asked for while the program loads (an orchestrator that changed its mind) is asked
+// again once the program handles signals, so that it is a clean stop and not the default kill.
+let early: NodeJS.Signals | undefined
+const remember = (signal: NodeJS.Signals) => {
+  early ??= signal
+}
+process.on("SIGINT", remember)
+process.on("SIGTERM", remember)
 await import("./Program.js")
+process.off("SIGINT", remember)
+process.off("SIGTERM", remember)
+if (early !== undefined) process.kill(process.pid, early)

@@ -1,12 +1,15 @@
 /**
  * The Kafka source: a kafkajs consumer group whose callbacks do no work themselves.
  *
- * `eachBatch` cuts the fetched batch into chunks of PIPELINE__BATCH_SIZE, hands each chunk
- * with a Deferred to a bounded Queue and waits; worker fibers owned by the caller's scope take
- * chunks, process them, and complete the Deferred only once everything is written. Then the
- * callback commits `last + 1` for that partition. The bounded queue is the backpressure: while
- * the pipeline is slow or stalled, kafkajs stops fetching. Offsets are never committed for a
- * chunk that was abandoned or whose partition moved to another instance (stale).
+ * `eachBatch` cuts the fetched batch into chunks of PIPELINE__BATCH_SIZE messages (and at most
+ * their share of PIPELINE__MAX_IN_FLIGHT_BYTES), hands up to PIPELINE__BATCHES_IN_FLIGHT of
+ * them at a time, each with a Deferred, to a bounded Queue, and waits for them in offset order;
+ * worker fibers owned by the caller's scope take chunks, process them, and complete the
+ * Deferred only once everything is written. The callback commits `last + 1` of the longest run
+ * of finished chunks, at most every KAFKA__COMMIT_INTERVAL_SECONDS and always before it returns.
+ * The bounded queue and the bytes budget are the backpressure: while the pipeline is slow or
+ * stalled, kafkajs stops fetching. Offsets are never committed past a chunk that was abandoned,
+ * nor for a partition that moved to another instance (stale).
  *
  * Shutdown (closing the scope) stops fetching, lets the chunks in hand finish within the
  * shutdown timeout, abandons them uncommitted after that, and disconnects.
@@ -62,8 +65,9 @@ interface Work {
 
 export interface SourceShape {
   /**
-   * Starts consuming: every chunk goes through `handle`, with at most PIPELINE__PARTITIONS_CONCURRENCY
-   * chunks (one per partition) in flight. Consumption stops when the scope closes.
+   * Starts consuming: every chunk goes through `handle`, with at most PIPELINE__BATCHES_IN_FLIGHT
+   * chunks of each of PIPELINE__PARTITIONS_CONCURRENCY partitions in flight. Consumption stops
+   * when the scope closes.
    */
   readonly consume: (
     handle: (chunk: Chunk) => Effect.Effect<void>,

@@ -9,7 +9,7 @@
  * fields; the others pass them, so an absent field is reported once, by the rule meant for it.
  *
  * The batch threshold compares the share of invalid records in the batch (invalid for any
- * reason, from any task; duplicates not counted) with `maxInvalidRatio`. Crossing it is
+ * reason, from any task; duplicates and filtered records not counted) with `maxInvalidRatio`. Crossing it is
  * reported in the result; `enforceThreshold` logs it or fails the batch, as configured.
  * Batches of fewer than `minRecords` counted records are not judged: one bad record in a
  * batch of two says nothing about the stream (a slow topic delivers such batches all day).
@@ -101,7 +101,8 @@ export const make = (settings: DataQualitySettings, options: TaskOptions = {}) =
     let invalidated = 0
     let warningCount = 0
     let invalid = 0
-    let duplicates = 0
+    // Duplicates and records a filter stopped: they count in no ratio.
+    let notJudged = 0
     let skipped = 0
 
     for (let r = 0; r < records.length; r++) {
@@ -110,7 +111,7 @@ export const make = (settings: DataQualitySettings, options: TaskOptions = {}) =
         out[r] = record
         skipped++
         if (record.status === "invalid") invalid++
-        else duplicates++
+        else notJudged++
         continue
       }
       checked++
@@ -146,7 +147,7 @@ export const make = (settings: DataQualitySettings, options: TaskOptions = {}) =
       out[r] = next
     }
 
-    const counted = records.length - duplicates
+    const counted = records.length - notJudged
     const invalidRatio = counted === 0 ? 0 : invalid / counted
     const outcome: ThresholdOutcome | undefined =
       threshold === undefined

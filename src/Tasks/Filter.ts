@@ -16,7 +16,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
-import type { TaskOptions, TaskResult } from "./Task.js"
+import { mapValid, type TaskOptions, type TaskResult } from "./Task.js"
 
 const Bound = Schema.Union([Schema.Finite, Schema.String])
 
@@ -162,23 +162,21 @@ export const compileCondition = (condition: Condition): Test => {
 export const make = (settings: FilterSettings, _options: TaskOptions = {}) => {
   const matches = compileCondition(settings.where)
   return (records: ReadonlyArray<PipelineRecord>): TaskResult<FilterStats> => {
-    const out: Array<PipelineRecord> = new Array(records.length)
-    let passed = 0
     let filtered = 0
-    let skipped = 0
-    for (let r = 0; r < records.length; r++) {
-      const record = records[r]!
-      if (record.status !== "valid") {
-        out[r] = record
-        skipped++
-      } else if (matches(record.value)) {
-        out[r] = record
-        passed++
-      } else {
-        out[r] = { ...record, status: "filtered" }
-        filtered++
-      }
+    const out = mapValid(records, (record) => {
+      if (matches(record.value)) return record
+      filtered++
+      return { ...record, status: "filtered" }
+    })
+    return {
+      records: out.records,
+      stats: {
+        records: records.length,
+        passed: records.length - out.skipped - filtered,
+        filtered,
+        invalidated: 0,
+        skipped: out.skipped,
+      },
     }
-    return { records: out, stats: { records: records.length, passed, filtered, invalidated: 0, skipped } }
   }
 }

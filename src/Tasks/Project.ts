@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import type { JsonObject, PipelineRecord } from "../Domain/Record.js"
-import type { TaskOptions, TaskResult } from "./Task.js"
+import { mapValid, type TaskOptions, type TaskResult } from "./Task.js"
 
 export const ProjectSettings = Schema.Struct({
   fields: Schema.Array(PathString).check(Schema.isMinLength(1)),
@@ -24,24 +24,22 @@ export type ProjectStats = {
 export const make = (settings: ProjectSettings, _options: TaskOptions = {}) => {
   const paths: ReadonlyArray<Path> = settings.fields.map(parsePath)
   return (records: ReadonlyArray<PipelineRecord>): TaskResult<ProjectStats> => {
-    const out: Array<PipelineRecord> = new Array(records.length)
-    let projected = 0
-    let skipped = 0
-    for (let r = 0; r < records.length; r++) {
-      const record = records[r]!
-      if (record.status !== "valid") {
-        out[r] = record
-        skipped++
-        continue
-      }
+    const out = mapValid(records, (record) => {
       const value: JsonObject = {}
       for (const path of paths) {
         const field = getPath(record.value, path)
         if (field !== undefined) setPath(value, path, field)
       }
-      out[r] = { ...record, value }
-      projected++
+      return { ...record, value }
+    })
+    return {
+      records: out.records,
+      stats: {
+        records: records.length,
+        projected: records.length - out.skipped,
+        invalidated: 0,
+        skipped: out.skipped,
+      },
     }
-    return { records: out, stats: { records: records.length, projected, invalidated: 0, skipped } }
   }
 }

@@ -27,6 +27,27 @@ export interface TaskResult<S extends TaskStats = TaskStats> {
   readonly levels?: { readonly [level: string]: number }
 }
 
+/**
+ * `each` over the records still valid, in order; the others (invalid, duplicate, filtered) pass
+ * on as they are. Returns the records out and how many were passed on.
+ */
+export const mapValid = (
+  records: ReadonlyArray<PipelineRecord>,
+  each: (record: PipelineRecord) => PipelineRecord,
+): { readonly records: Array<PipelineRecord>; readonly skipped: number } => {
+  const out: Array<PipelineRecord> = new Array(records.length)
+  let skipped = 0
+  for (let r = 0; r < records.length; r++) {
+    const record = records[r]!
+    if (record.status === "valid") out[r] = each(record)
+    else {
+      out[r] = record
+      skipped++
+    }
+  }
+  return { records: out, skipped }
+}
+
 export type Transform<S extends TaskStats = TaskStats> = (
   records: ReadonlyArray<PipelineRecord>,
 ) => TaskResult<S>

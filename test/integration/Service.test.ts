@@ -180,6 +180,13 @@ describe("the service", () => {
     await first.stop("SIGKILL")
 
     const second = startService(env)
+    // Running before the catch-up counts: the first may have committed everything already.
+    await waitFor(
+      "the second instance to run",
+      async () => second.output().includes("pipeline running"),
+      60_000,
+      second.output,
+    )
     await untilCaughtUp(names, second)
     assert.strictEqual(await second.stop("SIGTERM"), 0, second.output())
     // Replayed batches may repeat dead letters and sink messages, never MongoDB documents.

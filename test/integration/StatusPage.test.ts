@@ -133,11 +133,19 @@ describe("status page", () => {
       for (const p of status.partitions) assert.isNotNull(p.lastCommitAt)
       assert.deepInclude(status.pipeline!, { name: "orders", file: "config/pipeline.yaml", generation: 1 })
       assert.match(status.pipeline!.digest, /^[0-9a-f]{12}$/)
-      assert.strictEqual(
-        status.throughput.in.reduce((a, b) => a + b, 0),
-        records.length,
-        "the throughput series adds up to what was consumed",
+      // The series is sampled once a second: wait for the sample after the last batch.
+      const seriesTotal = (snapshot: StatusSnapshot) => snapshot.throughput.in.reduce((a, b) => a + b, 0)
+      let sampled = status
+      await waitFor(
+        "the throughput series to add up to what was consumed",
+        async () => {
+          sampled = await statusOf(port)
+          return seriesTotal(sampled) === records.length
+        },
+        10_000,
+        () => JSON.stringify(sampled.throughput.in),
       )
+      assert.strictEqual(seriesTotal(sampled), records.length)
 
       const body = JSON.stringify(status)
       for (const r of records) {
