@@ -93,6 +93,45 @@ const topicSize = async (topic: string) => {
   }
 }
 
+/**
+ * The messages of a topic as a read_committed consumer sees them (with KAFKA__DELIVERY=
+ * exactly_once, the messages of aborted transactions, and the transaction markers, are not
+ * counted): read from the start until every partition reaches its end offset.
+ */
+const committedCount = async (topic: string): Promise<number> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  const ends = new Map(
+    (await admin.fetchTopicOffsets(topic).catch(() => [])).map((p) => [p.partition, Number(p.high)]),
+  )
+  await admin.disconnect()
+  const pending = new Set([...ends].filter(([, end]) => end > 0).map(([p]) => p))
+  if (pending.size === 0) return 0
+  const consumer = kafka.consumer({ groupId: `demo-count-${Date.now()}`, readUncommitted: false })
+  let count = 0
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await new Promise<void>((done) => {
+      const timer = setTimeout(done, 60_000)
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          count += batch.messages.length
+          if (Number(batch.lastOffset()) + 1 >= (ends.get(batch.partition) ?? 0))
+            pending.delete(batch.partition)
+          if (pending.size === 0) {
+            clearTimeout(timer)
+            done()
+          }
+        },
+      })
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return count
+}
+
 const caughtUp = async () => {
   const admin = kafka.admin()
   await admin.connect()
@@ -173,16 +212,17 @@ const main = async () => {
           (JSON.parse(stopped) as { annotations: { summary: { duplicates: number } } }).annotations.summary
             .duplicates,
         )
-  const sink = await topicSize(env.KAFKA__TOPIC_SINK)
-  const dlq = await topicSize(`${env.KAFKA__TOPIC_SOURCE}.dlq`)
+  // As a reader with isolation level read_committed sees them.
+  const sink = await committedCount(env.KAFKA__TOPIC_SINK)
+  const dlq = await committedCount(`${env.KAFKA__TOPIC_SOURCE}.dlq`)
   process.stdout.write(
     [
       "",
       `what happened (run ${run}, service exit code ${code}):`,
       `  records in (source topic)          ${produced}`,
       `  valid, written to MongoDB          ${documents}   (demo.${run})`,
-      `  valid, written to the sink topic   ${sink}   (${env.KAFKA__TOPIC_SINK})`,
-      `  invalid/malformed, dead-letter     ${dlq}   (${env.KAFKA__TOPIC_SOURCE}.dlq)`,
+      `  valid, written to the sink topic   ${sink}   (${env.KAFKA__TOPIC_SINK}, as read_committed sees it)`,
+      `  invalid/malformed, dead-letter     ${dlq}   (${env.KAFKA__TOPIC_SOURCE}.dlq, as read_committed sees it)`,
       `  duplicates removed                 ${duplicates}`,
       `  throughput                         ${(produced / elapsed).toFixed(0)} records/s over ${elapsed.toFixed(1)} s`,
       "",

@@ -25,6 +25,8 @@ export interface AppSettings {
     readonly sessionTimeout: Duration.Duration
     /** At most this long between offset commits of a partition while it is being read. */
     readonly commitInterval: Duration.Duration
+    /** exactly_once: each batch's Kafka writes and consumed offset in one transaction (Kafka/Transactions.ts). */
+    readonly delivery: "at_least_once" | "exactly_once"
     /** kafkajs' request timeout: how long one request may wait for the broker's answer. */
     readonly requestTimeout: Duration.Duration
     /** A send's deadline, kafkajs' own retries included (six request timeouts). */
@@ -188,6 +190,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         maxMessageBytes: r.int("KAFKA__MAX_MESSAGE_BYTES", 1_048_576, 1, 100 * 1_048_576),
         sessionTimeout: r.seconds("KAFKA__SESSION_TIMEOUT_SECONDS", 30, 6, 1800),
         commitInterval: r.seconds("KAFKA__COMMIT_INTERVAL_SECONDS", 1, 0, 3600),
+        delivery: r.oneOf("KAFKA__DELIVERY", ["at_least_once", "exactly_once"], "at_least_once"),
         requestTimeout,
         sendDeadline: Duration.times(requestTimeout, 6),
       },

@@ -57,6 +57,9 @@ export class KafkaCommitError extends Data.TaggedError("KafkaCommitError")<{
 /** Protocol errors that the records sent cause: the same records fail the same way every time. */
 const recordErrorTypes = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD"])
 
+/** The broker's word that a newer producer holds this transactional id. */
+const fencedErrorTypes = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"])
+
 /** kafkajs errors about connections, brokers and time, never about the data. */
 const transientClasses = new Set([
   "KafkaJSConnectionError",
@@ -83,6 +86,7 @@ export const kindOfKafkaError = (cause: unknown, depth = 0): ErrorKind => {
   const name = field(cause, "name")
   const type = field(cause, "type")
   if (typeof type === "string" && recordErrorTypes.has(type)) return "record"
+  if (typeof type === "string" && fencedErrorTypes.has(type)) return "fenced"
   if (name === "KafkaJSNumberOfRetriesExceeded" || name === "KafkaJSNonRetriableError") {
     const inner = field(cause, "cause") ?? field(cause, "originalError")
     if (inner !== undefined) {
@@ -95,11 +99,13 @@ export const kindOfKafkaError = (cause: unknown, depth = 0): ErrorKind => {
     const errors = field(cause, "errors")
     if (Array.isArray(errors) && errors.length > 0) {
       const kinds = errors.map((e: unknown) => kindOfKafkaError(e, depth + 1))
-      return kinds.includes("record")
-        ? "record"
-        : kinds.every((k) => k === "transient")
-          ? "transient"
-          : "unknown"
+      return kinds.includes("fenced")
+        ? "fenced"
+        : kinds.includes("record")
+          ? "record"
+          : kinds.every((k) => k === "transient")
+            ? "transient"
+            : "unknown"
     }
   }
   if (typeof name === "string" && transientClasses.has(name)) return "transient"

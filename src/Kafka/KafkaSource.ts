@@ -69,8 +69,8 @@ export interface SourceShape {
    * chunks of each of PIPELINE__PARTITIONS_CONCURRENCY partitions in flight. Consumption stops
    * when the scope closes.
    */
-  readonly consume: (
-    handle: (chunk: Chunk) => Effect.Effect<void>,
+  readonly consume: <E>(
+    handle: (chunk: Chunk) => Effect.Effect<void, E>,
   ) => Effect.Effect<void, KafkaConnectionError, Scope.Scope>
   /** Fails when the consumer has stopped for good (kafkajs gave up restarting it). */
   readonly crashed: Effect.Effect<never, KafkaConsumerCrashed>
@@ -177,7 +177,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
         (c) => Effect.promise(() => c.disconnect().catch(() => undefined)),
       )
 
-      const consume = (handle: (chunk: Chunk) => Effect.Effect<void>) =>
+      const consume = <E>(handle: (chunk: Chunk) => Effect.Effect<void, E>) =>
         Effect.gen(function* () {
           const depth = pipeline.batchesInFlight
           const lanes = pipeline.partitionsConcurrency * depth
@@ -244,6 +244,11 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               finished = undefined
               payload.resolveOffset(last)
               const offset = nextOffset(last)
+              if (kafka.delivery === "exactly_once") {
+                // Committed already, in each batch's transaction.
+                committed.set(batch.partition, { offset, highWatermark: batch.highWatermark, at: Date.now() })
+                return
+              }
               await payload
                 .commitOffsetsIfNecessary({
                   topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }],

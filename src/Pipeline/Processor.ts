@@ -22,6 +22,7 @@ import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { Chunk } from "../Kafka/KafkaSource.js"
 import { deadLetterMessage } from "../Kafka/Messages.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
+import type { TransactionsShape } from "../Kafka/Transactions.js"
 import * as Metrics from "../Observability/Metrics.js"
 import type { Admission } from "./Admission.js"
 import type { Batch, BatchSummary } from "./Batch.js"
@@ -31,7 +32,7 @@ import { WriteLanes } from "./Lanes.js"
 import { type Parsed, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
-import { makeWrites, type WriteScope } from "./Writes.js"
+import { BatchAbandoned, makeWrites, type SinkRun, type WriteScope } from "./Writes.js"
 
 export interface ProcessorSettings {
   readonly pipeline: AppSettings["pipeline"]
@@ -39,8 +40,10 @@ export interface ProcessorSettings {
   readonly dlqTopic: string
 }
 
-/** Where every message of a batch ends, before the dead letters are sent. */
+/** Where every message of a batch ends, all of it written. */
 interface Outcome extends Classified {
+  /** Messages of the batch worked on (with exactly_once, those the partition's earlier owner committed are not). */
+  readonly consumed: number
   readonly malformed: number
   readonly failedBatch: number
   readonly written: Readonly<Record<string, number>>
@@ -72,6 +75,7 @@ const allFailed = (
   filtered: 0,
   rejectedBySink: 0,
   malformed: 0,
+  consumed: messages.length,
   failedBatch: messages.length,
   written: {},
   deadLetters: [
@@ -90,6 +94,16 @@ const metABug = (chunk: Chunk, cause: Cause.Cause<unknown>): Effect.Effect<Outco
   ).pipe(Effect.as(allFailed(chunk.messages, { task: "pipeline", rule: "batch_failed", message: text })))
 }
 
+/** The messages at or after `committed` (an offset the group has committed; -1 for none). */
+export const keepFrom = (
+  messages: ReadonlyArray<KafkaMessage>,
+  committed: bigint,
+): ReadonlyArray<KafkaMessage> =>
+  committed < 0n ? messages : messages.filter((m) => BigInt(m.offset) >= committed)
+
+const abandonedIn = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((r) => Cause.isFailReason(r) && r.error instanceof BatchAbandoned)
+
 export const makeProcessor = (
   plan: PipelinePlan,
   producer: ProducerShape,
@@ -97,6 +111,8 @@ export const makeProcessor = (
   stalls: PartitionStalls = new PartitionStalls(),
   // Shared by the processors of every plan a reload builds: the order holds across a reload.
   lanes: WriteLanes = new WriteLanes(),
+  // With KAFKA__DELIVERY=exactly_once: each batch's Kafka writes and offset in one transaction.
+  transactions?: TransactionsShape,
 ) => {
   const writes = makeWrites({
     pipeline: settings.pipeline,
@@ -129,8 +145,8 @@ export const makeProcessor = (
     return failed?._tag === "Failed" ? failed : undefined
   }
 
-  /** The dead letters as messages for the topic, each cut to what it takes, and sent. */
-  const sendDeadLetters = (deadLetters: ReadonlyArray<DeadLetter>, scope: WriteScope) =>
+  /** The dead letters as messages for the topic, each cut to what it takes, and sent (`via` a transaction). */
+  const sendDeadLetters = (deadLetters: ReadonlyArray<DeadLetter>, scope: WriteScope, via?: ProducerShape) =>
     Effect.gen(function* () {
       if (deadLetters.length === 0) return
       const now = yield* Clock.currentTimeMillis
@@ -138,7 +154,65 @@ export const makeProcessor = (
       const messages = deadLetters.map((d) =>
         deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, new Date(now), limit),
       )
-      yield* writes.sendDeadLetters(messages, scope, now)
+      yield* writes.sendDeadLetters(messages, scope, now, via)
+    })
+
+  /**
+   * The Kafka side of a batch with exactly_once: `work` sends through the partition's
+   * transaction, then the batch's next offset goes in and the transaction commits, in the
+   * batch's turn on the sink topic's lane; retried as a whole while the failure is transient.
+   */
+  const inTransaction = <A>(
+    tx: TransactionsShape,
+    chunk: Chunk,
+    scope: WriteScope,
+    work: (via: ProducerShape) => Effect.Effect<A, BatchAbandoned>,
+  ): Effect.Effect<A, BatchAbandoned> =>
+    Effect.gen(function* () {
+      const since = yield* Clock.currentTimeMillis
+      const next = (BigInt(chunk.lastOffset) + 1n).toString()
+      return yield* writes.retrying("the Kafka transaction", scope, since, () =>
+        tx.transact(chunk.partition, next, work),
+      )
+    }).pipe((effect) => lanes.inTurn(chunk, "kafka_sink", effect))
+
+  /**
+   * exactly_once: MongoDB first, in its turn; then one transaction with the sink messages, every
+   * dead letter and the offset. A crash between the two leaves MongoDB written and the
+   * transaction never committed: the batch is read again, MongoDB rewritten with the same
+   * documents, and read_committed readers never see the aborted messages.
+   */
+  const writeAllOnce = (
+    tx: TransactionsShape,
+    chunk: Chunk,
+    scope: WriteScope,
+    admission: Admission,
+    classifyWith: (rejections: ReadonlyArray<Rejection>) => Classified,
+    malformed: ReadonlyArray<DeadLetter>,
+  ) =>
+    Effect.gen(function* () {
+      const admitted = (i: number) => admission.admitted.get(plan.sinks[i]!.sink.name) ?? []
+      const runs: Array<SinkRun> = new Array(plan.sinks.length)
+      for (const [i, planned] of plan.sinks.entries()) {
+        if (planned.sink.stage !== "mongodb_sink") continue
+        runs[i] = yield* lanes.inTurn(chunk, "mongodb_sink", writes.writeSink(planned, admitted(i), scope))
+      }
+      const final = yield* inTransaction(tx, chunk, scope, (via) =>
+        Effect.gen(function* () {
+          for (const [i, planned] of plan.sinks.entries()) {
+            if (planned.sink.stage === "kafka_sink")
+              runs[i] = yield* writes.writeSink(planned, admitted(i), scope, via)
+          }
+          const classified = classifyWith([...admission.refused, ...runs.flatMap((r) => r.rejected)])
+          yield* sendDeadLetters([...malformed, ...classified.deadLetters], scope, via)
+          return classified
+        }),
+      )
+      yield* recordSinkRuns(plan.sinks, runs)
+      const written = Object.fromEntries(
+        plan.sinks.map((planned, i) => [planned.sink.name, runs[i]!.written]),
+      )
+      return { ...final, written }
     })
 
   /**
@@ -186,9 +260,11 @@ export const makeProcessor = (
     })
 
   /** Parse -> DAG -> sinks and dead letters: where every message of the chunk ends, all of it written. */
-  const outcomeOf = (chunk: Chunk, scope: WriteScope): Effect.Effect<Outcome> =>
+  const outcomeOf = (chunk: Chunk, scope: WriteScope): Effect.Effect<Outcome, BatchAbandoned> =>
     Effect.gen(function* () {
-      const parsed = parseMessages(chunk.messages, settings.maxMessageBytes)
+      const messages =
+        transactions === undefined ? chunk.messages : yield* unwritten(transactions, chunk, scope)
+      const parsed = parseMessages(messages, settings.maxMessageBytes)
       const malformed = malformedLetters(parsed)
       const batch: Batch = { origin: scope.origin, records: parsed.records }
       const result = yield* run(chunk, batch)
@@ -201,9 +277,8 @@ export const makeProcessor = (
         )
         const reason: Reason = { task: failed.name, rule: "task_failed", message: failed.error.message }
         const outcome = { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
-        yield* lanes.release(chunk)
-        yield* sendDeadLetters(outcome.deadLetters, scope)
-        return outcome
+        yield* deadLettersOnly(chunk, scope, outcome.deadLetters)
+        return { ...outcome, consumed: messages.length }
       }
 
       const outputs = (name: string) => result.output(name) as ReadonlyArray<PipelineRecord>
@@ -215,9 +290,13 @@ export const makeProcessor = (
       const sources = new Map(parsed.records.map((r, i) => [r.offset, parsed.messages[i]!]))
       const classifyWith = (rejections: ReadonlyArray<Rejection>) =>
         classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!)
-      const classified = yield* writeAll(chunk, scope, admission, classifyWith, malformed)
+      const classified =
+        transactions === undefined
+          ? yield* writeAll(chunk, scope, admission, classifyWith, malformed)
+          : yield* writeAllOnce(transactions, chunk, scope, admission, classifyWith, malformed)
       return {
         ...classified,
+        consumed: messages.length,
         malformed: malformed.length,
         failedBatch: 0,
         deadLetters: [...malformed, ...classified.deadLetters],
@@ -225,17 +304,44 @@ export const makeProcessor = (
     }).pipe(
       // A throw outside the sinks is a bug this batch met: it ends the batch, never the worker.
       Effect.catchCause((cause) =>
-        Cause.hasInterrupts(cause)
-          ? Effect.failCause(cause as Cause.Cause<never>)
+        Cause.hasInterrupts(cause) || abandonedIn(cause)
+          ? Effect.failCause(cause)
           : metABug(chunk, cause).pipe(
-              Effect.tap((outcome) =>
-                Effect.andThen(lanes.release(chunk), sendDeadLetters(outcome.deadLetters, scope)),
-              ),
+              Effect.tap((outcome) => deadLettersOnly(chunk, scope, outcome.deadLetters)),
             ),
       ),
     )
 
-  const handle = (chunk: Chunk): Effect.Effect<BatchSummary> => {
+  /**
+   * A batch that writes no sink (a transform failed, or a bug): its turns passed on, its dead
+   * letters sent (with exactly_once, with its offset in one transaction).
+   */
+  const deadLettersOnly = (chunk: Chunk, scope: WriteScope, deadLetters: ReadonlyArray<DeadLetter>) =>
+    transactions === undefined
+      ? Effect.andThen(lanes.release(chunk), sendDeadLetters(deadLetters, scope))
+      : Effect.andThen(
+          lanes.inTurn(chunk, "mongodb_sink", Effect.void),
+          inTransaction(transactions, chunk, scope, (via) => sendDeadLetters(deadLetters, scope, via)),
+        )
+
+  /**
+   * exactly_once: the batch's messages the partition's earlier owner has not committed. Once
+   * this instance's producer for the partition has fenced the earlier ones, the group's offset is
+   * final: what lies below it was written, in a committed transaction, by that owner.
+   */
+  const unwritten = (tx: TransactionsShape, chunk: Chunk, scope: WriteScope) =>
+    Effect.gen(function* () {
+      const since = yield* Clock.currentTimeMillis
+      const committed = yield* writes.retrying(
+        `the producer of partition ${chunk.partition}`,
+        scope,
+        since,
+        () => tx.fence(chunk.partition),
+      )
+      return keepFrom(chunk.messages, committed)
+    })
+
+  const handle = (chunk: Chunk): Effect.Effect<BatchSummary, BatchAbandoned> => {
     const scope = scopeOf(chunk)
     let started = 0
     return Effect.gen(function* () {
@@ -246,7 +352,7 @@ export const makeProcessor = (
       const outcome = yield* outcomeOf(chunk, scope)
       const summary: BatchSummary = {
         correlationId: scope.origin.correlationId,
-        consumed: chunk.messages.length,
+        consumed: outcome.consumed,
         valid: outcome.valid,
         invalid: outcome.invalid,
         malformed: outcome.malformed,

@@ -6,7 +6,7 @@
  * next batch on. Consumer lag is refreshed from the broker, progress is logged periodically,
  * and the totals are logged when it stops.
  */
-import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
 import { AppConfig } from "../Config/AppConfig.js"
 import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
@@ -15,6 +15,7 @@ import { KafkaClient } from "../Kafka/KafkaClient.js"
 import { KafkaSource } from "../Kafka/KafkaSource.js"
 import { KafkaProducer } from "../Kafka/Producer.js"
 import { ensureTopics } from "../Kafka/Topics.js"
+import { KafkaTransactions } from "../Kafka/Transactions.js"
 import { MongoDb } from "../Mongo/MongoDb.js"
 import * as ConsumerLag from "../Observability/ConsumerLag.js"
 import * as Metrics from "../Observability/Metrics.js"
@@ -30,6 +31,18 @@ import { Stalls, trackBatchAges } from "./Stalls.js"
 
 const tiersOf = (plan: PipelinePlan) => plan.dag.tiers.map((tier) => tier.join(" ")).join(" -> ")
 
+/** The partitions' transactions with exactly_once; none with at_least_once. */
+const transactionsFor = (delivery: "at_least_once" | "exactly_once") =>
+  delivery === "at_least_once"
+    ? Effect.succeed(undefined)
+    : Effect.serviceOption(KafkaTransactions).pipe(
+        Effect.flatMap((found) =>
+          Option.isSome(found)
+            ? Effect.succeed(found.value)
+            : Effect.die(new Error("KAFKA__DELIVERY=exactly_once needs the Kafka transactions layer")),
+        ),
+      )
+
 /** Runs until the consumer crashes (a failure) or the fiber is interrupted (a clean stop). */
 export const runPipeline = (spec: PipelineSpec) =>
   Effect.gen(function* () {
@@ -39,6 +52,7 @@ export const runPipeline = (spec: PipelineSpec) =>
     const source = yield* KafkaSource
     const stalls = yield* Stalls
     const status = yield* Status
+    const transactions = yield* transactionsFor(settings.kafka.delivery)
 
     // A processor per plan: it holds no state of its own, and a batch keeps the one it began with.
     // The write lanes are shared, so that the order of writes within a partition holds across a reload.
@@ -57,6 +71,7 @@ export const runPipeline = (spec: PipelineSpec) =>
             },
             stalls,
             lanes,
+            transactions,
           ),
         })),
       )
@@ -155,10 +170,11 @@ export const readinessLayer = Layer.effect(
   }),
 )
 
-/** Kafka, MongoDB and configuration, torn down in order: consumer, producer, MongoDB. */
+/** Kafka, MongoDB and configuration, torn down in order: consumer, transactional producers, producer, MongoDB. */
 export const infrastructure = (config: Layer.Layer<AppConfig>) =>
   readinessLayer.pipe(
     Layer.provideMerge(KafkaSource.layer),
+    Layer.provideMerge(KafkaTransactions.layer),
     Layer.provideMerge(KafkaProducer.layer),
     Layer.provideMerge(KafkaAdmin.layer),
     Layer.provide(Layer.effectDiscard(ensureTopics)),

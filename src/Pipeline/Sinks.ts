@@ -41,7 +41,15 @@ export interface Sink<Err> {
   readonly stage: SinkStage
   /** Why this sink can never take the record (a limit), or undefined; checked before any sink writes. */
   readonly refuses: (keyed: Keyed, origin: BatchOrigin) => Reason | undefined
-  readonly write: (records: ReadonlyArray<Keyed>, origin: BatchOrigin) => Effect.Effect<SinkOutcome, Err>
+  /**
+   * Writes the records; `via`, when given, is the producer a Kafka sink sends with instead of its
+   * own (the batch's transaction, with KAFKA__DELIVERY=exactly_once).
+   */
+  readonly write: (
+    records: ReadonlyArray<Keyed>,
+    origin: BatchOrigin,
+    via?: ProducerShape,
+  ) => Effect.Effect<SinkOutcome, Err>
 }
 
 export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSettings => ({
@@ -135,9 +143,9 @@ export const kafkaSink = (
           }
         : undefined
     },
-    write: (records, origin) =>
+    write: (records, origin, via) =>
       Effect.suspend(() =>
-        producer.send(
+        (via ?? producer).send(
           topic,
           records.map((r) => messageOf(r, origin)),
           settings.compression,

@@ -47,7 +47,26 @@ export class SinkTimeout extends Data.TaggedError("SinkTimeout")<{
   }
 }
 
-type Failure = StageError | SinkDefect | SinkTimeout
+/**
+ * The batch cannot be written by this instance any more (its transactional producer was fenced:
+ * the partition moved); it ends uncommitted, and the partition's owner reads it again.
+ */
+export class BatchAbandoned extends Data.TaggedError("BatchAbandoned")<{ readonly reason: string }> {
+  // Not retried, and nothing to isolate: given up as a fenced write is.
+  readonly kind: ErrorKind = "fenced"
+  readonly retryable = false
+  override get message() {
+    return `the batch is given up uncommitted: ${this.reason}`
+  }
+}
+
+type Failure = StageError | SinkDefect | SinkTimeout | BatchAbandoned
+
+/** A fenced failure ends the batch; any other is the caller's to handle. */
+const abandonIfFenced = <A, R>(error: Failure, otherwise: Effect.Effect<A, BatchAbandoned, R>) =>
+  kindOfFailure(error) === "fenced"
+    ? Effect.fail(new BatchAbandoned({ reason: messageOf(error) }))
+    : otherwise
 
 const kindOfFailure = (error: unknown): ErrorKind => kindOf(error)
 
@@ -158,8 +177,13 @@ export const makeWrites = (options: {
   })
 
   /** One attempt of the sink's write, bounded by its `timeoutSeconds`. */
-  const attempt = (planned: PlannedSink, records: ReadonlyArray<Keyed>, scope: WriteScope) => {
-    const write = planned.sink.write(records, scope.origin)
+  const attempt = (
+    planned: PlannedSink,
+    records: ReadonlyArray<Keyed>,
+    scope: WriteScope,
+    via: ProducerShape | undefined,
+  ) => {
+    const write = planned.sink.write(records, scope.origin, via)
     const timeout = planned.timeout
     return timeout === undefined
       ? () => write
@@ -185,17 +209,20 @@ export const makeWrites = (options: {
     since: number,
     unknownRetries: Schedule.Schedule<Duration.Duration, unknown> | undefined,
     attempts: { count: number },
-  ): Effect.Effect<Settled> =>
+    via?: ProducerShape,
+  ): Effect.Effect<Settled, BatchAbandoned> =>
     persist(
       `the ${planned.sink.name} sink`,
       scope,
       since,
-      attempt(planned, records, scope),
+      attempt(planned, records, scope, via),
       unknownRetries,
       attempts,
     ).pipe(
       Effect.map((outcome) => fromOutcome(planned.sink, outcome)),
-      Effect.catch((error) => split(planned, records, scope, since, error, attempts)),
+      Effect.catch((error) =>
+        abandonIfFenced(error, split(planned, records, scope, since, error, attempts, via)),
+      ),
     )
 
   const split = (
@@ -205,7 +232,8 @@ export const makeWrites = (options: {
     since: number,
     error: Failure,
     attempts: { count: number },
-  ): Effect.Effect<Settled> => {
+    via?: ProducerShape,
+  ): Effect.Effect<Settled, BatchAbandoned> => {
     const sink = planned.sink
     if (records.length === 0) return Effect.succeed({ written: 0, rejected: [] })
     if (records.length === 1) {
@@ -223,50 +251,62 @@ export const makeWrites = (options: {
     }
     const [left, right] = halves(records)
     return Effect.zipWith(
-      isolate(planned, left, scope, since, undefined, attempts),
-      isolate(planned, right, scope, since, undefined, attempts),
+      isolate(planned, left, scope, since, undefined, attempts, via),
+      isolate(planned, right, scope, since, undefined, attempts, via),
       (a, b) => ({ written: a.written + b.written, rejected: [...a.rejected, ...b.rejected] }),
     )
   }
 
-  /** A sink's part of the batch: every record written, or turned away on its own; never fails. */
+  /**
+   * A sink's part of the batch: every record written, or turned away on its own. Fails only when
+   * the batch is given up (BatchAbandoned). `via` is the producer a Kafka sink sends with (the
+   * batch's transaction, with KAFKA__DELIVERY=exactly_once).
+   */
   const writeSink = (
     planned: PlannedSink,
     records: ReadonlyArray<Keyed>,
     scope: WriteScope,
-  ): Effect.Effect<SinkRun> =>
+    via?: ProducerShape,
+  ): Effect.Effect<SinkRun, BatchAbandoned> =>
     Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
       const attempts = { count: 0 }
       const settled =
         records.length === 0
           ? { written: 0, rejected: [] }
-          : yield* isolate(planned, records, scope, started, retryPolicy(planned.retry), attempts)
+          : yield* isolate(planned, records, scope, started, retryPolicy(planned.retry), attempts, via)
       return { ...settled, attempts: attempts.count, durationMs: (yield* Clock.currentTimeMillis) - started }
     })
 
   /**
-   * Sends the dead letters; a message the topic will not take even cut to its size is sent as
-   * headers alone, and if even that fails its coordinates are logged at ERROR. Never fails.
+   * Sends the dead letters (with `via`, the batch's transaction, or the service's producer); a
+   * message the topic will not take even cut to its size is sent as headers alone, and if even
+   * that fails its coordinates are logged at ERROR. Fails only when the batch is given up.
    */
   const sendDeadLetters = (
     messages: ReadonlyArray<Message>,
     scope: WriteScope,
     since: number,
-  ): Effect.Effect<void> =>
+    via: ProducerShape = producer,
+  ): Effect.Effect<void, BatchAbandoned> =>
     messages.length === 0
       ? Effect.void
       : persist(
           "the dead-letter topic",
           scope,
           since,
-          () => producer.send(options.dlqTopic, messages),
+          () => via.send(options.dlqTopic, messages),
           dlqRetries,
         ).pipe(
           Effect.catch((error) => {
+            if (kindOfFailure(error) === "fenced")
+              return Effect.fail(new BatchAbandoned({ reason: messageOf(error) }))
             if (messages.length > 1) {
               const [left, right] = halves(messages)
-              return Effect.andThen(sendDeadLetters(left, scope, since), sendDeadLetters(right, scope, since))
+              return Effect.andThen(
+                sendDeadLetters(left, scope, since, via),
+                sendDeadLetters(right, scope, since, via),
+              )
             }
             const only = messages[0]!
             const bare: Message = { key: null, value: null, headers: only.headers ?? {} }
@@ -274,11 +314,32 @@ export const makeWrites = (options: {
               ? Effect.logError(
                   "a dead letter could not be written; its source coordinates are in this line",
                 ).pipe(Effect.annotateLogs({ error: messageOf(error), headers: pipelineHeaders(only) }))
-              : sendDeadLetters([bare], scope, since)
+              : sendDeadLetters([bare], scope, since, via)
           }),
         )
 
-  return { writeSink, sendDeadLetters }
+  /**
+   * An effect carried through failures like a write: stalled and retried while transient, a few
+   * retries when of unknown kind; a fenced failure, or one that is neither after those, gives the
+   * batch up (it is read again, uncommitted).
+   */
+  const retrying = <A>(
+    what: string,
+    scope: WriteScope,
+    since: number,
+    write: () => Effect.Effect<A, Failure | BatchAbandoned>,
+  ): Effect.Effect<A, BatchAbandoned> =>
+    persist(what, scope, since, write, dlqRetries).pipe(
+      Effect.catch((error) =>
+        Effect.fail(
+          error instanceof BatchAbandoned
+            ? error
+            : new BatchAbandoned({ reason: `${what} failed (${kindOfFailure(error)}): ${messageOf(error)}` }),
+        ),
+      ),
+    )
+
+  return { writeSink, sendDeadLetters, retrying }
 }
 
 const pipelineHeaders = (message: Message): Record<string, string> => {

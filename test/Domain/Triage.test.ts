@@ -52,6 +52,13 @@ const kafkaTable: ReadonlyArray<readonly [string, unknown, ErrorKind]> = [
   ["invalid record", protocol("INVALID_RECORD", 87, false), "record"],
   ["stack overflow while encoding", new RangeError("Maximum call stack size exceeded"), "record"],
   ["topic authorization failed", protocol("TOPIC_AUTHORIZATION_FAILED", 29, false), "unknown"],
+  [
+    "a newer producer of the transactional id (old epoch)",
+    protocol("INVALID_PRODUCER_EPOCH", 47, false),
+    "fenced",
+  ],
+  ["a newer producer of the transactional id (fenced)", protocol("PRODUCER_FENCED", 90, false), "fenced"],
+  ["fenced, after kafkajs gave up", gaveUp(protocol("INVALID_PRODUCER_EPOCH", 47, false)), "fenced"],
   ["a string", "something odd", "unknown"],
   ["an Error of no known class", new Error("what"), "unknown"],
 ]
@@ -96,8 +103,8 @@ describe("error triage", () => {
       assert.strictEqual(kindOfKafkaError(cause), kind)
       const error = new KafkaProduceError({ topic: "t", messages: 1, kind: kindOfKafkaError(cause), cause })
       assert.strictEqual(kindOf(error), kind)
-      // The DAG's task retries take transient and unknown errors, never record ones.
-      assert.strictEqual(error.retryable, kind !== "record")
+      // The DAG's task retries take transient and unknown errors, never record or fenced ones.
+      assert.strictEqual(error.retryable, kind === "transient" || kind === "unknown")
     })
   }
   for (const [what, cause, kind] of mongoTable) {

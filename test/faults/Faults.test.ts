@@ -17,7 +17,14 @@ import { dropDatabase, waitFor } from "../integration/support/Service.js"
 import { type Input, makeInput } from "./support/Input.js"
 import type { Outcome } from "./support/Outcome.js"
 import { messageOf } from "./support/Producer.js"
-import { cleanRun, databases, printReport, runScenario, waitForRunning } from "./support/Scenario.js"
+import {
+  cleanRun,
+  databases,
+  printReport,
+  type Report,
+  runScenario,
+  waitForRunning,
+} from "./support/Scenario.js"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -165,5 +172,56 @@ describe("faults, at the service's defaults", () => {
       },
     })
     printReport(report)
+  })
+
+  describe("with KAFKA__DELIVERY=exactly_once", () => {
+    // The delivery setting is what these two are about; every other setting is the default.
+    const exactlyOnce = { KAFKA__DELIVERY: "exactly_once" }
+    const once = (report: Report) => {
+      assert.strictEqual(report.sinkDuplicates, 0, "every sink key once, as read_committed sees the topic")
+      assert.strictEqual(report.deadLetterDuplicates, 0, "every dead letter once")
+    }
+
+    it("SIGKILL of the service twice mid-stream: read_committed sees every key and dead letter exactly once", async () => {
+      const report = await runScenario("eos-sigkill", {
+        input,
+        clean,
+        env: exactlyOnce,
+        ratePerSecond: rateAcrossSessionTimeouts,
+        fault: async (run) => {
+          await run.progress(2_000, "the first instance to commit 2,000 records")
+          run.faultBegins()
+          await run.stop(run.instances[0]!, "SIGKILL")
+          run.spawn()
+          await run.progress(2_000, "the restarted instance to commit 2,000 records")
+          await run.stop(run.instances[1]!, "SIGKILL")
+          run.spawn()
+        },
+      })
+      printReport(report)
+      once(report)
+    })
+
+    it("rebalance storm: read_committed sees every key and dead letter exactly once", async () => {
+      const report = await runScenario("eos-rebalance", {
+        input,
+        clean,
+        env: exactlyOnce,
+        ratePerSecond: rateAcrossSessionTimeouts,
+        instances: 3,
+        fault: async (run) => {
+          await run.progress(2_000, "the three instances to commit 2,000 records")
+          run.faultBegins()
+          await run.stop(run.instances[0]!, "SIGKILL")
+          await sleep(2_000)
+          const added = run.spawn()
+          await waitForRunning(added)
+          const leaving = run.instances[1]!
+          assert.strictEqual(await run.stop(leaving, "SIGTERM"), 0, leaving.output())
+        },
+      })
+      printReport(report)
+      once(report)
+    })
   })
 })

@@ -4,7 +4,7 @@
  */
 import { assert } from "@effect/vitest"
 import type { Document } from "mongodb"
-import { kafka, type Names, readTopic, topicSize, withMongo } from "../../integration/support/Service.js"
+import { kafka, type Names, readCommitted, topicSize, withMongo } from "../../integration/support/Service.js"
 import type { PreloadedDocument } from "./Input.js"
 
 /** Fills the collection the service will write to, before the service starts. */
@@ -47,8 +47,9 @@ export const collect = async (names: Names): Promise<Outcome> => {
     const all = await client.db(names.database).collection<Document>("orders").find({}).toArray()
     return new Map(all.map((d) => [String(d._id), JSON.stringify(canonical(d))]))
   })
-  const sink = await readTopic(names.sink)
-  const dlq = await readTopic(names.dlq)
+  // As a read_committed consumer sees them (with exactly_once, aborted transactions are not there).
+  const sink = await readCommitted(names.sink)
+  const dlq = await readCommitted(names.dlq)
   return {
     documents,
     sinkMessages: sink.length,

@@ -234,6 +234,68 @@ export const readTopic = async (topic: string): Promise<ReadonlyArray<ReadMessag
   return messages
 }
 
+/**
+ * Reads a whole topic from the beginning as a read_committed consumer sees it: the messages of
+ * committed transactions (and of no transaction), never those of aborted ones. Done when every
+ * partition's position has reached the end offset it had when the read began.
+ */
+export const readCommitted = async (topic: string): Promise<ReadonlyArray<ReadMessage>> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  const ends = new Map(
+    (await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())).map((p) => [
+      p.partition,
+      Number(p.high),
+    ]),
+  )
+  const pending = new Set([...ends].filter(([, end]) => end > 0).map(([p]) => p))
+  if (pending.size === 0) return []
+  const consumer = kafka.consumer({
+    groupId: unique("committed-reader"),
+    readUncommitted: false,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  })
+  const messages: ReadMessage[] = []
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await new Promise<void>((done, fail) => {
+      const timer = setTimeout(
+        () =>
+          fail(
+            new Error(
+              `read_committed: partitions ${[...pending].join(", ")} of ${topic} did not reach their end`,
+            ),
+          ),
+        90_000,
+      )
+      void consumer.run({
+        eachBatch: async ({ batch, resolveOffset }) => {
+          for (const message of batch.messages) {
+            messages.push({
+              partition: batch.partition,
+              key: message.key === null ? null : message.key.toString(),
+              value: message.value,
+              headers: headersOf(message.headers),
+            })
+            resolveOffset(message.offset)
+          }
+          // The last offset counts the aborted messages and transaction markers it skipped.
+          if (Number(batch.lastOffset()) + 1 >= (ends.get(batch.partition) ?? 0))
+            pending.delete(batch.partition)
+          if (pending.size === 0) {
+            clearTimeout(timer)
+            done()
+          }
+        },
+      })
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return messages
+}
+
 export const withMongo = async <A>(f: (client: MongoClient) => Promise<A>, uri = mongoUri): Promise<A> => {
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 })
   await client.connect()

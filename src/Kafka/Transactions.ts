@@ -1,0 +1,183 @@
+/**
+ * Kafka transactions for KAFKA__DELIVERY=exactly_once: one transactional producer per source
+ * partition, its transactional id `<consumer group>.<source topic>.<partition>` (the classic
+ * scheme; kafkajs' sendOffsets carries no group generation, so the consumer-group fencing of
+ * newer clients is not available). A producer is made the first time its partition has a batch
+ * here; its first transaction fences every earlier producer of that id (the broker aborts or
+ * finishes their open transactions first), and only then is the group's committed offset of the
+ * partition read again: messages below it were written by the instance that had the partition
+ * before, and are not written twice. A batch's sink messages, its dead letters and the consumed
+ * offset go in one transaction, committed by `transact` once `work` succeeded, aborted if
+ * anything failed; readers with isolation level read_committed see each message once.
+ *
+ * A fenced producer (another instance took the partition) fails with a KafkaProduceError of
+ * kind `fenced`. After any failure the producer is dropped: the partition's next transaction,
+ * if this instance still has the partition, starts with a new one (which aborts what the old
+ * one left open).
+ */
+import { Context, Duration, Effect, Layer } from "effect"
+import { CompressionTypes, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
+import { AppConfig } from "../Config/AppConfig.js"
+import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
+import { KafkaAdmin } from "./KafkaAdmin.js"
+import { KafkaClient } from "./KafkaClient.js"
+import { batchOverheadBytes, KafkaProducer, type ProducerShape, requestsOf } from "./Producer.js"
+
+export interface TransactionsShape {
+  /**
+   * The partition's producer, made and fenced on first use: the offset the group had committed
+   * for the partition once every earlier producer was fenced ("-1" for none).
+   */
+  readonly fence: (partition: number) => Effect.Effect<bigint, KafkaConnectionError | KafkaProduceError>
+  /**
+   * One transaction of the partition's producer: `work` sends through the producer it is given;
+   * then the consumed offset `next` goes in and the transaction commits. Any failure aborts it.
+   */
+  readonly transact: <A, E>(
+    partition: number,
+    next: string,
+    work: (producer: ProducerShape) => Effect.Effect<A, E>,
+  ) => Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError>
+}
+
+interface Owned {
+  readonly producer: Producer
+  readonly fencedAt: bigint
+}
+
+export class KafkaTransactions extends Context.Service<KafkaTransactions, TransactionsShape>()(
+  "pipeline/KafkaTransactions",
+) {
+  static readonly layer = Layer.effect(
+    KafkaTransactions,
+    Effect.gen(function* () {
+      const { kafka } = yield* AppConfig
+      const client = yield* KafkaClient
+      const admin = yield* KafkaAdmin
+      const shared = yield* KafkaProducer
+      const brokers = kafka.brokers.join(",")
+      const owned = new Map<number, Promise<Owned>>()
+      const requestTimeoutMs = Duration.toMillis(kafka.requestTimeout)
+
+      const failure = (topic: string, messages: number, cause: unknown) =>
+        new KafkaProduceError({ topic, messages, kind: kindOfKafkaError(cause), cause })
+
+      const open = async (partition: number): Promise<Owned> => {
+        const producer = client.producer({
+          transactionalId: `${kafka.consumerGroup}.${kafka.topicSource}.${partition}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
+        })
+        await producer.connect()
+        // The first transaction initializes the producer id, which fences every earlier producer
+        // of this id; an empty one is enough.
+        const first = await producer.transaction()
+        await first.abort()
+        await admin.connect()
+        const offsets = await admin.fetchOffsets({
+          groupId: kafka.consumerGroup,
+          topics: [kafka.topicSource],
+        })
+        const committed = offsets
+          .find((t) => t.topic === kafka.topicSource)
+          ?.partitions.find((p) => p.partition === partition)?.offset
+        return { producer, fencedAt: BigInt(committed ?? "-1") }
+      }
+
+      const ownedFor = (partition: number) =>
+        Effect.tryPromise({
+          try: () => {
+            let pending = owned.get(partition)
+            if (pending === undefined) {
+              pending = open(partition)
+              owned.set(partition, pending)
+              pending.catch(() => owned.delete(partition))
+            }
+            return pending
+          },
+          catch: (cause) =>
+            kindOfKafkaError(cause) === "fenced"
+              ? failure(kafka.topicSink, 0, cause)
+              : new KafkaConnectionError({ client: "producer", brokers, cause }),
+        })
+
+      /** Forgets a fenced producer: another instance owns its id now. */
+      const drop = (partition: number) =>
+        Effect.promise(async () => {
+          const pending = owned.get(partition)
+          owned.delete(partition)
+          const gone = await pending?.catch(() => undefined)
+          await gone?.producer.disconnect().catch(() => undefined)
+        })
+
+      const sender = (tx: Transaction): ProducerShape => ({
+        maxMessageBytes: shared.maxMessageBytes,
+        send: (topic: string, messages: ReadonlyArray<Message>, compression = "none") =>
+          messages.length === 0
+            ? Effect.void
+            : Effect.forEach(
+                requestsOf(messages, shared.maxMessageBytes(topic) - batchOverheadBytes),
+                (request) =>
+                  Effect.tryPromise({
+                    try: () =>
+                      tx.send({
+                        topic,
+                        acks: -1,
+                        timeout: requestTimeoutMs,
+                        messages: request,
+                        compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+                      }),
+                    catch: (cause) => failure(topic, request.length, cause),
+                  }),
+                { discard: true },
+              ),
+      })
+
+      const transact = <A, E>(
+        partition: number,
+        next: string,
+        work: (producer: ProducerShape) => Effect.Effect<A, E>,
+      ): Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError> =>
+        Effect.gen(function* () {
+          const { producer } = yield* ownedFor(partition)
+          const tx = yield* Effect.tryPromise({
+            try: () => producer.transaction(),
+            catch: (cause) => failure(kafka.topicSink, 0, cause),
+          })
+          const abort = Effect.promise(() => tx.abort().catch(() => undefined))
+          const result = yield* work(sender(tx)).pipe(Effect.onError(() => abort))
+          yield* Effect.tryPromise({
+            try: async () => {
+              await tx.sendOffsets({
+                consumerGroupId: kafka.consumerGroup,
+                topics: [{ topic: kafka.topicSource, partitions: [{ partition, offset: next }] }],
+              })
+              await tx.commit()
+            },
+            catch: (cause) => failure(kafka.topicSink, 0, cause),
+          }).pipe(Effect.onError(() => abort))
+          return result
+        }).pipe(
+          // After a failure the producer's state is not to be trusted: the next transaction of the
+          // partition starts with a new producer, whose first transaction aborts this one's.
+          Effect.tapError(() => drop(partition)),
+        )
+
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(async () => {
+          for (const pending of owned.values()) {
+            const o = await pending.catch(() => undefined)
+            await o?.producer.disconnect().catch(() => undefined)
+          }
+        }),
+      )
+
+      return KafkaTransactions.of({
+        fence: (partition) => Effect.map(ownedFor(partition), (o) => o.fencedAt),
+        transact,
+      })
+    }),
+  )
+}
