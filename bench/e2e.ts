@@ -42,6 +42,31 @@ const busyCores = async (ms: number): Promise<number> => {
   return (machineCpu().busy - before.busy) / (ms / 1000)
 }
 
+/** The at_least_once and exactly_once figures of --compare-delivery, side by side. */
+let deliveryComparison:
+  | {
+      readonly p: ReadonlyArray<PipelineRepetition>
+      readonly pOnce: ReadonlyArray<PipelineRepetition>
+      readonly lat: ReadonlyArray<LatencyRepetition>
+      readonly latOnce: ReadonlyArray<LatencyRepetition>
+    }
+  | undefined
+
+const deliveryReport = (c: NonNullable<typeof deliveryComparison>): string => {
+  const rate = summarize(c.p.map((x) => x.rate)).median
+  const rateOnce = summarize(c.pOnce.map((x) => x.rate)).median
+  const p99 = c.lat.length === 0 ? undefined : summarize(c.lat.map((x) => x.mongoAck.p99)).median
+  const p99Once = c.latOnce.length === 0 ? undefined : summarize(c.latOnce.map((x) => x.mongoAck.p99)).median
+  const lines = [
+    "",
+    "delivery (--compare-delivery; each exactly_once drain and latency run right after its at_least_once one):",
+    `   at_least_once  ${int(rate)} records/s${p99 === undefined ? "" : `, p99 ${p99} ms`}`,
+    `   exactly_once   ${int(rateOnce)} records/s${p99Once === undefined ? "" : `, p99 ${p99Once} ms`}`,
+    `   exactly_once / at_least_once: ${(rateOnce / rate).toFixed(2)} of the records/s${p99 === undefined || p99Once === undefined ? "" : `, ${(p99Once / p99).toFixed(2)} x the p99`}`,
+  ]
+  return lines.join("\n")
+}
+
 const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult> => {
   const o = run.options
   const startedAt = new Date()
@@ -63,6 +88,8 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
   const a: Repetition[] = []
   const b: SinkRepetition[] = []
   const p: PipelineRepetition[] = []
+  const exactlyOnce = { KAFKA__DELIVERY: "exactly_once" }
+  const pOnce: PipelineRepetition[] = []
   for (let rep = 1; rep <= o.reps; rep++) {
     say(`repetition ${rep}/${o.reps}`)
     a.push(await baselineA(run, source, rep))
@@ -73,10 +100,15 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     say(
       `   4. pipeline:   ${int(p.at(-1)!.rate)} records/s, peak RSS ${(p.at(-1)!.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
     )
+    if (o.compareDelivery) {
+      pOnce.push(await pipelineDrain(run, main, source, `x${rep}`, exactlyOnce))
+      say(`   4'. pipeline, exactly_once: ${int(pOnce.at(-1)!.rate)} records/s`)
+    }
   }
   const pipeline = summarize(p.map((x) => x.rate))
 
   const lat: LatencyRepetition[] = []
+  const latOnce: LatencyRepetition[] = []
   const targetRate = Math.max(1, Math.round(pipeline.median / 2))
   if (o.latencySeconds > 0) {
     for (let rep = 1; rep <= o.latencyReps; rep++) {
@@ -84,8 +116,16 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
       lat.push(await latencyRun(run, main, targetRate, rep))
       const last = lat.at(-1)!
       say(`   p50 ${last.mongoAck.p50} ms, p99 ${last.mongoAck.p99} ms, max ${last.mongoAck.max} ms`)
+      if (o.compareDelivery) {
+        latOnce.push(await latencyRun(run, main, targetRate, rep, exactlyOnce, `xlat${rep}`))
+        const once = latOnce.at(-1)!
+        say(
+          `   exactly_once: p50 ${once.mongoAck.p50} ms, p99 ${once.mongoAck.p99} ms, max ${once.mongoAck.max} ms`,
+        )
+      }
     }
   }
+  if (o.compareDelivery) deliveryComparison = { p, pOnce, lat, latOnce }
 
   return assemble({
     run,
@@ -120,8 +160,13 @@ export const runE2e = async (argv: ReadonlyArray<string>): Promise<number> => {
   await withRun(options, async (run) => {
     const result = await measure(run, argv)
     const jsonFile = join(run.dir, "result.json")
-    writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`)
+    const comparison = deliveryComparison
+    writeFileSync(
+      jsonFile,
+      `${JSON.stringify(comparison === undefined ? result : { ...result, deliveryComparison: comparison }, null, 2)}\n`,
+    )
     process.stdout.write(`${renderReport(result, relative(root, jsonFile))}\n`)
+    if (comparison !== undefined) process.stdout.write(`${deliveryReport(comparison)}\n`)
   })
   return 0
 }

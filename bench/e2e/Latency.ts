@@ -70,8 +70,10 @@ export const latencyRun = async (
   main: string,
   rate: number,
   rep: number,
+  /** Settings of this run beside --service-env (the delivery of --compare-delivery). */
+  env: Readonly<Record<string, string>> = {},
+  label = `lat${rep}`,
 ): Promise<LatencyRepetition> => {
-  const label = `lat${rep}`
   const partitions = 3
   const source = run.topic(label)
   const sink = run.topic(`${label}.sink`)
@@ -93,7 +95,7 @@ export const latencyRun = async (
     logFile: join(run.dir, `${label}.log`),
     imports: [PROBE],
     nodeFlags: run.options.serviceFlags,
-    extraEnv: { ...run.options.serviceEnv, BENCH_ACK_FILE: ackFile },
+    extraEnv: { ...run.options.serviceEnv, ...env, BENCH_ACK_FILE: ackFile },
   })
   const { child } = service
   const watcher = await watchSink(sink, run.group(`${label}.watch`))

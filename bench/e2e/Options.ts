@@ -16,6 +16,8 @@ export interface Options {
   readonly farDuplicates: boolean
   /** Leave every duplicate out of the stream: the sink ceiling without FerretDB's duplicate-key path. */
   readonly noDuplicates: boolean
+  /** Also drain, and measure the latency, with KAFKA__DELIVERY=exactly_once, in the same run. */
+  readonly compareDelivery: boolean
   readonly seed: number
   /** Where the JSON and the logs go; default bench/results/e2e-<time>/. */
   readonly out: string | undefined
@@ -36,6 +38,7 @@ export const defaults: Options = {
   keep: false,
   farDuplicates: false,
   noDuplicates: false,
+  compareDelivery: false,
   seed: 1,
   out: undefined,
   serviceFlags: [],
@@ -53,6 +56,8 @@ export const usage = `usage: npm run bench -- e2e [options]
   --keep                keep the topics and databases of the run
   --no-duplicates       leave every duplicate out of the stream (no E11000, no replace path in
                         MongoDB: the sink ceiling is then FerretDB's insert path alone)
+  --compare-delivery    also drain and measure the latency with KAFKA__DELIVERY=exactly_once, after
+                        each at_least_once drain and latency run, and print the ratios
   --far-duplicates      keep the duplicates further back than half the duplicate window
                         (they reach MongoDB as existing keys and take the sink's replace path)
   --seed N              generator seed                                    [${defaults.seed}]
@@ -114,6 +119,9 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | "help" => {
         break
       case "--no-duplicates":
         o = { ...o, noDuplicates: true }
+        break
+      case "--compare-delivery":
+        o = { ...o, compareDelivery: true }
         break
       case "--seed":
         o = { ...o, seed: integer(flag, value(), 0) }

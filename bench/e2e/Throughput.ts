@@ -142,6 +142,8 @@ export const pipelineDrain = async (
   main: string,
   source: Preloaded,
   label: string,
+  /** Settings of this drain beside --service-env (the delivery of --compare-delivery). */
+  env: Readonly<Record<string, string>> = {},
 ): Promise<PipelineRepetition> => {
   const settings = {
     source: source.topic,
@@ -157,7 +159,7 @@ export const pipelineDrain = async (
     settings,
     logFile: log(run, label),
     nodeFlags: run.options.serviceFlags,
-    extraEnv: run.options.serviceEnv,
+    extraEnv: { ...run.options.serviceEnv, ...env },
   })
   const { child } = service
   try {

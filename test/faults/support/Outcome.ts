@@ -35,6 +35,8 @@ export interface Outcome {
   readonly documents: ReadonlyMap<string, string>
   readonly sinkMessages: number
   readonly sinkKeys: ReadonlySet<string>
+  /** Source coordinates (`partition:offset`) of the sink messages: one each, unless a batch was written twice. */
+  readonly sinkSources: ReadonlySet<string>
   readonly deadLetters: number
   /** `x-index` headers of the dead letters. */
   readonly deadIndexes: ReadonlySet<string>
@@ -54,6 +56,9 @@ export const collect = async (names: Names): Promise<Outcome> => {
     documents,
     sinkMessages: sink.length,
     sinkKeys: new Set(sink.map((m) => m.key ?? "")),
+    sinkSources: new Set(
+      sink.map((m) => `${m.headers["pipeline.source.partition"]}:${m.headers["pipeline.source.offset"]}`),
+    ),
     deadLetters: dlq.length,
     deadIndexes: new Set(dlq.map((m) => m.headers["x-index"] ?? "")),
     sourceMessages: await topicSize(names.source),
@@ -96,6 +101,8 @@ export const summary = (o: Outcome) => ({
   documents: o.documents.size,
   distinctSinkKeys: o.sinkKeys.size,
   sinkDuplicates: o.sinkMessages - o.sinkKeys.size,
+  // Sink messages written again for the same source message (a replay), not a later record of a key.
+  sinkReplays: o.sinkMessages - o.sinkSources.size,
   deadLetters: o.deadLetters,
   deadLetterDuplicates: o.deadLetters - o.deadIndexes.size,
 })

@@ -63,6 +63,7 @@ export interface Report {
   readonly documents: number
   readonly distinctSinkKeys: number
   readonly sinkDuplicates: number
+  readonly sinkReplays: number
   readonly deadLetters: number
   readonly deadLetterDuplicates: number
   /** Messages on the source topic not yet committed when the fault ended. */
