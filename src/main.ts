@@ -3,10 +3,10 @@
  * grows past 100 MB), so the service runs with limits of its own: unless the command line or
  * NODE_OPTIONS already sets them, this process replaces itself (`process.execve`: same pid,
  * same arguments and environment) by node with `--max-semi-space-size=8
- * --max-old-space-size=192`, then runs the service (Program.ts). PIPELINE__HEAP_LIMITS=off runs
+ * --max-old-space-size=160`, then runs the service (Program.ts). PIPELINE__HEAP_LIMITS=off runs
  * it with V8's own sizing; so does a platform without execve.
  */
-const heapFlags = ["--max-semi-space-size=8", "--max-old-space-size=192"]
+const heapFlags = ["--max-semi-space-size=8", "--max-old-space-size=160"]
 const sets = (flag: string) =>
   process.execArgv.some((arg) => arg.startsWith(flag)) || (process.env.NODE_OPTIONS ?? "").includes(flag)
 const limited = sets("--max-semi-space-size") || sets("--max-old-space-size")

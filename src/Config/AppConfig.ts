@@ -207,7 +207,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         maxWorkers: r.int("PIPELINE__MAX_WORKERS", 10, 1, 1000),
         partitionsConcurrency: r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000),
         batchesInFlight: r.int("PIPELINE__BATCHES_IN_FLIGHT", 3, 1, 100),
-        maxInFlightBytes: r.int("PIPELINE__MAX_IN_FLIGHT_BYTES", 32 * 1_048_576, 1_048_576, 4096 * 1_048_576),
+        maxInFlightBytes: r.int("PIPELINE__MAX_IN_FLIGHT_BYTES", 16 * 1_048_576, 1_048_576, 4096 * 1_048_576),
         retryCount: r.int("PIPELINE__RETRY_COUNT", 3, 0, 100),
         retryDelay: r.seconds("PIPELINE__RETRY_DELAY_SECONDS", 5, 0, 3600),
         maxRetryDelay: r.seconds("PIPELINE__MAX_RETRY_DELAY_SECONDS", 60, 0, 86_400),

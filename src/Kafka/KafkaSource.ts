@@ -211,7 +211,10 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
             Effect.catchCause((cause) =>
               Cause.hasInterruptsOnly(cause)
                 ? Effect.failCause(cause)
-                : Effect.logError("a batch ended with an unexpected error; it is not committed", cause),
+                : Cause.hasFails(cause) && !Cause.hasDies(cause)
+                  ? // The handler's own word that it gave the batch up (a fenced producer: the partition moved).
+                    Effect.logWarning("a batch was given up uncommitted; it will be read again", cause)
+                  : Effect.logError("a batch ended with an unexpected error; it is not committed", cause),
             ),
             Effect.forever,
           )

@@ -30,7 +30,7 @@ describe("AppConfig", () => {
       assert.isUndefined(s.kafka.sasl)
       assert.strictEqual(s.pipeline.batchSize, 500)
       assert.strictEqual(s.pipeline.batchesInFlight, 3)
-      assert.strictEqual(s.pipeline.maxInFlightBytes, 32 * 1_048_576)
+      assert.strictEqual(s.pipeline.maxInFlightBytes, 16 * 1_048_576)
       assert.strictEqual(Duration.toMillis(s.kafka.commitInterval), 1000)
       assert.strictEqual(s.pipeline.maxWorkers, 10)
       assert.strictEqual(s.pipeline.retryCount, 3)
