@@ -149,10 +149,10 @@ export const assemble = (m: Measured): E2eResult => {
   const overMin = pipeline.median / Math.min(A.median, B.median)
   const targets: Target[] = [
     {
-      name: "pipeline >= 60% of min(A, B)",
+      name: "pipeline >= 85% of min(A, B)",
       target: `${(overMin * 100).toFixed(0)}% of min(A, B)`,
       value: overMin,
-      met: overMin >= 0.6,
+      met: overMin >= 0.85,
     },
     ...(latency === null
       ? []
