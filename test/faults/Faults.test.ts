@@ -23,6 +23,7 @@ import {
   printReport,
   type Report,
   runScenario,
+  type ScenarioOptions,
   waitForRunning,
 } from "./support/Scenario.js"
 
@@ -66,43 +67,49 @@ const outage = async (service: Service, downMs: number) => {
   }
 }
 
+/** The service SIGKILLed twice mid-stream and started again each time. */
+const sigkillTwice = (env: Record<string, string> = {}): ScenarioOptions => ({
+  input,
+  clean,
+  env,
+  ratePerSecond: rateAcrossSessionTimeouts,
+  fault: async (run) => {
+    await run.progress(2_000, "the first instance to commit 2,000 records")
+    run.faultBegins()
+    await run.stop(run.instances[0]!, "SIGKILL")
+    run.spawn()
+    await run.progress(2_000, "the restarted instance to commit 2,000 records")
+    await run.stop(run.instances[1]!, "SIGKILL")
+    run.spawn()
+  },
+})
+
+/** Three instances: one SIGKILLed, one added, one stopped with SIGTERM. */
+const rebalanceStorm = (env: Record<string, string> = {}): ScenarioOptions => ({
+  input,
+  clean,
+  env,
+  ratePerSecond: rateAcrossSessionTimeouts,
+  instances: 3,
+  fault: async (run) => {
+    await run.progress(2_000, "the three instances to commit 2,000 records")
+    run.faultBegins()
+    await run.stop(run.instances[0]!, "SIGKILL")
+    await sleep(2_000)
+    const added = run.spawn()
+    await waitForRunning(added)
+    const leaving = run.instances[1]!
+    assert.strictEqual(await run.stop(leaving, "SIGTERM"), 0, leaving.output())
+  },
+})
+
 describe("faults, at the service's defaults", () => {
   it("SIGKILL of the service twice mid-stream, restarted each time", async () => {
-    const report = await runScenario("sigkill", {
-      input,
-      clean,
-      ratePerSecond: rateAcrossSessionTimeouts,
-      fault: async (run) => {
-        await run.progress(2_000, "the first instance to commit 2,000 records")
-        run.faultBegins()
-        await run.stop(run.instances[0]!, "SIGKILL")
-        run.spawn()
-        await run.progress(2_000, "the restarted instance to commit 2,000 records")
-        await run.stop(run.instances[1]!, "SIGKILL")
-        run.spawn()
-      },
-    })
-    printReport(report)
+    printReport(await runScenario("sigkill", sigkillTwice()))
   })
 
   it("rebalance storm: three instances, one SIGKILLed, one added, one stopped with SIGTERM", async () => {
-    const report = await runScenario("rebalance", {
-      input,
-      clean,
-      ratePerSecond: rateAcrossSessionTimeouts,
-      instances: 3,
-      fault: async (run) => {
-        await run.progress(2_000, "the three instances to commit 2,000 records")
-        run.faultBegins()
-        await run.stop(run.instances[0]!, "SIGKILL")
-        await sleep(2_000)
-        const added = run.spawn()
-        await waitForRunning(added)
-        const leaving = run.instances[1]!
-        assert.strictEqual(await run.stop(leaving, "SIGTERM"), 0, leaving.output())
-      },
-    })
-    printReport(report)
+    printReport(await runScenario("rebalance", rebalanceStorm()))
   })
 
   it("the broker SIGKILLed for 15 s and restarted: the service keeps running and catches up", async () => {
@@ -189,43 +196,13 @@ describe("faults, at the service's defaults", () => {
     }
 
     it("SIGKILL of the service twice mid-stream: read_committed sees every sink message and dead letter exactly once", async () => {
-      const report = await runScenario("eos-sigkill", {
-        input,
-        clean,
-        env: exactlyOnce,
-        ratePerSecond: rateAcrossSessionTimeouts,
-        fault: async (run) => {
-          await run.progress(2_000, "the first instance to commit 2,000 records")
-          run.faultBegins()
-          await run.stop(run.instances[0]!, "SIGKILL")
-          run.spawn()
-          await run.progress(2_000, "the restarted instance to commit 2,000 records")
-          await run.stop(run.instances[1]!, "SIGKILL")
-          run.spawn()
-        },
-      })
+      const report = await runScenario("eos-sigkill", sigkillTwice(exactlyOnce))
       printReport(report)
       once(report)
     })
 
     it("rebalance storm: read_committed sees every sink message and dead letter exactly once", async () => {
-      const report = await runScenario("eos-rebalance", {
-        input,
-        clean,
-        env: exactlyOnce,
-        ratePerSecond: rateAcrossSessionTimeouts,
-        instances: 3,
-        fault: async (run) => {
-          await run.progress(2_000, "the three instances to commit 2,000 records")
-          run.faultBegins()
-          await run.stop(run.instances[0]!, "SIGKILL")
-          await sleep(2_000)
-          const added = run.spawn()
-          await waitForRunning(added)
-          const leaving = run.instances[1]!
-          assert.strictEqual(await run.stop(leaving, "SIGTERM"), 0, leaving.output())
-        },
-      })
+      const report = await runScenario("eos-rebalance", rebalanceStorm(exactlyOnce))
       printReport(report)
       once(report)
     })

@@ -9,15 +9,13 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { defaultRecordOptions, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
 import {
   createTopic,
+  drain,
   dropDatabase,
   freshNames,
-  groupCaughtUp,
   produce,
   readTopic,
   serviceEnv,
-  startService,
   summaryOf,
-  waitFor,
   withMongo,
 } from "./support/Service.js"
 
@@ -37,18 +35,8 @@ describe("a branched pipeline", () => {
     const records = [...generate({ ...defaultRecordOptions, seed: 1717, malformedRatio: 0.02 }, 0, 1500)]
     await produce(names.source, records)
     // The pipeline file is what this test is about; every other setting is the default.
-    const service = startService(serviceEnv(names, { PIPELINE__FILE: "config/examples/branched.yaml" }))
-    try {
-      await waitFor(
-        "the group to commit every offset",
-        () => groupCaughtUp(names.group, names.source),
-        90_000,
-        () => service.output(),
-      )
-      assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
-    } finally {
-      await service.stop("SIGKILL")
-    }
+    const service = await drain(serviceEnv(names, { PIPELINE__FILE: "config/examples/branched.yaml" }), names)
+    assert.strictEqual(service.code, 0, service.output)
 
     const valid = records.filter((r) => r.kind === "valid")
     const validKeys = [...new Set(valid.map((r) => r.key!))].sort()
@@ -93,7 +81,7 @@ describe("a branched pipeline", () => {
       .map((r) => String(r.index))
     assert.deepStrictEqual(dead.sort(), expectedDead.sort())
 
-    const logged = summaryOf(service.output()) ?? {}
+    const logged = summaryOf(service.output) ?? {}
     const count = (name: string) => logged[name] ?? Number.NaN
     const summary = {
       consumed: count("consumed"),

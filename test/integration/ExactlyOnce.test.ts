@@ -9,17 +9,15 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { defaultRecordOptions, generate } from "../../src/Generator/Records.js"
 import {
   createTopic,
+  drain,
   dropDatabase,
   freshNames,
-  groupCaughtUp,
   mongoIds,
   produce,
   readCommitted,
   serviceEnv,
-  startService,
   summaryOf,
   topicSize,
-  waitFor,
 } from "./support/Service.js"
 
 const databases: string[] = []
@@ -35,18 +33,8 @@ describe("exactly-once on the Kafka side", () => {
     const records = [...generate({ ...defaultRecordOptions, seed: 515, malformedRatio: 0.02 }, 0, 1500)]
     await produce(names.source, records)
     // The delivery setting is what this test is about; every other setting is the default.
-    const service = startService(serviceEnv(names, { KAFKA__DELIVERY: "exactly_once" }))
-    try {
-      await waitFor(
-        "the group to commit every offset",
-        () => groupCaughtUp(names.group, names.source),
-        90_000,
-        () => service.output(),
-      )
-      assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
-    } finally {
-      await service.stop("SIGKILL")
-    }
+    const service = await drain(serviceEnv(names, { KAFKA__DELIVERY: "exactly_once" }), names)
+    assert.strictEqual(service.code, 0, service.output)
     const valid = [...new Set(records.filter((r) => r.kind === "valid").map((r) => r.key!))].sort()
     assert.deepStrictEqual([...(await mongoIds(names.database))].sort(), valid)
     const sink = await readCommitted(names.sink)
@@ -58,6 +46,6 @@ describe("exactly-once on the Kafka side", () => {
       .filter((r) => r.kind === "invalid" || r.kind === "malformed")
       .map((r) => String(r.index))
     assert.deepStrictEqual(dead.sort(), expected.sort(), "each dead letter once")
-    assert.strictEqual(summaryOf(service.output())?.consumed, records.length)
+    assert.strictEqual(summaryOf(service.output)?.consumed, records.length)
   })
 })

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { type IHeaders, Kafka, type KafkaMessage, logLevel } from "kafkajs"
+import { type IHeaders, Kafka, logLevel } from "kafkajs"
 import { MongoClient } from "mongodb"
 import { encode, type GeneratedRecord } from "../../../src/Generator/Records.js"
 import { silenceKafkajsTimeoutWarning } from "../../../src/Kafka/NodeWarnings.js"
@@ -189,6 +189,25 @@ export const groupCaughtUp = async (group: string, topic: string): Promise<boole
   }
 }
 
+/**
+ * One instance of the service over what is on the source topic: started with `env`, stopped
+ * with SIGTERM once the group has committed every offset. Returns the exit code and the output.
+ */
+export const drain = async (env: Record<string, string>, names: Names) => {
+  const service = startService(env)
+  try {
+    await waitFor(
+      "the group to commit every offset",
+      () => groupCaughtUp(names.group, names.source),
+      90_000,
+      service.output,
+    )
+    return { code: await service.stop("SIGTERM"), output: service.output() }
+  } finally {
+    await service.stop("SIGKILL")
+  }
+}
+
 export interface ReadMessage {
   readonly partition: number
   readonly key: string | null
@@ -199,40 +218,8 @@ export interface ReadMessage {
 const headersOf = (headers: IHeaders | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, String(v)]))
 
-/** Reads a whole topic from the beginning (exactly as many messages as its offsets say). */
-export const readTopic = async (topic: string): Promise<ReadonlyArray<ReadMessage>> => {
-  const expected = await topicSize(topic)
-  if (expected === 0) return []
-  const consumer = kafka.consumer({ groupId: unique("reader"), maxBytesPerPartition: 4 * 1024 * 1024 })
-  const messages: ReadMessage[] = []
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true })
-    await new Promise<void>((done, fail) => {
-      const timer = setTimeout(
-        () => fail(new Error(`read ${messages.length} of ${expected} messages of ${topic}`)),
-        60_000,
-      )
-      void consumer.run({
-        eachMessage: async ({ partition, message }: { partition: number; message: KafkaMessage }) => {
-          messages.push({
-            partition,
-            key: message.key === null ? null : message.key.toString(),
-            value: message.value,
-            headers: headersOf(message.headers),
-          })
-          if (messages.length >= expected) {
-            clearTimeout(timer)
-            done()
-          }
-        },
-      })
-    })
-  } finally {
-    await consumer.disconnect()
-  }
-  return messages
-}
+/** Reads a whole topic from the beginning, as a read_committed consumer sees it (see readCommitted). */
+export const readTopic = (topic: string): Promise<ReadonlyArray<ReadMessage>> => readCommitted(topic)
 
 /**
  * Reads a whole topic from the beginning as a read_committed consumer sees it: the messages of
