@@ -346,7 +346,7 @@ export const makeProcessor = (
     let started = 0
     return Effect.gen(function* () {
       started = yield* Clock.currentTimeMillis
-      stalls.batchStarted(chunk.partition, started)
+      stalls.batchStarted(chunk.partition, started, scope.offsets)
       yield* Metric.modify(Metrics.batchesInFlight, 1)
 
       const outcome = yield* outcomeOf(chunk, scope)
@@ -369,7 +369,7 @@ export const makeProcessor = (
     }).pipe(
       Effect.ensuring(
         Effect.suspend(() => {
-          stalls.batchEnded(chunk.partition, started)
+          stalls.batchEnded(chunk.partition, started, scope.offsets)
           return Effect.all([
             lanes.release(chunk),
             stalls.clear(chunk.partition),

@@ -6,7 +6,7 @@
  * next batch on. Consumer lag is refreshed from the broker, progress is logged periodically,
  * and the totals are logged when it stops.
  */
-import { Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
 import { AppConfig } from "../Config/AppConfig.js"
 import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
@@ -27,7 +27,7 @@ import { WriteLanes } from "./Lanes.js"
 import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
-import { Stalls, trackBatchAges } from "./Stalls.js"
+import { Stalls, trackBatchAges, warnSlowBatches } from "./Stalls.js"
 
 const tiersOf = (plan: PipelinePlan) => plan.dag.tiers.map((tier) => tier.join(" ")).join(" -> ")
 
@@ -117,6 +117,11 @@ export const runPipeline = (spec: PipelineSpec) =>
       batchAges: (now) => stalls.oldestBatchAge(now),
     })
     yield* Effect.forkScoped(trackBatchAges(stalls).pipe(Effect.repeat(Schedule.spaced("1 second"))))
+    yield* Effect.forkScoped(
+      warnSlowBatches(stalls, Duration.toMillis(settings.pipeline.stallTimeout)).pipe(
+        Effect.repeat(Schedule.spaced("1 second")),
+      ),
+    )
     yield* watchAndReload(reloader, settings.pipeline.file)
     const active = yield* reloader.current
     yield* Effect.logInfo("pipeline running").pipe(
@@ -135,7 +140,8 @@ export const runPipeline = (spec: PipelineSpec) =>
 
 /**
  * Ready while the consumer is in its group, MongoDB answers a ping, and no partition has been
- * stalled for longer than PIPELINE__STALL_TIMEOUT_SECONDS. The reasons never carry a secret.
+ * stalled, nor had a batch in flight, for longer than PIPELINE__STALL_TIMEOUT_SECONDS. The
+ * reasons never carry a secret.
  */
 export const readinessLayer = Layer.effect(
   Readiness,
@@ -155,11 +161,14 @@ export const readinessLayer = Layer.effect(
         if (!(yield* source.joined)) reasons.push("the Kafka consumer has not joined its group")
         const ping = yield* Effect.result(mongo.ping.pipe(Effect.timeout("2 seconds")))
         if (ping._tag === "Failure") reasons.push(`MongoDB does not answer: ${clean(ping.failure.message)}`)
-        const now = Date.now()
-        for (const stall of stalls.stalledLongerThan(
-          Duration.toMillis(settings.pipeline.stallTimeout),
-          now,
-        )) {
+        const now = yield* Clock.currentTimeMillis
+        const after = Duration.toMillis(settings.pipeline.stallTimeout)
+        for (const slow of stalls.slowBatches(after, now)) {
+          reasons.push(
+            `partition ${slow.partition}: the batch at offsets ${slow.offsets} has been in flight for ${Math.round((now - slow.since) / 1000)} s without an answer from its writes`,
+          )
+        }
+        for (const stall of stalls.stalledLongerThan(after, now)) {
           reasons.push(
             `partition ${stall.partition} stalled for ${Math.round((now - stall.since) / 1000)} s at offsets ${stall.offsets}: ${stall.what} keeps failing (${stall.retries} retries): ${clean(stall.error)}`,
           )

@@ -2,9 +2,11 @@
  * Which partitions are stalled, since when and why, and how old each partition's oldest
  * batch in flight is. The processor writes it; the readiness check, the gauges and the logs
  * read it. A partition is stalled from the first write of its batch that failed with a
- * transient error until that batch is written.
+ * transient error until that batch is written. A batch in flight for longer than the stall
+ * timeout with no failure noted (a call held open without an answer) is a slow batch: logged
+ * and reported by /readyz like a stall.
  */
-import { Context, Effect, Layer, Metric } from "effect"
+import { Clock, Context, Effect, Layer, Metric } from "effect"
 import * as Metrics from "../Observability/Metrics.js"
 
 export interface Stall {
@@ -19,9 +21,22 @@ export interface Stall {
   readonly retries: number
 }
 
+/** A batch in flight for longer than it should be, with no failure noted (a call that never answers). */
+export interface SlowBatch {
+  readonly partition: number
+  readonly offsets: string
+  /** Unix ms of the batch's start. */
+  readonly since: number
+}
+
+interface Started {
+  readonly at: number
+  readonly offsets: string
+}
+
 export class PartitionStalls {
   private readonly stalls = new Map<number, Stall>()
-  private readonly started = new Map<number, Array<number>>()
+  private readonly started = new Map<number, Array<Started>>()
 
   note(stall: Omit<Stall, "retries">): Effect.Effect<Stall> {
     return Effect.suspend(() => {
@@ -49,16 +64,16 @@ export class PartitionStalls {
     })
   }
 
-  batchStarted(partition: number, at: number): void {
+  batchStarted(partition: number, at: number, offsets: string): void {
     const list = this.started.get(partition)
-    if (list === undefined) this.started.set(partition, [at])
-    else list.push(at)
+    if (list === undefined) this.started.set(partition, [{ at, offsets }])
+    else list.push({ at, offsets })
   }
 
-  batchEnded(partition: number, at: number): void {
+  batchEnded(partition: number, at: number, offsets: string): void {
     const list = this.started.get(partition)
     if (list === undefined) return
-    const i = list.indexOf(at)
+    const i = list.findIndex((s) => s.at === at && s.offsets === offsets)
     if (i >= 0) list.splice(i, 1)
     if (list.length === 0) this.started.delete(partition)
   }
@@ -70,15 +85,37 @@ export class PartitionStalls {
   /** Age in ms of each partition's oldest batch in flight. */
   oldestBatchAge(now: number): ReadonlyMap<number, number> {
     const ages = new Map<number, number>()
-    for (const [partition, list] of this.started)
-      if (list.length > 0) ages.set(partition, now - Math.min(...list))
+    for (const [partition, list] of this.started) {
+      const oldest = oldestOf(list)
+      if (oldest !== undefined) ages.set(partition, now - oldest.at)
+    }
     return ages
+  }
+
+  /**
+   * Per partition not stalled, its oldest batch when it has been in flight for longer than
+   * `afterMs`: a write that neither succeeds nor fails (a server that holds the call open).
+   */
+  slowBatches(afterMs: number, now: number): ReadonlyArray<SlowBatch> {
+    const slow: SlowBatch[] = []
+    for (const [partition, list] of this.started) {
+      const oldest = oldestOf(list)
+      if (oldest !== undefined && now - oldest.at > afterMs && !this.stalls.has(partition))
+        slow.push({ partition, offsets: oldest.offsets, since: oldest.at })
+    }
+    return slow
   }
 
   /** Partitions stalled for longer than `afterMs`. */
   stalledLongerThan(afterMs: number, now: number): ReadonlyArray<Stall> {
     return this.current.filter((s) => now - s.since > afterMs)
   }
+}
+
+const oldestOf = (list: ReadonlyArray<Started>): Started | undefined => {
+  let oldest: Started | undefined
+  for (const s of list) if (oldest === undefined || s.at < oldest.at) oldest = s
+  return oldest
 }
 
 export class Stalls extends Context.Service<Stalls, PartitionStalls>()("pipeline/Stalls") {
@@ -97,5 +134,44 @@ export const trackBatchAges = (stalls: PartitionStalls) => {
         (ages.get(partition) ?? 0) / 1000,
       )
     }
+  })
+}
+
+/**
+ * Logs a WARNING for each slow batch (in flight for longer than `afterMs`, no failure noted),
+ * once per `afterMs` it stays in flight. Run it every second or so.
+ */
+export const warnSlowBatches = (stalls: PartitionStalls, afterMs: number) => {
+  // The multiple of `afterMs` last logged, per batch.
+  const logged = new Map<string, number>()
+  return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const slow = stalls.slowBatches(afterMs, now)
+    const current = new Set<string>()
+    return Effect.forEach(
+      slow,
+      (batch) => {
+        const key = `${batch.partition}:${batch.offsets}:${batch.since}`
+        current.add(key)
+        const periods = Math.floor((now - batch.since) / Math.max(afterMs, 1))
+        if (logged.get(key) === periods) return Effect.void
+        logged.set(key, periods)
+        return Effect.logWarning(
+          "a batch has been in flight for longer than the stall timeout without an answer from its writes; its offsets stay uncommitted",
+        ).pipe(
+          Effect.annotateLogs({
+            partition: batch.partition,
+            offsets: batch.offsets,
+            in_flight_seconds: Math.round((now - batch.since) / 1000),
+          }),
+        )
+      },
+      { discard: true },
+    ).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          for (const key of logged.keys()) if (!current.has(key)) logged.delete(key)
+        }),
+      ),
+    )
   })
 }

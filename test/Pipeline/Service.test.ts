@@ -9,12 +9,13 @@ import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Metric } from "effect"
+import { Clock, Effect, Fiber, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
 import * as Metrics from "../../src/Observability/Metrics.js"
-import { runPipeline } from "../../src/Pipeline/Service.js"
+import { Readiness } from "../../src/Observability/Readiness.js"
+import { readinessLayer, runPipeline } from "../../src/Pipeline/Service.js"
 import { Stalls } from "../../src/Pipeline/Stalls.js"
 import * as InMemory from "../support/InMemory.js"
 
@@ -101,6 +102,33 @@ layer(InMemory.layer())("runPipeline, in-process", (it) => {
           .map((r) => r.key!),
       )
       assert.strictEqual(stack.documents.size, valid.size)
+      yield* Fiber.interrupt(fiber)
+    }),
+  )
+  it.effect("a write that never answers makes the batch slow: /readyz says so after the stall timeout", () =>
+    Effect.gen(function* () {
+      const { stack, fiber } = yield* started
+      const stalls = yield* Stalls
+      const readiness = yield* Readiness.pipe(Effect.provide(readinessLayer))
+      stack.mongoHangs(true)
+      yield* stack.append(
+        0,
+        records.slice(0, 100).map((r) => encode(r)),
+      )
+      yield* TestClock.adjust("30 seconds")
+      // Before PIPELINE__STALL_TIMEOUT_SECONDS (60 s by default): in flight, not yet slow.
+      assert.deepStrictEqual(stalls.slowBatches(60_000, yield* Clock.currentTimeMillis), [])
+      assert.deepStrictEqual(yield* readiness.reasons, [])
+      yield* TestClock.adjust("40 seconds")
+      const slow = stalls.slowBatches(60_000, yield* Clock.currentTimeMillis)
+      assert.deepStrictEqual(
+        slow.map((s) => [s.partition, s.offsets]),
+        [[0, "0-99"]],
+      )
+      const reasons = yield* readiness.reasons
+      assert.strictEqual(reasons.length, 1)
+      assert.match(reasons[0]!, /^partition 0: the batch at offsets 0-99 has been in flight for 70 s/)
+      assert.strictEqual(stack.committed(0), 0)
       yield* Fiber.interrupt(fiber)
     }),
   )

@@ -1,5 +1,5 @@
 /**
- * The fault suite: the service at its defaults (batch size 100, 3 partitions at once, the
+ * The fault suite: the service at its defaults (batch size 500, 3 partitions at once, the
  * shipped retries and config/pipeline.yaml) over a populated collection, with a producer
  * sending all along, while something breaks: the service is SIGKILLed, the group rebalances
  * again and again, the broker or MongoDB is SIGKILLed and comes back, or a burst of malformed

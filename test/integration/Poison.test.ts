@@ -1,5 +1,5 @@
 /**
- * Poison records at the documented defaults (batch size 100, the shipped pipeline), against
+ * Poison records at the documented defaults (batch size 500, the shipped pipeline), against
  * the real broker and FerretDB: one partition, ordinary records with each poison in the
  * middle. The partition must drain past every one of them: every ordinary record in MongoDB
  * and on the sink topic, every poison on the dead-letter topic with its stage, its reason and

@@ -51,6 +51,8 @@ class State {
   /** Sends to a topic fail while its entry is set. */
   readonly failingTopics = new Map<string, KafkaProduceError>()
   mongoDown: MongoWriteError | undefined = undefined
+  /** While set, every write waits without an answer (a server holding the call open). */
+  mongoHangs = false
   /** Documents MongoDB refuses with a data error, by `_id`. */
   readonly refusedIds = new Set<string>()
   clear() {
@@ -60,6 +62,7 @@ class State {
     this.documents.clear()
     this.failingTopics.clear()
     this.mongoDown = undefined
+    this.mongoHangs = false
     this.refusedIds.clear()
   }
 }
@@ -78,6 +81,8 @@ export interface MemoryStackShape {
   readonly documents: ReadonlyMap<string, Document>
   /** While down, every write fails with a transient error; `false` brings MongoDB back. */
   readonly mongoDown: (down: boolean) => void
+  /** While hanging, every write waits without an answer or an error; `false` lets new writes through. */
+  readonly mongoHangs: (hangs: boolean) => void
   readonly refuseDocument: (id: string) => void
   /** While set, every send to `topic` fails with a transient error. */
   readonly topicDown: (topic: string, down: boolean) => void
@@ -140,6 +145,9 @@ export const layer = (env: Env = {}) =>
         committed: (partition) => state.committed.get(partition) ?? 0,
         sent: (topic) => state.sent.filter((s) => s.topic === topic).map((s) => s.message),
         documents: state.documents,
+        mongoHangs: (hangs) => {
+          state.mongoHangs = hangs
+        },
         mongoDown: (down) => {
           state.mongoDown = down
             ? new MongoWriteError({
@@ -207,6 +215,7 @@ export const layer = (env: Env = {}) =>
         upsert: (documents) =>
           Effect.suspend(() => {
             if (state.mongoDown !== undefined) return Effect.fail(state.mongoDown)
+            if (state.mongoHangs) return Effect.never
             const rejections = []
             for (const [index, { id, document }] of documents.entries()) {
               if (state.refusedIds.has(id)) {

@@ -76,13 +76,22 @@ export interface Report {
   readonly producerRetries: number
 }
 
-/** With FAULTS_LOG_DIR set, each instance's output is kept there as <scenario>-<n>.log. */
-const saveLogs = (scenario: string, instances: ReadonlyArray<RunningService>) => {
-  const dir = process.env.FAULTS_LOG_DIR
-  if (dir === undefined || dir === "") return
+/**
+ * Each instance's output, kept as <scenario>-<n>.log in FAULTS_LOG_DIR when it is set, and in
+ * coverage/fault-logs when the scenario failed.
+ */
+const saveLogs = (scenario: string, instances: ReadonlyArray<RunningService>, failed: boolean) => {
+  const given = process.env.FAULTS_LOG_DIR
+  const dir = given !== undefined && given !== "" ? given : failed ? "coverage/fault-logs" : undefined
+  if (dir === undefined) return
   mkdirSync(dir, { recursive: true })
   for (const [i, s] of instances.entries()) writeFileSync(join(dir, `${scenario}-${i}.log`), s.output())
+  if (failed)
+    console.log(`fault scenario ${scenario} failed; the instances' output is in ${dir}/${scenario}-*.log`)
 }
+
+/** The last lines of a text: what a failure message can carry of an instance's output. */
+const tail = (text: string, lines = 40) => text.split("\n").slice(-lines).join("\n")
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10
 
@@ -112,9 +121,12 @@ export const cleanRun = async (input: Input): Promise<Outcome & { readonly repor
       service.output,
     )
     assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
+  } catch (error) {
+    saveLogs("clean", [service], true)
+    throw error
   } finally {
     await service.stop("SIGKILL")
-    saveLogs("clean", [service])
+    saveLogs("clean", [service], false)
   }
   const outcome = await collect(names)
   // The clean run against what the generator says each record is.
@@ -174,6 +186,9 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
     return s
   }
   const output = () => instances.map((s, i) => `--- instance ${i}\n${s.output()}`).join("\n")
+  // The end of each instance's output: a whole one would be cut by the test report anyway.
+  const recent = () =>
+    instances.map((s, i) => `--- instance ${i} (last lines)\n${tail(s.output())}`).join("\n")
   for (let i = 0; i < (o.instances ?? 1); i++) spawn()
   for (const s of instances) await waitForRunning(s)
   const producer = startProducer(names.source, o.input.records, {
@@ -186,7 +201,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
       what,
       async () => (await committedTotal(names.group, names.source)) >= from + n,
       180_000,
-      output,
+      recent,
     )
   }
   const stopped = new Set<RunningService>()
@@ -199,6 +214,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
     faultBegan = Date.now()
   }
   const run: Run = { names, producer, instances, spawn, output, stop, progress, faultBegins }
+  let failed = true
   try {
     await o.fault(run)
     const faultEnded = Date.now()
@@ -219,14 +235,14 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
         // Nothing left to commit: the producer is done and the group has every offset.
         (producer.sent() === o.input.records.length && (await groupCaughtUp(names.group, names.source))),
       240_000,
-      output,
+      recent,
     )
     const resumed = Date.now()
     await waitFor(
       "the group to catch up with what was produced until the fault ended",
       () => committedAtLeast(names.group, names.source, targets),
       240_000,
-      output,
+      recent,
     )
     const caughtUp = Date.now()
     await producer.done
@@ -234,7 +250,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
       "the group to commit every offset",
       () => groupCaughtUp(names.group, names.source),
       240_000,
-      output,
+      recent,
     )
 
     // Every instance the scenario did not stop on purpose is still running, and stops cleanly.
@@ -253,6 +269,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
     assert.strictEqual(producer.sent(), o.input.records.length)
     assert.strictEqual(producer.inserted(), inserted)
     assert.isAtLeast(outcome.sourceMessages, o.input.records.length + inserted)
+    failed = false
     return {
       scenario,
       recordsProduced: o.input.records.length + inserted,
@@ -268,7 +285,7 @@ export const runScenario = async (scenario: string, o: ScenarioOptions): Promise
   } finally {
     await producer.stop()
     for (const s of instances) await s.stop("SIGKILL")
-    saveLogs(scenario, instances)
+    saveLogs(scenario, instances, failed)
   }
 }
 
