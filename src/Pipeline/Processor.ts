@@ -12,7 +12,7 @@
  * throw anywhere outside the sinks sends the batch's messages to the dead-letter topic (stage
  * `task`), so no batch can end a worker.
  */
-import { Cause, Clock, Effect, Metric } from "effect"
+import { Cause, Clock, Effect, Exit, Metric } from "effect"
 import type { KafkaMessage } from "kafkajs"
 import type { AppSettings } from "../Config/AppConfig.js"
 import type { DagResult } from "../Dag/Executor.js"
@@ -28,9 +28,10 @@ import type { Admission } from "./Admission.js"
 import type { Batch, BatchSummary } from "./Batch.js"
 import { recordBatch, recordSinkRuns, recordTasks } from "./BatchMetrics.js"
 import { type Classified, classify, type DeadLetter, type Rejection, type Versions } from "./Classify.js"
-import { WriteLanes } from "./Lanes.js"
+import { sinkStages, WriteLanes } from "./Lanes.js"
 import { type Parsed, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
+import type { SinkStage } from "./Sinks.js"
 import { PartitionStalls } from "./Stalls.js"
 import { BatchAbandoned, makeWrites, type SinkRun, type WriteScope } from "./Writes.js"
 
@@ -121,6 +122,10 @@ export const makeProcessor = (
     stalls,
   })
 
+  /** The indexes in plan.sinks of the sinks of a kind. */
+  const sinksOf = (stage: SinkStage): ReadonlyArray<number> =>
+    plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : []))
+
   /** The DAG over the batch's records: the transforms, then the sinks in parallel. */
   const run = (chunk: Chunk, batch: Batch) =>
     PipelineContext.make<Batch>({
@@ -193,10 +198,18 @@ export const makeProcessor = (
     Effect.gen(function* () {
       const admitted = (i: number) => admission.admitted.get(plan.sinks[i]!.sink.name) ?? []
       const runs: Array<SinkRun> = new Array(plan.sinks.length)
-      for (const [i, planned] of plan.sinks.entries()) {
-        if (planned.sink.stage !== "mongodb_sink") continue
-        runs[i] = yield* lanes.inTurn(chunk, "mongodb_sink", writes.writeSink(planned, admitted(i), scope))
-      }
+      yield* lanes.inTurn(
+        chunk,
+        "mongodb_sink",
+        Effect.forEach(
+          sinksOf("mongodb_sink"),
+          (i) =>
+            Effect.map(writes.writeSink(plan.sinks[i]!, admitted(i), scope), (run) => {
+              runs[i] = run
+            }),
+          { concurrency: "unbounded", discard: true },
+        ),
+      )
       const final = yield* inTransaction(tx, chunk, scope, (via) =>
         Effect.gen(function* () {
           for (const [i, planned] of plan.sinks.entries()) {
@@ -228,21 +241,27 @@ export const makeProcessor = (
   ) =>
     Effect.gen(function* () {
       const early = classifyWith(admission.refused)
-      const [, runs] = yield* Effect.all(
-        [
-          sendDeadLetters([...malformed, ...early.deadLetters], scope),
+      const runs: Array<SinkRun> = new Array(plan.sinks.length)
+      // All the sinks of a kind in one turn on its lane: the next chunk's wait for all of them.
+      const kind = (stage: SinkStage) =>
+        lanes.inTurn(
+          chunk,
+          stage,
           Effect.forEach(
-            plan.sinks,
-            (planned) =>
-              lanes.inTurn(
-                chunk,
-                planned.sink.stage,
-                writes.writeSink(planned, admission.admitted.get(planned.sink.name) ?? [], scope),
-              ),
-            { concurrency: "unbounded" },
+            sinksOf(stage),
+            (i) => {
+              const planned = plan.sinks[i]!
+              const records = admission.admitted.get(planned.sink.name) ?? []
+              return Effect.map(writes.writeSink(planned, records, scope), (run) => {
+                runs[i] = run
+              })
+            },
+            { concurrency: "unbounded", discard: true },
           ),
-        ],
-        { concurrency: "unbounded" },
+        )
+      yield* Effect.all(
+        [sendDeadLetters([...malformed, ...early.deadLetters], scope), ...sinkStages.map(kind)],
+        { concurrency: "unbounded", discard: true },
       )
       yield* recordSinkRuns(plan.sinks, runs)
       const written = Object.fromEntries(
@@ -318,7 +337,8 @@ export const makeProcessor = (
    */
   const deadLettersOnly = (chunk: Chunk, scope: WriteScope, deadLetters: ReadonlyArray<DeadLetter>) =>
     transactions === undefined
-      ? Effect.andThen(lanes.release(chunk), sendDeadLetters(deadLetters, scope))
+      ? // Its turns are passed on when the batch ends (handle).
+        sendDeadLetters(deadLetters, scope)
       : Effect.andThen(
           lanes.inTurn(chunk, "mongodb_sink", Effect.void),
           inTransaction(transactions, chunk, scope, (via) => sendDeadLetters(deadLetters, scope, via)),
@@ -367,11 +387,13 @@ export const makeProcessor = (
       yield* Effect.logDebug("batch written").pipe(Effect.annotateLogs({ summary }))
       return summary
     }).pipe(
-      Effect.ensuring(
+      Effect.onExit((exit) =>
         Effect.suspend(() => {
           stalls.batchEnded(chunk.partition, started, scope.offsets)
           return Effect.all([
-            lanes.release(chunk),
+            // Written: the turns it did not take pass in order. Given up: at once (nothing
+            // after it is committed, so the rest is read and written again, in order).
+            Exit.isSuccess(exit) ? lanes.releaseInTurn(chunk) : lanes.release(chunk),
             stalls.clear(chunk.partition),
             Metric.modify(Metrics.batchesInFlight, -1),
           ])

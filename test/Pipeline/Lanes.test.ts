@@ -1,7 +1,8 @@
 /**
  * The order of writes within a partition: chunks processed several at a time still write each
- * sink in offset order, whichever is ready first; the lanes of the two sinks are independent;
- * a chunk that ends before its sinks passes its turn on.
+ * sink kind in offset order, whichever is ready first; the lanes of the two kinds are
+ * independent; a chunk that is done passes the turns it did not take in order, and one given
+ * up passes them at once.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
@@ -51,7 +52,44 @@ describe("write lanes", () => {
     }),
   )
 
-  it.effect("a chunk that fails or ends before its sinks passes its turn on", () =>
+  it.effect("a chunk done without writes of a kind passes that turn only after the chunk before it", () =>
+    Effect.gen(function* () {
+      const lanes = new WriteLanes()
+      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const order: string[] = []
+      const gateA = yield* Deferred.make<void>()
+      const fa = yield* Effect.forkChild(
+        lanes.inTurn(
+          a,
+          "mongodb_sink",
+          Effect.andThen(
+            Deferred.await(gateA),
+            Effect.sync(() => void order.push("a")),
+          ),
+        ),
+      )
+      yield* lanes.inTurn(a, "kafka_sink", Effect.void)
+      // b wrote nothing (every record went to the dead-letter topic), c is ready.
+      const fb = yield* Effect.forkChild(lanes.releaseInTurn(b))
+      const fc = yield* Effect.forkChild(
+        lanes.inTurn(
+          c,
+          "mongodb_sink",
+          Effect.sync(() => void order.push("c")),
+        ),
+      )
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(order, [])
+      yield* Deferred.succeed(gateA, undefined)
+      yield* Fiber.join(fa)
+      yield* Fiber.join(fb)
+      yield* Fiber.join(fc)
+      assert.deepStrictEqual(order, ["a", "c"])
+    }),
+  )
+
+  it.effect("a chunk that fails or is given up passes its turns on", () =>
     Effect.gen(function* () {
       const lanes = new WriteLanes()
       const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
