@@ -11,9 +11,11 @@
  * anything failed; readers with isolation level read_committed see each message once.
  *
  * A fenced producer (another instance took the partition) fails with a KafkaProduceError of
- * kind `fenced`. After any failure the producer is dropped: the partition's next transaction,
- * if this instance still has the partition, starts with a new one (which aborts what the old
- * one left open).
+ * kind `fenced`. Each call to the broker (making and fencing the producer, each send, the offset
+ * and the commit) has KAFKA__REQUEST_TIMEOUT_SECONDS x 6 as its deadline, past which it fails as
+ * transient. After any failure the producer is dropped: the partition's next transaction, if
+ * this instance still has the partition, starts with a new one (which aborts what the old one
+ * left open).
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import { CompressionTypes, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
@@ -62,6 +64,28 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       const failure = (topic: string, messages: number, cause: unknown) =>
         new KafkaProduceError({ topic, messages, kind: kindOfKafkaError(cause), cause })
 
+      /** A call to the broker that has not answered by the send deadline fails as transient. */
+      const withinDeadline = <A, E>(
+        what: string,
+        topic: string,
+        messages: number,
+        call: Effect.Effect<A, E>,
+      ) =>
+        call.pipe(
+          Effect.timeoutOrElse({
+            duration: kafka.sendDeadline,
+            orElse: () =>
+              Effect.fail(
+                new KafkaProduceError({
+                  topic,
+                  messages,
+                  kind: "transient",
+                  cause: new Error(`${what}: no answer within ${Duration.format(kafka.sendDeadline)}`),
+                }),
+              ),
+          }),
+        )
+
       const open = async (partition: number): Promise<Owned> => {
         const producer = client.producer({
           transactionalId: `${kafka.consumerGroup}.${kafka.topicSource}.${partition}`,
@@ -87,29 +111,36 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       }
 
       const ownedFor = (partition: number) =>
-        Effect.tryPromise({
-          try: () => {
-            let pending = owned.get(partition)
-            if (pending === undefined) {
-              pending = open(partition)
-              owned.set(partition, pending)
-              pending.catch(() => owned.delete(partition))
-            }
-            return pending
-          },
-          catch: (cause) =>
-            kindOfKafkaError(cause) === "fenced"
-              ? failure(kafka.topicSink, 0, cause)
-              : new KafkaConnectionError({ client: "producer", brokers, cause }),
-        })
+        withinDeadline(
+          `making and fencing the transactional producer of partition ${partition}`,
+          kafka.topicSink,
+          0,
+          Effect.tryPromise({
+            try: () => {
+              let pending = owned.get(partition)
+              if (pending === undefined) {
+                pending = open(partition)
+                owned.set(partition, pending)
+                pending.catch(() => owned.delete(partition))
+              }
+              return pending
+            },
+            catch: (cause) =>
+              kindOfKafkaError(cause) === "fenced"
+                ? failure(kafka.topicSink, 0, cause)
+                : new KafkaConnectionError({ client: "producer", brokers, cause }),
+          }),
+        )
 
-      /** Forgets a fenced producer: another instance owns its id now. */
+      /**
+       * Forgets the partition's producer (fenced, or in a state not to be trusted); it is
+       * disconnected in the background, so that a producer still being made never holds this up.
+       */
       const drop = (partition: number) =>
-        Effect.promise(async () => {
+        Effect.sync(() => {
           const pending = owned.get(partition)
           owned.delete(partition)
-          const gone = await pending?.catch(() => undefined)
-          await gone?.producer.disconnect().catch(() => undefined)
+          pending?.then((gone) => gone.producer.disconnect()).catch(() => undefined)
         })
 
       const sender = (tx: Transaction): ProducerShape => ({
@@ -120,17 +151,22 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
             : Effect.forEach(
                 requestsOf(messages, shared.maxMessageBytes(topic) - batchOverheadBytes),
                 (request) =>
-                  Effect.tryPromise({
-                    try: () =>
-                      tx.send({
-                        topic,
-                        acks: -1,
-                        timeout: requestTimeoutMs,
-                        messages: request,
-                        compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
-                      }),
-                    catch: (cause) => failure(topic, request.length, cause),
-                  }),
+                  withinDeadline(
+                    "a send in the transaction",
+                    topic,
+                    request.length,
+                    Effect.tryPromise({
+                      try: () =>
+                        tx.send({
+                          topic,
+                          acks: -1,
+                          timeout: requestTimeoutMs,
+                          messages: request,
+                          compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+                        }),
+                      catch: (cause) => failure(topic, request.length, cause),
+                    }),
+                  ),
                 { discard: true },
               ),
       })
@@ -142,22 +178,35 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       ): Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError> =>
         Effect.gen(function* () {
           const { producer } = yield* ownedFor(partition)
-          const tx = yield* Effect.tryPromise({
-            try: () => producer.transaction(),
-            catch: (cause) => failure(kafka.topicSink, 0, cause),
-          })
-          const abort = Effect.promise(() => tx.abort().catch(() => undefined))
+          const tx = yield* withinDeadline(
+            "beginning the transaction",
+            kafka.topicSink,
+            0,
+            Effect.tryPromise({
+              try: () => producer.transaction(),
+              catch: (cause) => failure(kafka.topicSink, 0, cause),
+            }),
+          )
+          const abort = Effect.promise(() => tx.abort().catch(() => undefined)).pipe(
+            // An abort that gets no answer is left to the broker: the next producer's fence ends it.
+            Effect.timeoutOption(kafka.sendDeadline),
+          )
           const result = yield* work(sender(tx)).pipe(Effect.onError(() => abort))
-          yield* Effect.tryPromise({
-            try: async () => {
-              await tx.sendOffsets({
-                consumerGroupId: kafka.consumerGroup,
-                topics: [{ topic: kafka.topicSource, partitions: [{ partition, offset: next }] }],
-              })
-              await tx.commit()
-            },
-            catch: (cause) => failure(kafka.topicSink, 0, cause),
-          }).pipe(Effect.onError(() => abort))
+          yield* withinDeadline(
+            "committing the transaction",
+            kafka.topicSink,
+            0,
+            Effect.tryPromise({
+              try: async () => {
+                await tx.sendOffsets({
+                  consumerGroupId: kafka.consumerGroup,
+                  topics: [{ topic: kafka.topicSource, partitions: [{ partition, offset: next }] }],
+                })
+                await tx.commit()
+              },
+              catch: (cause) => failure(kafka.topicSink, 0, cause),
+            }),
+          ).pipe(Effect.onError(() => abort))
           return result
         }).pipe(
           // After a failure the producer's state is not to be trusted: the next transaction of the
