@@ -40,6 +40,30 @@ export interface ProducerConfig {
   readonly sendDeadline: Duration.Duration
 }
 
+/**
+ * `call` bounded by `deadline`: past it, a transient KafkaProduceError saying what got no answer
+ * (`what` is "no acknowledgement" for a send).
+ */
+export const withinDeadline = <A, E>(
+  call: Effect.Effect<A, E>,
+  deadline: Duration.Duration,
+  failure: { readonly topic: string; readonly messages: number; readonly what: string },
+): Effect.Effect<A, E | KafkaProduceError> =>
+  call.pipe(
+    Effect.timeoutOrElse({
+      duration: deadline,
+      orElse: () =>
+        Effect.fail(
+          new KafkaProduceError({
+            topic: failure.topic,
+            messages: failure.messages,
+            kind: "transient",
+            cause: new Error(`${failure.what} within ${Duration.format(deadline)}`),
+          }),
+        ),
+    }),
+  )
+
 /** Room left in every request for the record batch's own header and the request's framing. */
 export const batchOverheadBytes = 1024
 
@@ -97,18 +121,11 @@ const make = (config: ProducerConfig) =>
           }),
         catch: (cause) =>
           new KafkaProduceError({ topic, messages: messages.length, kind: kindOfKafkaError(cause), cause }),
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: config.sendDeadline,
-          orElse: () =>
-            Effect.fail(
-              new KafkaProduceError({
-                topic,
-                messages: messages.length,
-                kind: "transient",
-                cause: new Error(`no acknowledgement within ${Duration.format(config.sendDeadline)}`),
-              }),
-            ),
+      }).pipe((send) =>
+        withinDeadline(send, config.sendDeadline, {
+          topic,
+          messages: messages.length,
+          what: "no acknowledgement",
         }),
       )
     return KafkaProducer.of({

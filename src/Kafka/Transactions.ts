@@ -23,7 +23,13 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
 import { KafkaAdmin } from "./KafkaAdmin.js"
 import { KafkaClient } from "./KafkaClient.js"
-import { batchOverheadBytes, KafkaProducer, type ProducerShape, requestsOf } from "./Producer.js"
+import {
+  batchOverheadBytes,
+  KafkaProducer,
+  type ProducerShape,
+  requestsOf,
+  withinDeadline,
+} from "./Producer.js"
 
 export interface TransactionsShape {
   /**
@@ -65,26 +71,8 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
         new KafkaProduceError({ topic, messages, kind: kindOfKafkaError(cause), cause })
 
       /** A call to the broker that has not answered by the send deadline fails as transient. */
-      const withinDeadline = <A, E>(
-        what: string,
-        topic: string,
-        messages: number,
-        call: Effect.Effect<A, E>,
-      ) =>
-        call.pipe(
-          Effect.timeoutOrElse({
-            duration: kafka.sendDeadline,
-            orElse: () =>
-              Effect.fail(
-                new KafkaProduceError({
-                  topic,
-                  messages,
-                  kind: "transient",
-                  cause: new Error(`${what}: no answer within ${Duration.format(kafka.sendDeadline)}`),
-                }),
-              ),
-          }),
-        )
+      const deadline = <A, E>(what: string, topic: string, messages: number, call: Effect.Effect<A, E>) =>
+        withinDeadline(call, kafka.sendDeadline, { topic, messages, what: `${what}: no answer` })
 
       const open = async (partition: number): Promise<Owned> => {
         const producer = client.producer({
@@ -111,7 +99,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       }
 
       const ownedFor = (partition: number) =>
-        withinDeadline(
+        deadline(
           `making and fencing the transactional producer of partition ${partition}`,
           kafka.topicSink,
           0,
@@ -151,7 +139,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
             : Effect.forEach(
                 requestsOf(messages, shared.maxMessageBytes(topic) - batchOverheadBytes),
                 (request) =>
-                  withinDeadline(
+                  deadline(
                     "a send in the transaction",
                     topic,
                     request.length,
@@ -178,7 +166,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       ): Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError> =>
         Effect.gen(function* () {
           const { producer } = yield* ownedFor(partition)
-          const tx = yield* withinDeadline(
+          const tx = yield* deadline(
             "beginning the transaction",
             kafka.topicSink,
             0,
@@ -192,7 +180,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
             Effect.timeoutOption(kafka.sendDeadline),
           )
           const result = yield* work(sender(tx)).pipe(Effect.onError(() => abort))
-          yield* withinDeadline(
+          yield* deadline(
             "committing the transaction",
             kafka.topicSink,
             0,

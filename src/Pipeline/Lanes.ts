@@ -35,8 +35,8 @@ export class WriteLanes {
   }
 
   /**
-   * Runs `write` (all of the chunk's writes of that sink kind) in the chunk's turn on the kind's
-   * lane, and passes the turn on whatever happens. One call per chunk and kind.
+   * Runs `write` in the chunk's turn on the kind's lane, and passes the turn on whatever
+   * happens. `write` holds all of the chunk's writes of that kind: the turn passes when it ends.
    */
   inTurn<A, E, R>(chunk: Chunk, stage: SinkStage, write: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
     const previous = chunk.previous

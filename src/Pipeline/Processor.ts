@@ -122,9 +122,32 @@ export const makeProcessor = (
     stalls,
   })
 
-  /** The indexes in plan.sinks of the sinks of a kind. */
-  const sinksOf = (stage: SinkStage): ReadonlyArray<number> =>
-    plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : []))
+  /**
+   * Every sink of a kind, all in the chunk's one turn on the kind's lane (the next chunk waits
+   * for all of them); each sink's run goes into `runs` at its index in plan.sinks.
+   */
+  const writeKindInTurn = (
+    chunk: Chunk,
+    stage: SinkStage,
+    scope: WriteScope,
+    admission: Admission,
+    runs: Array<SinkRun>,
+  ) =>
+    lanes.inTurn(
+      chunk,
+      stage,
+      Effect.forEach(
+        plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : [])),
+        (i) => {
+          const planned = plan.sinks[i]!
+          const records = admission.admitted.get(planned.sink.name) ?? []
+          return Effect.map(writes.writeSink(planned, records, scope), (run) => {
+            runs[i] = run
+          })
+        },
+        { concurrency: "unbounded", discard: true },
+      ),
+    )
 
   /** The DAG over the batch's records: the transforms, then the sinks in parallel. */
   const run = (chunk: Chunk, batch: Batch) =>
@@ -198,18 +221,7 @@ export const makeProcessor = (
     Effect.gen(function* () {
       const admitted = (i: number) => admission.admitted.get(plan.sinks[i]!.sink.name) ?? []
       const runs: Array<SinkRun> = new Array(plan.sinks.length)
-      yield* lanes.inTurn(
-        chunk,
-        "mongodb_sink",
-        Effect.forEach(
-          sinksOf("mongodb_sink"),
-          (i) =>
-            Effect.map(writes.writeSink(plan.sinks[i]!, admitted(i), scope), (run) => {
-              runs[i] = run
-            }),
-          { concurrency: "unbounded", discard: true },
-        ),
-      )
+      yield* writeKindInTurn(chunk, "mongodb_sink", scope, admission, runs)
       const final = yield* inTransaction(tx, chunk, scope, (via) =>
         Effect.gen(function* () {
           for (const [i, planned] of plan.sinks.entries()) {
@@ -242,25 +254,11 @@ export const makeProcessor = (
     Effect.gen(function* () {
       const early = classifyWith(admission.refused)
       const runs: Array<SinkRun> = new Array(plan.sinks.length)
-      // All the sinks of a kind in one turn on its lane: the next chunk's wait for all of them.
-      const kind = (stage: SinkStage) =>
-        lanes.inTurn(
-          chunk,
-          stage,
-          Effect.forEach(
-            sinksOf(stage),
-            (i) => {
-              const planned = plan.sinks[i]!
-              const records = admission.admitted.get(planned.sink.name) ?? []
-              return Effect.map(writes.writeSink(planned, records, scope), (run) => {
-                runs[i] = run
-              })
-            },
-            { concurrency: "unbounded", discard: true },
-          ),
-        )
       yield* Effect.all(
-        [sendDeadLetters([...malformed, ...early.deadLetters], scope), ...sinkStages.map(kind)],
+        [
+          sendDeadLetters([...malformed, ...early.deadLetters], scope),
+          ...sinkStages.map((stage) => writeKindInTurn(chunk, stage, scope, admission, runs)),
+        ],
         { concurrency: "unbounded", discard: true },
       )
       yield* recordSinkRuns(plan.sinks, runs)

@@ -10,14 +10,12 @@ import { encode, generate } from "../../src/Generator/Records.js"
 import {
   createTopic,
   defaultServiceEnv,
+  drain,
   dropDatabase,
   freshNames,
-  groupCaughtUp,
   kafka,
   mongoIds,
   readTopic,
-  startService,
-  waitFor,
 } from "./support/Service.js"
 
 const databases: string[] = []
@@ -185,17 +183,8 @@ describe("poison records", () => {
       await producer.disconnect()
     }
 
-    const service = startService(defaultServiceEnv(names))
-    try {
-      await waitFor(
-        "the group to commit every offset",
-        () => groupCaughtUp(names.group, names.source),
-        180_000,
-        service.output,
-      )
-    } finally {
-      assert.strictEqual(await service.stop("SIGTERM"), 0, service.output())
-    }
+    const service = await drain(defaultServiceEnv(names), names, 180_000)
+    assert.strictEqual(service.code, 0, service.output)
 
     const ordinaryKeys = ordinary.slice(30, next).map((r) => r.key!)
     const written = poisons.filter((p) => p.expect === "written").map((p) => p.key)

@@ -193,13 +193,13 @@ export const groupCaughtUp = async (group: string, topic: string): Promise<boole
  * One instance of the service over what is on the source topic: started with `env`, stopped
  * with SIGTERM once the group has committed every offset. Returns the exit code and the output.
  */
-export const drain = async (env: Record<string, string>, names: Names) => {
+export const drain = async (env: Record<string, string>, names: Names, timeoutMs = 90_000) => {
   const service = startService(env)
   try {
     await waitFor(
       "the group to commit every offset",
       () => groupCaughtUp(names.group, names.source),
-      90_000,
+      timeoutMs,
       service.output,
     )
     return { code: await service.stop("SIGTERM"), output: service.output() }
