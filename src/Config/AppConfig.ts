@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs"
 import { parseEnv } from "node:util"
+import { getHeapStatistics } from "node:v8"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 
 export type LogLevelName = "DEBUG" | "INFO" | "WARNING" | "ERROR"
@@ -31,6 +32,15 @@ export interface AppSettings {
     readonly requestTimeout: Duration.Duration
     /** A send's deadline, kafkajs' own retries included (six request timeouts). */
     readonly sendDeadline: Duration.Duration
+    /** The codec of the sink and dead-letter producers' record batches. */
+    readonly compression: "none" | "gzip" | "snappy" | "lz4" | "zstd"
+    /** What one fetch may bring, all partitions together (the broker's limit of the response). */
+    readonly fetchMaxBytes: number
+    /**
+     * What one partition's part of a fetch may bring, and hold once decoded (decompressed, with
+     * each message's objects): past it, the rest is left for the next fetch.
+     */
+    readonly fetchMaxBytesPerPartition: number
   }
   readonly mongodb: {
     readonly uri: Redacted.Redacted<string>
@@ -148,6 +158,14 @@ class Reader {
 
 const brokerPattern = /^[^\s:,]+:\d{1,5}$/
 
+/**
+ * What a fetch may bring by default: an eighth of the heap this process may grow to (its
+ * decoded messages are held in the heap until their batches are written), between 1 and 64 MiB.
+ * With the service's heap limits that is about 23 MiB.
+ */
+export const defaultFetchMaxBytes = (heapLimit: number = getHeapStatistics().heap_size_limit): number =>
+  Math.min(64 * 1_048_576, Math.max(1_048_576, Math.floor(heapLimit / 8 / 65_536) * 65_536))
+
 /** Decodes the settings from an environment map; pure, so tests can feed any map. */
 export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProblems> =>
   Effect.suspend(() => {
@@ -173,6 +191,8 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
       r.problems.push("MONGODB__CONNECTION_STRING: expected a mongodb:// or mongodb+srv:// URI")
     }
     const requestTimeout = r.seconds("KAFKA__REQUEST_TIMEOUT_SECONDS", 30, 1, 600)
+    const partitionsConcurrency = r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000)
+    const fetchMaxBytes = r.int("KAFKA__FETCH_MAX_BYTES", defaultFetchMaxBytes(), 65_536, 1024 * 1_048_576)
     const settings: AppSettings = {
       kafka: {
         brokers,
@@ -193,6 +213,14 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         delivery: r.oneOf("KAFKA__DELIVERY", ["at_least_once", "exactly_once"], "at_least_once"),
         requestTimeout,
         sendDeadline: Duration.times(requestTimeout, 6),
+        compression: r.oneOf("KAFKA__COMPRESSION", ["none", "gzip", "snappy", "lz4", "zstd"], "lz4"),
+        fetchMaxBytes,
+        fetchMaxBytesPerPartition: r.int(
+          "KAFKA__FETCH_MAX_BYTES_PER_PARTITION",
+          Math.max(65_536, Math.floor(fetchMaxBytes / partitionsConcurrency)),
+          65_536,
+          1024 * 1_048_576,
+        ),
       },
       mongodb: {
         uri,
@@ -205,7 +233,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),
         batchSize: r.int("PIPELINE__BATCH_SIZE", 500, 1, 100_000),
         maxWorkers: r.int("PIPELINE__MAX_WORKERS", 10, 1, 1000),
-        partitionsConcurrency: r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000),
+        partitionsConcurrency,
         batchesInFlight: r.int("PIPELINE__BATCHES_IN_FLIGHT", 3, 1, 100),
         maxInFlightBytes: r.int("PIPELINE__MAX_IN_FLIGHT_BYTES", 16 * 1_048_576, 1_048_576, 4096 * 1_048_576),
         retryCount: r.int("PIPELINE__RETRY_COUNT", 3, 0, 100),

@@ -69,9 +69,8 @@ export const MongoSinkSettings = Schema.Struct({
 export type MongoSinkSettings = typeof MongoSinkSettings.Type
 
 export const KafkaSinkSettings = Schema.Struct({
-  compression: Schema.Literals(["none", "gzip"]).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed("none" as const)),
-  ),
+  /** The codec of this sink's record batches; KAFKA__COMPRESSION when left out. */
+  compression: Schema.optionalKey(Schema.Literals(["none", "gzip", "snappy", "lz4", "zstd"])),
 })
 export type KafkaSinkSettings = typeof KafkaSinkSettings.Type
 

@@ -42,18 +42,6 @@ export class KafkaTopicError extends Data.TaggedError("KafkaTopicError")<{
   }
 }
 
-export class KafkaCommitError extends Data.TaggedError("KafkaCommitError")<{
-  readonly topic: string
-  readonly partition: number
-  readonly offset: string
-  readonly cause: unknown
-}> {
-  readonly retryable = false
-  override get message() {
-    return `committing offset ${this.offset} of ${this.topic}[${this.partition}] failed: ${describeCause(this.cause)}`
-  }
-}
-
 /** Protocol errors that the records sent cause: the same records fail the same way every time. */
 const recordErrorTypes = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD"])
 

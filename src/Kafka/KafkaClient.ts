@@ -1,12 +1,13 @@
 /**
  * The kafkajs client: plain TCP for a local broker, SASL_SSL with PLAIN when an API key and
- * secret are set (Confluent Cloud). kafkajs' own log lines are forwarded to the logger of the
+ * secret are set (Confluent Cloud); it reads and writes every codec Kafka defines (Codecs.ts). kafkajs' own log lines are forwarded to the logger of the
  * layer's context at WARN and above. `layer` reads the service's AppConfig; `layerConfig`
  * takes the settings directly (the test-data generator).
  */
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { Kafka, type LogEntry, logLevel, type RetryOptions } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
+import { registerCodecs } from "./Codecs.js"
 import { silenceKafkajsTimeoutWarning } from "./NodeWarnings.js"
 
 export interface KafkaClientConfig {
@@ -33,6 +34,7 @@ const forwardTo =
 const make = (config: KafkaClientConfig) =>
   Effect.gen(function* () {
     silenceKafkajsTimeoutWarning()
+    registerCodecs()
     const forward = forwardTo(yield* Effect.context<never>())
     return new Kafka({
       clientId: config.clientId,

@@ -8,11 +8,22 @@
  * Deferred only once everything is written. The callback commits `last + 1` of the longest run
  * of finished chunks, at most every KAFKA__COMMIT_INTERVAL_SECONDS and always before it returns.
  * The bounded queue and the bytes budget are the backpressure: while the pipeline is slow or
- * stalled, kafkajs stops fetching. Offsets are never committed past a chunk that was abandoned,
- * nor for a partition that moved to another instance (stale).
+ * stalled, kafkajs stops fetching. A chunk gives its bytes back as soon as it is done, so a
+ * partition waiting for bytes never waits on itself. Offsets are never committed past a chunk
+ * that was abandoned, nor for a partition that moved to another instance (stale).
+ *
+ * What a fetch holds is bounded too: KAFKA__FETCH_MAX_BYTES for the response, and per partition
+ * KAFKA__FETCH_MAX_BYTES_PER_PARTITION of messages as decoded (the rest waits for the next
+ * fetch). A record batch that cannot be decoded (a codec the client lacks, corrupt bytes) stops
+ * its partition at that offset: the messages before it are handled, the failure is handed over
+ * (`undecodable`), and the same offset is fetched again after the wait it returns.
+ *
+ * When the group says this instance is no longer a member (UNKNOWN_MEMBER_ID, a rebalance it
+ * missed), the callback stops handing chunks, lets those in hand finish, and throws kafkajs' own
+ * error, so that kafkajs rejoins the group; until a commit succeeds again, `commitFailure` says why.
  *
  * Shutdown (closing the scope) stops fetching, lets the chunks in hand finish within the
- * shutdown timeout, abandons them uncommitted after that, and disconnects.
+ * shutdown timeout, abandons them uncommitted after that, and disconnects within a bound.
  */
 import {
   Cause,
@@ -31,8 +42,9 @@ import {
 } from "effect"
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
-import { describeCause, KafkaCommitError, KafkaConnectionError } from "./Errors.js"
+import { describeCause, KafkaConnectionError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
+import { decodeFailureOf, limitDecodedBytesPerPartition } from "./KafkajsPatch.js"
 
 export interface Chunk {
   readonly topic: string
@@ -58,10 +70,47 @@ export class KafkaConsumerCrashed extends Data.TaggedError("KafkaConsumerCrashed
   }
 }
 
+/** A record batch of a partition that cannot be decoded: the partition goes no further. */
+export interface Undecodable {
+  readonly topic: string
+  readonly partition: number
+  /** The first offset of the record batch that cannot be decoded. */
+  readonly offset: string
+  readonly reason: string
+}
+
+/** Why offsets cannot be committed now, since when (Unix ms). */
+export interface CommitFailure {
+  readonly since: number
+  readonly error: string
+}
+
 interface Work {
   readonly chunk: Chunk
   readonly done: Deferred.Deferred<void, ChunkAbandoned>
+  /** The chunk's share of the bytes budget, given back when it is done. */
+  readonly bytes: number
 }
+
+/** The group's word that this instance is not (or no longer) a member of the generation it commits for. */
+const membershipErrorTypes = new Set([
+  "UNKNOWN_MEMBER_ID",
+  "ILLEGAL_GENERATION",
+  "REBALANCE_IN_PROGRESS",
+  "NOT_COORDINATOR_FOR_GROUP",
+  "FENCED_INSTANCE_ID",
+])
+
+/** A kafkajs error that kafkajs must see, as it is, to rejoin the group. */
+export const isMembershipError = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  "type" in error &&
+  typeof error.type === "string" &&
+  membershipErrorTypes.has(error.type)
+
+/** How long a disconnect may take at shutdown before it is left behind. */
+const disconnectTimeout = Duration.seconds(10)
 
 export interface SourceShape {
   /**
@@ -71,6 +120,8 @@ export interface SourceShape {
    */
   readonly consume: <E>(
     handle: (chunk: Chunk) => Effect.Effect<void, E>,
+    /** Told of a record batch that cannot be decoded; answers how long to wait before fetching it again. */
+    undecodable: (batch: Undecodable) => Effect.Effect<Duration.Duration>,
   ) => Effect.Effect<void, KafkaConnectionError, Scope.Scope>
   /** Fails when the consumer has stopped for good (kafkajs gave up restarting it). */
   readonly crashed: Effect.Effect<never, KafkaConsumerCrashed>
@@ -78,6 +129,8 @@ export interface SourceShape {
   readonly joined: Effect.Effect<boolean>
   /** The source topic's partitions in this member's assignment (empty while not in the group). */
   readonly assigned: Effect.Effect<ReadonlyArray<number>>
+  /** Why this instance cannot commit offsets now (it lost its group membership), or none. */
+  readonly commitFailure: Effect.Effect<Option.Option<CommitFailure>>
   /** Offsets committed by this instance, per partition (for lag). */
   readonly committed: Effect.Effect<
     ReadonlyMap<number, { offset: string; highWatermark: string; at: number }>
@@ -131,6 +184,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
       const crash = yield* Deferred.make<never, KafkaConsumerCrashed>()
       let joined = false
       let assigned: ReadonlyArray<number> = []
+      let commitFailure: CommitFailure | undefined
       const committed = new Map<number, { offset: string; highWatermark: string; at: number }>()
 
       const consumer: Consumer = yield* Effect.acquireRelease(
@@ -141,16 +195,18 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
               sessionTimeout: Duration.toMillis(kafka.sessionTimeout),
               rebalanceTimeout: 60_000,
               heartbeatInterval: Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
-              // Large fetches: the chunks of one fetch are processed several at a time, and each fetch ends
-              // with a commit and a pause until its last chunk is written.
-              maxBytesPerPartition: Math.max(kafka.maxMessageBytes, 8 * 1_048_576),
-              maxBytes: Math.max(kafka.maxMessageBytes, 8 * 1_048_576) * pipeline.partitionsConcurrency,
+              // The chunks of one fetch are processed several at a time, and each fetch ends with a
+              // commit and a pause until its last chunk is written; what it holds is bounded.
+              maxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
+              maxBytes: kafka.fetchMaxBytes,
               // A short fetch long-poll: stop() waits one out, so this bounds the shutdown (5 s by default).
               maxWaitTimeInMs: 500,
               allowAutoTopicCreation: false,
             })
+            limitDecodedBytesPerPartition(kafka.fetchMaxBytesPerPartition)
             c.on(c.events.GROUP_JOIN, (e) => {
               joined = true
+              commitFailure = undefined
               assigned = [...(e.payload.memberAssignment[kafka.topicSource] ?? [])].sort((a, b) => a - b)
             })
             for (const event of [c.events.STOP, c.events.DISCONNECT]) {
@@ -174,10 +230,23 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
           },
           catch: (cause) => new KafkaConnectionError({ client: "consumer", brokers, cause }),
         }),
-        (c) => Effect.promise(() => c.disconnect().catch(() => undefined)),
+        (c) =>
+          Effect.promise(() => c.disconnect().catch(() => undefined)).pipe(
+            Effect.timeoutOption(disconnectTimeout),
+            Effect.tap((done) =>
+              Option.isNone(done)
+                ? Effect.logWarning(
+                    `the Kafka consumer did not disconnect within ${Duration.format(disconnectTimeout)}; left behind`,
+                  )
+                : Effect.void,
+            ),
+          ),
       )
 
-      const consume = <E>(handle: (chunk: Chunk) => Effect.Effect<void, E>) =>
+      const consume = <E>(
+        handle: (chunk: Chunk) => Effect.Effect<void, E>,
+        undecodable: (batch: Undecodable) => Effect.Effect<Duration.Duration>,
+      ) =>
         Effect.gen(function* () {
           const depth = pipeline.batchesInFlight
           const lanes = pipeline.partitionsConcurrency * depth
@@ -193,15 +262,20 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
 
           // A worker completes the chunk's Deferred whatever happens (done when handled,
           // abandoned when interrupted), so the callback waiting for it always wakes up.
+          // Its bytes go back to the budget at the same time: never later than the chunk is done.
           const worker = Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(restore(Queue.take(queue)), ({ chunk, done }) =>
-              restore(handle(chunk)).pipe(
+            Effect.flatMap(restore(Queue.take(queue)), (work) =>
+              restore(handle(work.chunk)).pipe(
                 Effect.onExit((exit) =>
-                  Deferred.done(
-                    done,
-                    Exit.isSuccess(exit)
-                      ? Exit.void
-                      : Exit.fail(new ChunkAbandoned({ reason: Cause.pretty(exit.cause) })),
+                  Semaphore.release(bytes, work.bytes).pipe(
+                    Effect.andThen(
+                      Deferred.done(
+                        work.done,
+                        Exit.isSuccess(exit)
+                          ? Exit.void
+                          : Exit.fail(new ChunkAbandoned({ reason: Cause.pretty(exit.cause) })),
+                      ),
+                    ),
                   ),
                 ),
               ),
@@ -223,6 +297,13 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
             (w) => Effect.forkScoped(w),
           )
 
+          /** Waits `ms`, in short steps, unless the consumer stops or the partition moves meanwhile. */
+          const pause = async (ms: number, payload: EachBatchPayload) => {
+            const until = Date.now() + ms
+            while (Date.now() < until && payload.isRunning() && !payload.isStale())
+              await new Promise((wake) => setTimeout(wake, Math.min(250, until - Date.now())))
+          }
+
           /**
            * One fetch of one partition: its chunks go to the workers up to `depth` at a time, and
            * the offset after the longest run of finished chunks is committed at most every
@@ -232,14 +313,12 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
            */
           const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
             const { batch } = payload
-            const inFlight: Array<{
-              chunk: Chunk
-              done: Deferred.Deferred<void, ChunkAbandoned>
-              bytes: number
-            }> = []
+            const inFlight: Array<{ chunk: Chunk; done: Deferred.Deferred<void, ChunkAbandoned> }> = []
             let finished: string | undefined
             let abandoned = false
             let lastCommit = Date.now()
+            // The group's word, from a heartbeat, that this instance must rejoin it.
+            let membershipLost: unknown
 
             const commit = async () => {
               if (finished === undefined || payload.isStale()) return
@@ -252,39 +331,57 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
                 committed.set(batch.partition, { offset, highWatermark: batch.highWatermark, at: Date.now() })
                 return
               }
-              await payload
-                .commitOffsetsIfNecessary({
+              try {
+                await payload.commitOffsetsIfNecessary({
                   topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }],
                 })
-                .catch((cause: unknown) => {
-                  throw new KafkaCommitError({
-                    topic: batch.topic,
-                    partition: batch.partition,
-                    offset,
-                    cause,
-                  })
-                })
+              } catch (cause) {
+                if (isMembershipError(cause)) return rejoin(cause)
+                commitFailure ??= { since: Date.now(), error: describeCause(cause) }
+                throw cause
+              }
+              commitFailure = undefined
               lastCommit = Date.now()
               committed.set(batch.partition, { offset, highWatermark: batch.highWatermark, at: lastCommit })
+            }
+            /** The group no longer counts this instance as a member: said once, then kafkajs rejoins. */
+            const rejoin = async (cause: unknown): Promise<never> => {
+              commitFailure ??= { since: Date.now(), error: describeCause(cause) }
+              await run(
+                Effect.logWarning(
+                  "the consumer group no longer counts this instance as a member; rejoining it (batches written since the last commit will be read again)",
+                ).pipe(
+                  Effect.annotateLogs({
+                    topic: batch.topic,
+                    partition: batch.partition,
+                    error: describeCause(cause),
+                  }),
+                ),
+              )
+              // kafkajs rejoins the group only when it sees its own error as it is.
+              throw cause
             }
             /** Waits for the oldest chunk in flight; a finished one moves the commit point. */
             const settleOldest = async () => {
               const oldest = inFlight.shift()!
               const outcome = await run(Effect.exit(Deferred.await(oldest.done)))
-              await run(Semaphore.release(bytes, oldest.bytes))
               if (Exit.isFailure(outcome)) abandoned = true
               else if (!abandoned) finished = oldest.chunk.lastOffset
             }
 
             // Heartbeats keep the membership alive while chunks wait in the queue or stall.
             const beat = setInterval(
-              () => payload.heartbeat().catch(() => undefined),
+              () =>
+                payload.heartbeat().catch((cause: unknown) => {
+                  if (isMembershipError(cause)) membershipLost ??= cause
+                }),
               Math.min(3_000, Duration.toMillis(kafka.sessionTimeout) / 3),
             )
             try {
               let previous: Chunk | undefined
               for (const messages of chunksOf(batch.messages, pipeline.batchSize, chunkBytes)) {
-                if (abandoned || !payload.isRunning() || payload.isStale()) break
+                if (abandoned || membershipLost !== undefined || !payload.isRunning() || payload.isStale())
+                  break
                 const chunk: Chunk = {
                   topic: batch.topic,
                   partition: batch.partition,
@@ -299,16 +396,30 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
                 const size = Math.min(bytesBudget, bytesOf(messages))
                 await run(Semaphore.take(bytes, size))
                 const done = Deferred.makeUnsafe<void, ChunkAbandoned>()
-                inFlight.push({ chunk, done, bytes: size })
-                await run(Queue.offer(queue, { chunk, done }))
+                inFlight.push({ chunk, done })
+                await run(Queue.offer(queue, { chunk, done, bytes: size }))
                 while (inFlight.length >= depth) await settleOldest()
                 if (Date.now() - lastCommit >= commitEvery) await commit()
               }
               while (inFlight.length > 0) await settleOldest()
               await commit()
+              if (membershipLost !== undefined) await rejoin(membershipLost)
+              const failure = decodeFailureOf(batch)
+              if (failure !== undefined && !abandoned && payload.isRunning() && !payload.isStale()) {
+                const wait = await run(
+                  undecodable({
+                    topic: batch.topic,
+                    partition: batch.partition,
+                    offset: failure.offset,
+                    reason: describeCause(failure.error),
+                  }),
+                )
+                // Returning without resolving the offset: the next fetch starts at the same batch.
+                await pause(Duration.toMillis(wait), payload)
+              }
             } finally {
               clearInterval(beat)
-              // After a throw: the chunks still in flight settle, and give their bytes back.
+              // After a throw: the chunks still in flight settle.
               while (inFlight.length > 0) await settleOldest().catch(() => undefined)
             }
             await payload.heartbeat().catch(() => undefined)
@@ -337,7 +448,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
                   `batches still in flight after ${Duration.format(pipeline.shutdownTimeout)}: abandoning them uncommitted (they will be read again)`,
                 )
                 yield* Fiber.interruptAll(workers)
-                yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeoutOption("10 seconds"))
+                yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeoutOption(disconnectTimeout))
               }
             }),
           )
@@ -348,6 +459,7 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
         crashed: Deferred.await(crash),
         joined: Effect.sync(() => joined),
         assigned: Effect.sync(() => assigned),
+        commitFailure: Effect.sync(() => Option.fromNullishOr(commitFailure)),
         committed: Effect.sync(() => new Map(committed)),
       })
     }),

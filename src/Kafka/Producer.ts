@@ -9,19 +9,23 @@
  * transient KafkaProduceError, not a wait without end.
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import { CompressionTypes, type Message, Partitioners } from "kafkajs"
+import { type Message, Partitioners } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
+import { type CompressionName, compressionTypes } from "./Codecs.js"
 import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
 import { encodedSize } from "./Messages.js"
 import { readMaxMessageBytes } from "./Topics.js"
 
 export interface ProducerShape {
-  /** Sends and waits for every message to be acknowledged by all in-sync replicas. */
+  /**
+   * Sends and waits for every message to be acknowledged by all in-sync replicas; record batches
+   * compressed with `compression`, or the producer's own codec (KAFKA__COMPRESSION).
+   */
   readonly send: (
     topic: string,
     messages: ReadonlyArray<Message>,
-    compression?: "none" | "gzip",
+    compression?: CompressionName,
   ) => Effect.Effect<void, KafkaProduceError>
   /** The largest record batch `topic` accepts, in bytes (its max.message.bytes). */
   readonly maxMessageBytes: (topic: string) => number
@@ -38,6 +42,8 @@ export interface ProducerConfig {
   readonly requestTimeout: Duration.Duration
   /** A send's deadline, kafkajs' own retries included: past it the send is a transient failure. */
   readonly sendDeadline: Duration.Duration
+  /** The codec of record batches sent without one of their own. */
+  readonly compression: CompressionName
 }
 
 /**
@@ -109,7 +115,7 @@ const make = (config: ProducerConfig) =>
     )
     const maxMessageBytes = (topic: string) => limits.get(topic) ?? config.maxMessageBytes
     const requestTimeoutMs = Duration.toMillis(config.requestTimeout)
-    const sendOne = (topic: string, messages: Message[], compression: "none" | "gzip") =>
+    const sendOne = (topic: string, messages: Message[], compression: CompressionName) =>
       Effect.tryPromise({
         try: () =>
           producer.send({
@@ -117,7 +123,7 @@ const make = (config: ProducerConfig) =>
             acks: -1,
             timeout: requestTimeoutMs,
             messages,
-            compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+            compression: compressionTypes[compression],
           }),
         catch: (cause) =>
           new KafkaProduceError({ topic, messages: messages.length, kind: kindOfKafkaError(cause), cause }),
@@ -130,7 +136,7 @@ const make = (config: ProducerConfig) =>
       )
     return KafkaProducer.of({
       maxMessageBytes,
-      send: (topic, messages, compression = "none") =>
+      send: (topic, messages, compression = config.compression) =>
         messages.length === 0
           ? Effect.void
           : Effect.forEach(

@@ -18,8 +18,9 @@
  * left open).
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import { CompressionTypes, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
+import { type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
+import { compressionTypes } from "./Codecs.js"
 import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
 import { KafkaAdmin } from "./KafkaAdmin.js"
 import { KafkaClient } from "./KafkaClient.js"
@@ -133,7 +134,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
 
       const sender = (tx: Transaction): ProducerShape => ({
         maxMessageBytes: shared.maxMessageBytes,
-        send: (topic: string, messages: ReadonlyArray<Message>, compression = "none") =>
+        send: (topic: string, messages: ReadonlyArray<Message>, compression = kafka.compression) =>
           messages.length === 0
             ? Effect.void
             : Effect.forEach(
@@ -150,7 +151,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
                           acks: -1,
                           timeout: requestTimeoutMs,
                           messages: request,
-                          compression: compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+                          compression: compressionTypes[compression],
                         }),
                       catch: (cause) => failure(topic, request.length, cause),
                     }),

@@ -27,7 +27,7 @@ import { WriteLanes } from "./Lanes.js"
 import { buildPlan, liveSinks, type PipelinePlan } from "./PipelineDag.js"
 import { makeProcessor } from "./Processor.js"
 import { makeReloader, watchAndReload } from "./Reload.js"
-import { Stalls, trackBatchAges, warnSlowBatches } from "./Stalls.js"
+import { Stalls, stallUndecodable, trackBatchAges, warnSlowBatches } from "./Stalls.js"
 
 const tiersOf = (plan: PipelinePlan) => plan.dag.tiers.map((tier) => tier.join(" ")).join(" -> ")
 
@@ -86,17 +86,22 @@ export const runPipeline = (spec: PipelineSpec) =>
     const totals = Progress.emptyTotals()
     const startedAt = Date.now()
     yield* Effect.addFinalizer(() => Progress.logSummary(totals, startedAt))
-    yield* source.consume((chunk) =>
-      reloader.current.pipe(
-        Effect.flatMap((active) => active.value.processor.handle(chunk)),
-        Effect.tap((summary) =>
-          Effect.sync(() => Progress.add(totals, summary)).pipe(
-            Effect.andThen(Metric.update(Metrics.lastCommit, Date.now() / 1000)),
+    yield* source.consume(
+      (chunk) =>
+        reloader.current.pipe(
+          Effect.flatMap((active) => active.value.processor.handle(chunk)),
+          Effect.tap((summary) =>
+            Effect.sync(() => Progress.add(totals, summary)).pipe(
+              Effect.andThen(Metric.update(Metrics.lastCommit, Date.now() / 1000)),
+            ),
           ),
+          Effect.asVoid,
+          Effect.provideService(StatusFeed, status.feed),
         ),
-        Effect.asVoid,
-        Effect.provideService(StatusFeed, status.feed),
-      ),
+      stallUndecodable(stalls, {
+        baseDelay: settings.pipeline.retryDelay,
+        maxDelay: settings.pipeline.maxRetryDelay,
+      }),
     )
     const lag = yield* ConsumerLag.track({
       admin: yield* KafkaAdmin,
@@ -116,7 +121,17 @@ export const runPipeline = (spec: PipelineSpec) =>
       stalls: Effect.sync(() => stalls.current),
       batchAges: (now) => stalls.oldestBatchAge(now),
     })
-    yield* Effect.forkScoped(trackBatchAges(stalls).pipe(Effect.repeat(Schedule.spaced("1 second"))))
+    yield* Effect.forkScoped(
+      trackBatchAges(stalls).pipe(
+        // Out of the group (a rejoin, an outage), the assignment is unknown: nothing is forgotten.
+        Effect.andThen(
+          Effect.flatMap(Effect.all([source.joined, source.assigned]), ([joined, assigned]) =>
+            joined ? stalls.keepOnly(assigned) : Effect.void,
+          ),
+        ),
+        Effect.repeat(Schedule.spaced("1 second")),
+      ),
+    )
     yield* Effect.forkScoped(
       warnSlowBatches(stalls, Duration.toMillis(settings.pipeline.stallTimeout)).pipe(
         Effect.repeat(Schedule.spaced("1 second")),
@@ -139,7 +154,7 @@ export const runPipeline = (spec: PipelineSpec) =>
   })
 
 /**
- * Ready while the consumer is in its group, MongoDB answers a ping, and no partition has been
+ * Ready while the consumer is in its group and can commit, MongoDB answers a ping, and no partition has been
  * stalled, nor had a batch in flight, for longer than PIPELINE__STALL_TIMEOUT_SECONDS. The
  * reasons never carry a secret.
  */
@@ -159,6 +174,13 @@ export const readinessLayer = Layer.effect(
       reasons: Effect.gen(function* () {
         const reasons: string[] = []
         if (!(yield* source.joined)) reasons.push("the Kafka consumer has not joined its group")
+        const commitFailure = yield* source.commitFailure
+        if (Option.isSome(commitFailure)) {
+          const failure = commitFailure.value
+          reasons.push(
+            `offsets cannot be committed for ${Math.round((Date.now() - failure.since) / 1000)} s (the group no longer counts this instance as a member; rejoining): ${clean(failure.error)}`,
+          )
+        }
         const ping = yield* Effect.result(mongo.ping.pipe(Effect.timeout("2 seconds")))
         if (ping._tag === "Failure") reasons.push(`MongoDB does not answer: ${clean(ping.failure.message)}`)
         const now = yield* Clock.currentTimeMillis

@@ -126,9 +126,9 @@ export const kafkaSink = (
     name,
     stage: "kafka_sink",
     refuses: (keyed, origin) => {
+      // Measured uncompressed, whatever the codec: a record that fits only if the batch happens to
+      // compress well is refused by both sinks, not taken by one and refused by the broker.
       const limit = producer.maxMessageBytes(topic) - batchOverheadBytes
-      // Only the uncompressed size is known here; with compression the broker has the last word.
-      if (settings.compression !== "none") return undefined
       // Re-encoded, a record takes at most twice its source bytes (transforms add little), plus
       // the key and the headers: only a record near the limit is encoded here to be measured.
       const { sourceBytes } = keyed.record

@@ -6,7 +6,8 @@
  * timeout with no failure noted (a call held open without an answer) is a slow batch: logged
  * and reported by /readyz like a stall.
  */
-import { Clock, Context, Effect, Layer, Metric } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric } from "effect"
+import type { Undecodable } from "../Kafka/KafkaSource.js"
 import * as Metrics from "../Observability/Metrics.js"
 
 export interface Stall {
@@ -64,6 +65,15 @@ export class PartitionStalls {
     })
   }
 
+  /** Forgets the stalls of partitions this instance no longer owns (they moved in a rebalance). */
+  keepOnly(assigned: ReadonlyArray<number>): Effect.Effect<void> {
+    return Effect.forEach(
+      [...this.stalls.keys()].filter((partition) => !assigned.includes(partition)),
+      (partition) => this.clear(partition),
+      { discard: true },
+    )
+  }
+
   batchStarted(partition: number, at: number, offsets: string): void {
     const list = this.started.get(partition)
     if (list === undefined) this.started.set(partition, [{ at, offsets }])
@@ -117,6 +127,48 @@ const oldestOf = (list: ReadonlyArray<Started>): Started | undefined => {
   for (const s of list) if (oldest === undefined || s.at < oldest.at) oldest = s
   return oldest
 }
+
+/**
+ * A record batch that cannot be decoded stalls its partition at that offset: noted as a stall
+ * (gauge, /readyz after the stall timeout), a WARNING naming topic, partition, offset and why,
+ * and the wait before the same offset is fetched again (doubling from `baseDelay` to `maxDelay`).
+ */
+export const stallUndecodable =
+  (
+    stalls: PartitionStalls,
+    delays: { readonly baseDelay: Duration.Duration; readonly maxDelay: Duration.Duration },
+  ) =>
+  (batch: Undecodable): Effect.Effect<Duration.Duration> =>
+    Effect.gen(function* () {
+      const stall = yield* stalls.note({
+        partition: batch.partition,
+        since: yield* Clock.currentTimeMillis,
+        offsets: batch.offset,
+        what: "decoding a fetched record batch",
+        error: batch.reason,
+      })
+      const wait = Duration.min(
+        delays.maxDelay,
+        Duration.times(
+          Duration.max(delays.baseDelay, Duration.millis(100)),
+          2 ** Math.min(stall.retries - 1, 20),
+        ),
+      )
+      yield* Effect.logWarning(
+        "stalled: a record batch of this partition cannot be decoded; nothing after it is handed over or committed until it can be",
+      ).pipe(
+        Effect.annotateLogs({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: batch.offset,
+          error: batch.reason,
+          stalled_seconds: Math.round((Date.now() - stall.since) / 1000),
+          retries: stall.retries,
+          next_try_seconds: Duration.toSeconds(wait),
+        }),
+      )
+      return wait
+    })
 
 export class Stalls extends Context.Service<Stalls, PartitionStalls>()("pipeline/Stalls") {
   static readonly layer = Layer.sync(Stalls, () => new PartitionStalls())

@@ -184,6 +184,7 @@ export const layer = (env: Env = {}) =>
           ).pipe(Effect.asVoid),
         crashed: Effect.never,
         joined: Effect.succeed(true),
+        commitFailure: Effect.succeedNone,
         assigned: Effect.sync(() => [...state.log.keys()].sort((a, b) => a - b)),
         committed: Effect.sync(
           () =>

@@ -108,6 +108,7 @@ export const kafkaLayer = (target: KafkaTarget) =>
     maxMessageBytes: defaultMaxMessageBytes,
     requestTimeout: REQUEST_TIMEOUT,
     sendDeadline: Duration.times(REQUEST_TIMEOUT, 6),
+    compression: "none",
   }).pipe(
     Layer.provide(ensureTopic(target)),
     Layer.provide(
