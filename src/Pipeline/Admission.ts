@@ -2,10 +2,11 @@
  * What the sinks are given. Each sink reads the records as they stand at its own task; of
  * those it is given the valid ones that every sink can take. A record is given to no sink at
  * all when any transform marked it invalid (on any branch), or when some sink cannot take its
- * version: no usable key, nested too deep, a field name MongoDB refuses, or larger than the
- * sink accepts. Such a refusal carries the stage of the sink that cannot take the record and
- * the reason, and the record goes to the dead-letter topic. So a record is never written to
- * one sink and refused by the other for a limit.
+ * version: no usable key, nested too deep, a field name MongoDB refuses, a number a double
+ * cannot hold or text that is not well-formed UTF-16 (the two sinks would store different
+ * values), or larger than the sink accepts. Such a refusal carries the stage of the sink that
+ * cannot take the record and the reason, and the record goes to the dead-letter topic. So a
+ * record is never written to one sink and refused by the other for a limit.
  */
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import { describeKeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
@@ -87,9 +88,13 @@ export const makeAdmission = (
         message: describeKeyProblem(key, keyFields),
       }
     }
-    // Field names only matter to MongoDB; depth to every sink (encoders recurse).
-    if (shape !== undefined && (shape.rule === "depth" || sink.stage === "mongodb_sink")) {
-      return { task: sink.name, rule: shape.rule, message: shape.message }
+    // Field names only matter to MongoDB; depth to every sink (encoders recurse), and so do
+    // numbers a double cannot hold and text that is not well-formed (the sinks would store
+    // different values). shapeProblem reports those before a field name.
+    if (shape !== undefined && (shape.rule !== "field_name" || sink.stage === "mongodb_sink")) {
+      return shape.field === undefined
+        ? { task: sink.name, rule: shape.rule, message: shape.message }
+        : { task: sink.name, field: shape.field, rule: shape.rule, message: shape.message }
     }
     const keyed: Keyed = { record, key }
     try {

@@ -4,9 +4,10 @@
  * Rules (numeric strings are trimmed and must be plain decimal notation, optionally with an
  * exponent: "42", " 42 ", "-1.5", "1e3"; hex, "Infinity", "" and "abc" are failures, never NaN):
  * - integer: an integral number or numeric string within ±2^53 ("1e3" -> 1000; "4.5" fails).
- * - float:   a finite number or numeric string.
+ * - float:   a finite number or numeric string ("1e400" overflows a double: a failure, never Infinity).
  * - boolean: true/false; "true"/"false", "yes"/"no", "1"/"0" (trimmed, any case); 1/0.
- * - string:  strings as they are; numbers and booleans as their text; objects and arrays fail.
+ * - string:  strings as they are; numbers and booleans as their text; objects and arrays fail, and
+ *   so does a number a double cannot hold (1e400 in JSON text is Infinity once parsed: its text is lost).
  * - date:    "YYYY-MM-DD"; a timestamp (below) gives its UTC date.
  * - timestamp: ISO-8601 with or without zone (no zone = UTC), "YYYY-MM-DD HH:MM:SS", or epoch
  *   milliseconds; stored as an ISO-8601 UTC string ("2026-11-27T08:00:00.000Z"). Impossible
@@ -93,11 +94,27 @@ export const converters: Readonly<Record<TargetType, (value: Json) => Converted>
   },
   string: (value) => {
     if (typeof value === "string") return value
-    if (typeof value === "number" || typeof value === "boolean") return String(value)
+    if (typeof value === "number") return Number.isFinite(value) ? String(value) : failed
+    if (typeof value === "boolean") return String(value)
     return failed
   },
   date: (value) => toIsoDate(value) ?? failed,
   timestamp: (value) => toIsoTimestamp(value) ?? failed,
+}
+
+/**
+ * Why a value cannot be converted. A number beyond a double's range says so: as JSON it would
+ * read `null`, and "cannot convert null" would hide what the record holds.
+ */
+const failure = (value: Json, to: TargetType): string => {
+  if (typeof value === "number" && !Number.isFinite(value))
+    return `cannot convert ${value} to ${to}: the number cannot be stored as a double (${
+      Number.isNaN(value) ? "it is NaN" : `it overflows to ${value}`
+    })`
+  const n = typeof value === "string" ? toNumber(value) : failed
+  if (n !== failed && !Number.isFinite(n))
+    return `cannot convert ${preview(value)} to ${to}: the number overflows a double (${n})`
+  return `cannot convert ${preview(value)} to ${to}`
 }
 
 export const make = (settings: TypeConversionSettings, options: TaskOptions = {}) => {
@@ -110,9 +127,7 @@ export const make = (settings: TypeConversionSettings, options: TaskOptions = {}
       onFailure: rule.onFailure ?? settings.onFailure,
       apply: (value: Json) => {
         const result = convert(value)
-        return result === failed
-          ? new Refusal(rule.to, `cannot convert ${preview(value)} to ${rule.to}`)
-          : result
+        return result === failed ? new Refusal(rule.to, failure(value, rule.to)) : result
       },
     }
   })

@@ -1,14 +1,20 @@
 /**
  * The limits checked before any sink sees a record, and the byte budgets of what is sent to
- * Kafka: shapes, keys, exact large integers, request splitting and dead letters cut to fit.
+ * Kafka: shapes, keys, exact large integers, request splitting and dead letters cut to fit;
+ * admission over two sinks that read different versions of a record.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import type { KafkaMessage, Message } from "kafkajs"
-import { keyOf } from "../../src/Domain/Record.js"
+import { BSON } from "mongodb"
+import { type JsonObject, keyOf, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { shapeProblem } from "../../src/Domain/Shape.js"
 import { deadLetterMessage, encodedSize } from "../../src/Kafka/Messages.js"
 import { requestsOf } from "../../src/Kafka/Producer.js"
+import { makeAdmission } from "../../src/Pipeline/Admission.js"
+import type { Batch } from "../../src/Pipeline/Batch.js"
 import { parseExact } from "../../src/Pipeline/Parse.js"
+import type { Sink, SinkStage } from "../../src/Pipeline/Sinks.js"
 
 const nested = (levels: number): unknown => JSON.parse(`${"[".repeat(levels)}${"]".repeat(levels)}`)
 
@@ -22,6 +28,84 @@ describe("record shape", () => {
     assert.include(shapeProblem({ a: [{ b: { $x: 1 } }] }, 100)?.message ?? "", '"$x"')
     assert.include(shapeProblem({ a: [{ "b\u0000c": 1 }] }, 100)?.message ?? "", "NUL")
     assert.isUndefined(shapeProblem({ a: [{ b$: 1, "c.d": 2 }] }, 100))
+  })
+})
+
+describe("admission: what the two sinks would store differently", () => {
+  // The premise: each encoder takes these values, and they store different things.
+  it("the sinks' encoders really disagree about Infinity and an unpaired surrogate", () => {
+    const stored = (value: JsonObject) => BSON.deserialize(BSON.serialize(value))
+    assert.strictEqual(stored({ n: Infinity }).n, Infinity)
+    assert.strictEqual(JSON.stringify({ n: Infinity }), '{"n":null}')
+    assert.strictEqual(stored({ s: "\ud800" }).s, "\ufffd")
+    assert.strictEqual(JSON.stringify({ s: "\ud800" }), '{"s":"\\ud800"}')
+  })
+
+  const sink = (name: string, stage: SinkStage): Sink<never> => ({
+    name,
+    stage,
+    refuses: () => undefined,
+    write: () => Effect.die("not written here"),
+  })
+  const record = (offset: number, value: JsonObject): PipelineRecord => makeRecord(String(offset), value)
+  /**
+   * MongoDB reads the records as they came; the sink topic a projection of them (`slim`, what
+   * a `project` task would give), so each sink may not read a field the other one does.
+   */
+  const admit = (rows: ReadonlyArray<readonly [JsonObject, JsonObject]>) => {
+    const full = rows.map(([value], i) => record(i, value))
+    const slim = rows.map(([, value], i) => record(i, value))
+    const batch: Batch = { origin: { correlationId: "c", topic: "t", partition: 0 }, records: full }
+    const admission = makeAdmission(
+      [sink("mongodb", "mongodb_sink"), sink("kafka", "kafka_sink")],
+      ["id"],
+      { maxNestingDepth: 100, maxKeyBytes: 1024 },
+      [],
+      (name) => (name === "mongodb" ? full : slim),
+    )(batch, () => [])
+    const keys = (name: string) => admission.admitted.get(name)!.map((k) => k.key)
+    return { admission, keys }
+  }
+
+  const { admission, keys } = admit([
+    [{ id: "ok", n: 1 }, { id: "ok" }],
+    // In a field only MongoDB reads: refused for both, at MongoDB's stage.
+    [{ id: "extra", extra: Infinity }, { id: "extra" }],
+    // In a field only the sink topic reads: refused for both, at the sink topic's stage.
+    [{ id: "slim-only" }, { id: "slim-only", tags: ["a", -Infinity] }],
+    // Where both read it: the first sink's stage.
+    [
+      { id: "both", s: "\ud800" },
+      { id: "both", s: "\ud800" },
+    ],
+    [{ id: "name", tags: [{ "\udc00": 1 }] }, { id: "name" }],
+    [
+      { id: "emoji", s: "😀", "😀": "\ud83d\ude00" },
+      { id: "emoji", s: "😀" },
+    ],
+    // A field name only MongoDB refuses, beside a number neither sink can store alike.
+    [{ id: "dollar" }, { id: "dollar", $x: 1, n: Infinity }],
+    // A field name only MongoDB refuses, in what the sink topic alone reads: no problem there.
+    [{ id: "dollar-slim" }, { id: "dollar-slim", $x: 1 }],
+  ])
+
+  it("admits a record to both sinks or to neither", () => {
+    assert.deepStrictEqual(keys("mongodb"), ["ok", "emoji", "dollar-slim"])
+    assert.deepStrictEqual(keys("kafka"), ["ok", "emoji", "dollar-slim"])
+  })
+
+  it("refuses each record once, with the stage of the first sink that cannot take it and the reason", () => {
+    assert.deepStrictEqual(
+      admission.refused.map((r) => [r.record.offset, r.stage, r.reason.task, r.reason.rule, r.reason.field]),
+      [
+        ["1", "mongodb_sink", "mongodb", "number", "extra"],
+        ["2", "kafka_sink", "kafka", "number", "tags[1]"],
+        ["3", "mongodb_sink", "mongodb", "text", "s"],
+        ["4", "mongodb_sink", "mongodb", "text", 'tags[0]."\\udc00"'],
+        ["6", "kafka_sink", "kafka", "number", "n"],
+      ],
+    )
+    assert.include(admission.refused[1]!.reason.message, "(it overflows to -Infinity)")
   })
 })
 

@@ -42,6 +42,16 @@ const table: ReadonlyArray<readonly [TargetType, Json, Json | typeof FAIL]> = [
   ["float", "1.2.3", FAIL],
   ["float", "12abc", FAIL],
   ["float", false, FAIL],
+  // JSON text may hold numbers beyond a double: 1e400 parses to Infinity.
+  ["float", "1e400", FAIL],
+  ["float", " -1e400 ", FAIL],
+  ["float", Infinity, FAIL],
+  ["float", -Infinity, FAIL],
+  ["float", Number.NaN, FAIL],
+  ["float", "1e-400", 0],
+  ["float", "1.7976931348623157e308", 1.7976931348623157e308],
+  ["integer", Infinity, FAIL],
+  ["integer", "-1e400", FAIL],
   ["boolean", true, true],
   ["boolean", false, false],
   ["boolean", "true", true],
@@ -62,6 +72,11 @@ const table: ReadonlyArray<readonly [TargetType, Json, Json | typeof FAIL]> = [
   ["string", true, "true"],
   ["string", "ünï😀", "ünï😀"],
   ["string", [1], FAIL],
+  ["string", Infinity, FAIL],
+  ["string", -Infinity, FAIL],
+  ["boolean", Infinity, FAIL],
+  ["timestamp", Infinity, FAIL],
+  ["date", "1e400", FAIL],
   ["string", {}, FAIL],
   ["date", "2026-11-27", "2026-11-27"],
   ["date", " 2026-11-27 ", "2026-11-27"],
@@ -119,6 +134,61 @@ describe("TypeConversion", () => {
     const record = transform(batch({ v: "abc" })).records[0]!
     assert.strictEqual(record.value.v, "abc")
     assert.strictEqual(record.reasons[0]!.message, 'cannot convert "abc" to float')
+  })
+
+  it("never produces Infinity, and says a number overflows a double", () => {
+    const transform = make(
+      settings({
+        fields: [
+          { field: "a", to: "float" },
+          { field: "b", to: "integer" },
+          { field: "c", to: "string" },
+          { field: "d", to: "float" },
+        ],
+      }),
+      { name: "conversion" },
+    )
+    const record = transform(batch({ a: "1e400", b: "-1e400", c: Infinity, d: -Infinity })).records[0]!
+    assert.strictEqual(record.status, "invalid")
+    assert.deepStrictEqual(
+      record.reasons.map((r) => [r.field, r.rule, r.message]),
+      [
+        ["a", "float", 'cannot convert "1e400" to float: the number overflows a double (Infinity)'],
+        ["b", "integer", 'cannot convert "-1e400" to integer: the number overflows a double (-Infinity)'],
+        [
+          "c",
+          "string",
+          "cannot convert Infinity to string: the number cannot be stored as a double (it overflows to Infinity)",
+        ],
+        [
+          "d",
+          "float",
+          "cannot convert -Infinity to float: the number cannot be stored as a double (it overflows to -Infinity)",
+        ],
+      ],
+    )
+  })
+
+  it("follows the field's policy for a number that overflows: null, or the original kept with a warning", () => {
+    const transform = make(
+      settings({
+        fields: [
+          { field: "a", to: "float", onFailure: "set_null" },
+          { field: "b", to: "float", onFailure: "keep_original" },
+        ],
+      }),
+    )
+    const record = transform(batch({ a: "1e400", b: Infinity })).records[0]!
+    assert.strictEqual(record.status, "valid")
+    // Kept as it is, Infinity is for admission to refuse before either sink writes (rule number).
+    assert.deepStrictEqual(record.value, { a: null, b: Infinity })
+    assert.deepStrictEqual(
+      record.warnings.map((w) => [w.field, w.rule]),
+      [
+        ["a", "float"],
+        ["b", "float"],
+      ],
+    )
   })
 
   it("leaves missing and null fields alone", () => {
