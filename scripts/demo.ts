@@ -11,10 +11,13 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Kafka, logLevel } from "kafkajs"
 import { MongoClient } from "mongodb"
+import { registerCodecs } from "../src/Kafka/Codecs.js"
 import { silenceKafkajsTimeoutWarning } from "../src/Kafka/NodeWarnings.js"
 import { settings as stack, up } from "./stack.js"
 
 silenceKafkajsTimeoutWarning()
+
+registerCodecs()
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 
 const { values } = parseArgs({

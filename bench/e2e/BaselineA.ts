@@ -6,6 +6,7 @@
  * JSON.stringify: no tasks, no MongoDB.
  */
 import { Kafka, type KafkaMessage, logLevel, type Message, Partitioners } from "kafkajs"
+import { registerCodecs } from "../../src/Kafka/Codecs.js"
 import { silenceKafkajsTimeoutWarning } from "../../src/Kafka/NodeWarnings.js"
 import { childConfig, emit } from "./Protocol.js"
 
@@ -37,6 +38,7 @@ const passThrough = (m: KafkaMessage): Message => {
 const main = async () => {
   const config = childConfig<BaselineAConfig>()
   silenceKafkajsTimeoutWarning()
+  registerCodecs()
   const kafka = new Kafka({
     clientId: "bench-baseline-a",
     brokers: [...config.brokers],

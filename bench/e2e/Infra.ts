@@ -3,12 +3,14 @@
  * admin client for topics, end offsets and committed offsets, a MongoDB client for counting
  * and dropping databases, and the versions of everything measured.
  */
+
 import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { type Admin, Kafka, type LogEntry, logLevel } from "kafkajs"
 import { MongoClient } from "mongodb"
 import { kafkaVersion, settings, up } from "../../scripts/stack.js"
+import { registerCodecs } from "../../src/Kafka/Codecs.js"
 
 export const root = join(import.meta.dirname, "..", "..")
 export const brokers: ReadonlyArray<string> = [`${settings.host}:${settings.kafkaPort}`]
@@ -18,8 +20,10 @@ const stderrLog = (entry: LogEntry): void => {
   process.stderr.write(`bench: kafkajs ${entry.namespace}: ${entry.log.message}\n`)
 }
 
-export const kafkaClient = (clientId: string): Kafka =>
-  new Kafka({ clientId, brokers: [...brokers], logLevel: logLevel.ERROR, logCreator: () => stderrLog })
+export const kafkaClient = (clientId: string): Kafka => {
+  registerCodecs()
+  return new Kafka({ clientId, brokers: [...brokers], logLevel: logLevel.ERROR, logCreator: () => stderrLog })
+}
 
 /** Brings the stack up (or reuses it); its report goes to stderr, stdout is for the table. */
 export const ensureStack = async (): Promise<void> => {

@@ -35,12 +35,26 @@ export interface PipelineRecord {
   warnings: Reason[]
   /** Size of the source message's value in bytes, when known: a bound for the sinks' size checks. */
   readonly sourceBytes?: number
+  /** The source message's headers, when it had any: carried on to the sink topic as they came. */
+  readonly headers?: SourceHeaders
 }
 
-export const makeRecord = (offset: string, value: JsonObject, sourceBytes?: number): PipelineRecord =>
-  sourceBytes === undefined
-    ? { offset, value, status: "valid", reasons: [], warnings: [] }
-    : { offset, value, status: "valid", reasons: [], warnings: [], sourceBytes }
+/** A header's value as it came: bytes (or text), several when the name was repeated. */
+export type HeaderValue = Buffer | string
+export type SourceHeaders = Readonly<Record<string, HeaderValue | ReadonlyArray<HeaderValue> | undefined>>
+
+export const makeRecord = (
+  offset: string,
+  value: JsonObject,
+  sourceBytes?: number,
+  headers?: SourceHeaders,
+): PipelineRecord => {
+  const record: PipelineRecord =
+    sourceBytes === undefined
+      ? { offset, value, status: "valid", reasons: [], warnings: [] }
+      : { offset, value, status: "valid", reasons: [], warnings: [], sourceBytes }
+  return headers === undefined ? record : { ...record, headers }
+}
 
 export const invalidate = (record: PipelineRecord, reason: Reason): void => {
   record.status = "invalid"

@@ -6,7 +6,7 @@
  * `__connect.errors.*` context headers).
  */
 import type { IHeaders, KafkaMessage, Message } from "kafkajs"
-import type { JsonObject, Reason } from "../Domain/Record.js"
+import type { JsonObject, Reason, SourceHeaders } from "../Domain/Record.js"
 
 export interface BatchOrigin {
   readonly correlationId: string
@@ -34,15 +34,23 @@ const sourceHeaders = (origin: BatchOrigin, offset: string): IHeaders => ({
   [header.sourceOffset]: offset,
 })
 
+/**
+ * The record as a sink message: its source message's headers as they came (any name, bytes
+ * untouched), then the pipeline's own, which replace any of the same name.
+ */
 export const sinkMessage = (
   origin: BatchOrigin,
   key: string,
   offset: string,
   value: JsonObject,
+  headers?: SourceHeaders,
 ): Message => ({
   key,
   value: JSON.stringify(value),
-  headers: sourceHeaders(origin, offset),
+  headers:
+    headers === undefined
+      ? sourceHeaders(origin, offset)
+      : { ...(headers as IHeaders), ...sourceHeaders(origin, offset) },
 })
 
 /** Where in the pipeline a record was turned away. */
@@ -59,12 +67,11 @@ const bytesOf = (value: string | Buffer | null | undefined): number =>
 const recordOverheadBytes = 32
 const headerOverheadBytes = 8
 
-/** About what the message takes in a record batch, uncompressed (a little more, never less). */
-export const encodedSize = (message: Message): number => {
-  let bytes = recordOverheadBytes + bytesOf(message.key) + bytesOf(message.value)
-  const headers = message.headers
+/** About what the headers take in a record batch (a little more, never less). */
+export const headersSize = (headers: IHeaders | SourceHeaders | undefined): number => {
+  let bytes = 0
   if (headers !== undefined) {
-    for (const name in headers) {
+    for (const name of Object.keys(headers)) {
       const value = headers[name]
       bytes += headerOverheadBytes + Buffer.byteLength(name)
       if (Array.isArray(value)) for (const v of value) bytes += headerOverheadBytes + bytesOf(v)
@@ -73,6 +80,10 @@ export const encodedSize = (message: Message): number => {
   }
   return bytes
 }
+
+/** About what the message takes in a record batch, uncompressed (a little more, never less). */
+export const encodedSize = (message: Message): number =>
+  recordOverheadBytes + bytesOf(message.key) + bytesOf(message.value) + headersSize(message.headers)
 
 // The reason headers of one dead letter are cut at this many characters each.
 const maxReasonChars = 16_384

@@ -6,7 +6,13 @@
  * kept as their decimal text, so two different ids never become the same key or value.
  */
 import type { KafkaMessage } from "kafkajs"
-import { isJsonObject, makeRecord, type PipelineRecord, type Reason } from "../Domain/Record.js"
+import {
+  isJsonObject,
+  makeRecord,
+  type PipelineRecord,
+  type Reason,
+  type SourceHeaders,
+} from "../Domain/Record.js"
 
 export interface Malformed {
   readonly message: KafkaMessage
@@ -44,6 +50,14 @@ export const parseExact = (text: string): unknown =>
     ? JSON.parse(text, keepLargeIntegers as (this: unknown, key: string, value: unknown) => unknown)
     : JSON.parse(text)
 
+/** The message's headers, when it has any (kafkajs gives every message an object). */
+const headersOf = (message: KafkaMessage): SourceHeaders | undefined => {
+  const headers = message.headers
+  if (headers === undefined) return undefined
+  for (const _ in headers) return headers
+  return undefined
+}
+
 export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: number): Parsed => {
   const records: PipelineRecord[] = []
   const sources: KafkaMessage[] = []
@@ -76,7 +90,7 @@ export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: n
       malformed.push(reject(message, "object", `JSON value is ${kind}, expected an object`))
       continue
     }
-    records.push(makeRecord(message.offset, value, bytes.length))
+    records.push(makeRecord(message.offset, value, bytes.length, headersOf(message)))
     sources.push(message)
   }
   return { records, messages: sources, malformed }

@@ -11,7 +11,7 @@ import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings } from "../Config/PipelineSpec.js"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
-import { type BatchOrigin, encodedSize, sinkMessage } from "../Kafka/Messages.js"
+import { type BatchOrigin, encodedSize, headersSize, sinkMessage } from "../Kafka/Messages.js"
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
@@ -118,7 +118,7 @@ export const kafkaSink = (
   const messageOf = ({ record, key }: Keyed, origin: BatchOrigin): Message => {
     const known = encoded.get(record)
     if (known !== undefined) return known
-    const message = sinkMessage(origin, key, record.offset, record.value)
+    const message = sinkMessage(origin, key, record.offset, record.value, record.headers)
     encoded.set(record, message)
     return message
   }
@@ -131,8 +131,11 @@ export const kafkaSink = (
       const limit = producer.maxMessageBytes(topic) - batchOverheadBytes
       // Re-encoded, a record takes at most twice its source bytes (transforms add little), plus
       // the key and the headers: only a record near the limit is encoded here to be measured.
-      const { sourceBytes } = keyed.record
-      if (sourceBytes !== undefined && sourceBytes * 2 + keyed.key.length * 3 + sinkHeaderBytes < limit)
+      const { sourceBytes, headers } = keyed.record
+      if (
+        sourceBytes !== undefined &&
+        sourceBytes * 2 + keyed.key.length * 3 + sinkHeaderBytes + headersSize(headers) < limit
+      )
         return undefined
       const bytes = encodedSize(messageOf(keyed, origin))
       return bytes > limit

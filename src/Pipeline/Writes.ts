@@ -279,9 +279,12 @@ export const makeWrites = (options: {
     })
 
   /**
-   * Sends the dead letters (with `via`, the batch's transaction, or the service's producer); a
-   * message the topic will not take even cut to its size is sent as headers alone, and if even
-   * that fails its coordinates are logged at ERROR. Fails only when the batch is given up.
+   * Sends the dead letters (with `via`, the batch's transaction, or the service's producer). What
+   * a message causes (too large, refused as a record) splits the send down to that message, which
+   * goes as the pipeline's headers alone (the reasons and the source coordinates). Anything else
+   * the topic answers after the retries (not authorised, the topic gone), or a message it refuses
+   * even bare, stalls the partition until the topic takes them: a dead letter is never dropped,
+   * so nothing is committed past a record that went nowhere. Fails only when the batch is given up.
    */
   const sendDeadLetters = (
     messages: ReadonlyArray<Message>,
@@ -301,6 +304,7 @@ export const makeWrites = (options: {
           Effect.catch((error) => {
             if (kindOfFailure(error) === "fenced")
               return Effect.fail(new BatchAbandoned({ reason: messageOf(error) }))
+            if (kindOfFailure(error) !== "record") return stallUntilTaken(messages, scope, since, via, error)
             if (messages.length > 1) {
               const [left, right] = halves(messages)
               return Effect.andThen(
@@ -309,14 +313,45 @@ export const makeWrites = (options: {
               )
             }
             const only = messages[0]!
-            const bare: Message = { key: null, value: null, headers: only.headers ?? {} }
-            return only.value === null
-              ? Effect.logError(
-                  "a dead letter could not be written; its source coordinates are in this line",
-                ).pipe(Effect.annotateLogs({ error: messageOf(error), headers: pipelineHeaders(only) }))
+            const bare: Message = { key: null, value: null, headers: pipelineHeaders(only) }
+            return only.value === null && only.key === null
+              ? stallUntilTaken(messages, scope, since, via, error)
               : sendDeadLetters([bare], scope, since, via)
           }),
         )
+
+  /**
+   * The dead-letter topic refuses what it must take: an ERROR line (a person must act: grant the
+   * writes, make the topic again), then the same send again with the stall's backoff, the
+   * partition stalled and nothing committed, until it is taken or the batch is given up.
+   */
+  const stallUntilTaken = (
+    messages: ReadonlyArray<Message>,
+    scope: WriteScope,
+    since: number,
+    via: ProducerShape,
+    first: Failure,
+  ): Effect.Effect<void, BatchAbandoned> =>
+    Effect.logError(
+      "the dead-letter topic refuses the batch's dead letters; the partition stalls until it takes them (nothing is committed past them)",
+    ).pipe(
+      Effect.annotateLogs({ topic: options.dlqTopic, error: messageOf(first), messages: messages.length }),
+      Effect.andThen(noteStall("the dead-letter topic", scope, since, first)),
+      Effect.andThen(
+        Effect.suspend(() => via.send(options.dlqTopic, messages)).pipe(
+          Effect.catchDefect((defect) =>
+            Effect.fail(new SinkDefect({ sink: "the dead-letter topic", defect })),
+          ),
+          Effect.tapError((error) =>
+            kindOfFailure(error) === "fenced"
+              ? Effect.void
+              : noteStall("the dead-letter topic", scope, since, error),
+          ),
+          Effect.retry({ schedule: stallBackoff, while: (error) => kindOfFailure(error) !== "fenced" }),
+          Effect.catch((error) => Effect.fail(new BatchAbandoned({ reason: messageOf(error) }))),
+        ),
+      ),
+    )
 
   /**
    * An effect carried through failures like a write: stalled and retried while transient, a few

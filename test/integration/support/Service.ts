@@ -9,10 +9,13 @@ import { fileURLToPath } from "node:url"
 import { type IHeaders, Kafka, logLevel } from "kafkajs"
 import { MongoClient } from "mongodb"
 import { encode, type GeneratedRecord } from "../../../src/Generator/Records.js"
+import { registerCodecs } from "../../../src/Kafka/Codecs.js"
 import { silenceKafkajsTimeoutWarning } from "../../../src/Kafka/NodeWarnings.js"
 import { kafkaBrokers, mongoUri, unique } from "./Stack.js"
 
 silenceKafkajsTimeoutWarning()
+
+registerCodecs()
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 export const kafka = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING })
