@@ -48,6 +48,9 @@ const recordErrorTypes = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", 
 /** The broker's word that a newer producer holds this transactional id. */
 const fencedErrorTypes = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"])
 
+/** The broker's word that it no longer knows an idempotent producer's sequence for a partition. */
+const sequenceLostTypes = new Set(["OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID"])
+
 /** kafkajs errors about connections, brokers and time, never about the data. */
 const transientClasses = new Set([
   "KafkaJSConnectionError",
@@ -101,6 +104,17 @@ export const kindOfKafkaError = (cause: unknown, depth = 0): ErrorKind => {
   if (typeof name === "string" && name.startsWith("KafkaJS") && field(cause, "retriable") === true)
     return "transient"
   return "unknown"
+}
+
+/** True when the error, or one it wraps, says the broker lost the producer's sequence numbers. */
+export const producerStateLost = (cause: unknown, depth = 0): boolean => {
+  if (typeof cause !== "object" || cause === null || depth > 5) return false
+  const type = field(cause, "type")
+  if (typeof type === "string" && sequenceLostTypes.has(type)) return true
+  const inner = field(cause, "cause") ?? field(cause, "originalError")
+  if (inner !== undefined && producerStateLost(inner, depth + 1)) return true
+  const errors = field(cause, "errors")
+  return Array.isArray(errors) && errors.some((e: unknown) => producerStateLost(e, depth + 1))
 }
 
 export const describeCause = (cause: unknown): string => {

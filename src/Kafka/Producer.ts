@@ -9,10 +9,10 @@
  * transient KafkaProduceError, not a wait without end.
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import { type Message, Partitioners } from "kafkajs"
+import { type Message, Partitioners, type Producer } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { type CompressionName, compressionTypes } from "./Codecs.js"
-import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
+import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError, producerStateLost } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
 import { encodedSize } from "./Messages.js"
 import { readMaxMessageBytes } from "./Topics.js"
@@ -70,6 +70,9 @@ export const withinDeadline = <A, E>(
     }),
   )
 
+/** How long the producer's disconnect may take at shutdown before it is left behind. */
+const disconnectTimeout = Duration.seconds(10)
+
 /** Room left in every request for the record batch's own header and the request's framing. */
 export const batchOverheadBytes = 1024
 
@@ -96,7 +99,7 @@ const make = (config: ProducerConfig) =>
   Effect.gen(function* () {
     const client = yield* KafkaClient
     const limits = yield* readMaxMessageBytes(config.topics, config.brokers)
-    const producer = yield* Effect.acquireRelease(
+    const connect = () =>
       Effect.tryPromise({
         try: async () => {
           const p = client.producer({
@@ -110,23 +113,54 @@ const make = (config: ProducerConfig) =>
         },
         catch: (cause) =>
           new KafkaConnectionError({ client: "producer", brokers: config.brokers.join(","), cause }),
-      }),
-      (p) => Effect.promise(() => p.disconnect().catch(() => undefined)),
+      })
+    // The producer in use: replaced when the broker no longer knows its sequence numbers.
+    let producer: Producer = yield* Effect.acquireRelease(connect(), () =>
+      Effect.promise(() => producer.disconnect().catch(() => undefined)).pipe(
+        Effect.timeoutOption(disconnectTimeout),
+      ),
     )
+    /**
+     * The broker lost this producer's sequence of a partition (the topic was deleted and made
+     * again, the producer id expired): kafkajs cannot recover it, so a new producer (a new
+     * producer id, sequences from 0) takes over; the failed send is retried by the caller.
+     */
+    const replace = (failed: Producer) =>
+      connect().pipe(
+        Effect.tap((fresh) =>
+          Effect.sync(() => {
+            if (producer !== failed) return void fresh.disconnect().catch(() => undefined)
+            producer = fresh
+            void failed.disconnect().catch(() => undefined)
+          }),
+        ),
+        Effect.andThen(
+          Effect.logWarning("the broker lost the producer's sequence numbers; a new producer takes over"),
+        ),
+        Effect.ignore,
+      )
     const maxMessageBytes = (topic: string) => limits.get(topic) ?? config.maxMessageBytes
     const requestTimeoutMs = Duration.toMillis(config.requestTimeout)
     const sendOne = (topic: string, messages: Message[], compression: CompressionName) =>
-      Effect.tryPromise({
-        try: () =>
-          producer.send({
-            topic,
-            acks: -1,
-            timeout: requestTimeoutMs,
-            messages,
-            compression: compressionTypes[compression],
-          }),
-        catch: (cause) =>
-          new KafkaProduceError({ topic, messages: messages.length, kind: kindOfKafkaError(cause), cause }),
+      Effect.suspend(() => {
+        const using = producer
+        return Effect.tryPromise({
+          try: () =>
+            using.send({
+              topic,
+              acks: -1,
+              timeout: requestTimeoutMs,
+              messages,
+              compression: compressionTypes[compression],
+            }),
+          catch: (cause) =>
+            new KafkaProduceError({
+              topic,
+              messages: messages.length,
+              kind: producerStateLost(cause) ? "transient" : kindOfKafkaError(cause),
+              cause,
+            }),
+        }).pipe(Effect.tapError((error) => (producerStateLost(error.cause) ? replace(using) : Effect.void)))
       }).pipe((send) =>
         withinDeadline(send, config.sendDeadline, {
           topic,
