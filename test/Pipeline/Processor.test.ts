@@ -11,6 +11,7 @@ import { decodeSettings } from "../../src/Config/AppConfig.js"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
 import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
+import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import type { Chunk } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
 import { buildPlan, type SinkFactories, type StageError } from "../../src/Pipeline/PipelineDag.js"
@@ -296,6 +297,50 @@ describe("Processor", () => {
         assert.strictEqual(summary.failedBatch, records.length)
         const stages = new Set(dlqOf(test.h).map((m) => String(m.headers?.["pipeline.error.stage"])))
         assert.deepStrictEqual([...stages], ["task"])
+      }),
+  )
+
+  it.effect(
+    "a dead-letter topic that refuses writes for an unknown reason stalls the batch; no dead letter is dropped",
+    () =>
+      Effect.gen(function* () {
+        const spec = yield* loadPipelineFile("config/pipeline.yaml")
+        const test = harness()
+        // Not authorised, as a broker with ACLs answers: neither transient nor caused by the records.
+        let refusals = 12
+        const producer: ProducerShape = {
+          ...test.producer,
+          send: (topic, messages) =>
+            topic === "orders.dlq" && refusals-- > 0
+              ? Effect.fail(
+                  new KafkaProduceError({
+                    topic,
+                    messages: messages.length,
+                    kind: "unknown",
+                    cause: new Error("Not authorized to access topics: [Topic authorization failed]"),
+                  }),
+                )
+              : test.producer.send(topic, messages),
+        }
+        const processor = yield* processorFor(spec, { ...test, producer })
+        const fiber = yield* Effect.forkChild(processor.handle(toChunk(records)))
+        for (let i = 0; i < 20 && refusals > 0; i++) {
+          yield* TestClock.adjust("10 seconds")
+          if (refusals > 0)
+            assert.isUndefined(fiber.pollUnsafe(), "the batch is not done while its dead letters are refused")
+        }
+        for (let i = 0; i < 20 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 seconds")
+        const summary = yield* Fiber.join(fiber)
+        assert.isAtMost(refusals, 0)
+        const letters = dlqOf(test.h)
+        assert.strictEqual(letters.length, summary.deadLettered)
+        // Every one with its original value: none sent bare, none dropped.
+        assert.isTrue(
+          letters.every(
+            (m) => m.value !== null && String(m.headers?.["pipeline.error.stage"]) !== "undefined",
+          ),
+        )
+        assert.strictEqual(summary.deadLettered, count("invalid") + count("malformed") + count("oversized"))
       }),
   )
 })

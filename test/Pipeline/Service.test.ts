@@ -105,6 +105,25 @@ layer(InMemory.layer())("runPipeline, in-process", (it) => {
       yield* Fiber.interrupt(fiber)
     }),
   )
+  it.effect(
+    "/readyz says so while the source cannot commit (the group lost this member), and not after",
+    () =>
+      Effect.gen(function* () {
+        const { stack, fiber } = yield* started
+        const readiness = yield* Readiness.pipe(Effect.provide(readinessLayer))
+        assert.deepStrictEqual(yield* readiness.reasons, [])
+        stack.commitFails("KafkaJSProtocolError: The coordinator is not aware of this member")
+        const reasons = yield* readiness.reasons
+        assert.strictEqual(reasons.length, 1)
+        assert.match(
+          reasons[0]!,
+          /^offsets cannot be committed for 5 s \(the group no longer counts this instance as a member; rejoining\): KafkaJSProtocolError: The coordinator is not aware/,
+        )
+        stack.commitFails(undefined)
+        assert.deepStrictEqual(yield* readiness.reasons, [])
+        yield* Fiber.interrupt(fiber)
+      }),
+  )
   it.effect("a write that never answers makes the batch slow: /readyz says so after the stall timeout", () =>
     Effect.gen(function* () {
       const { stack, fiber } = yield* started

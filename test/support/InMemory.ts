@@ -10,7 +10,7 @@
  * source, read what came out, make a server fail, and `reset` everything to empty, so that
  * tests sharing the layer (`it.layer`) do not depend on each other.
  */
-import { Context, Deferred, Effect, Layer, Queue } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Queue } from "effect"
 import type { KafkaMessage, Message } from "kafkajs"
 import type { Document } from "mongodb"
 import { AppConfig, type AppSettings, decodeSettings, type Env } from "../../src/Config/AppConfig.js"
@@ -53,6 +53,8 @@ class State {
   mongoDown: MongoWriteError | undefined = undefined
   /** While set, every write waits without an answer (a server holding the call open). */
   mongoHangs = false
+  /** Why commits fail now (the group lost this member), as the source reports it. */
+  commitFailure: string | undefined = undefined
   /** Documents MongoDB refuses with a data error, by `_id`. */
   readonly refusedIds = new Set<string>()
   clear() {
@@ -63,6 +65,7 @@ class State {
     this.failingTopics.clear()
     this.mongoDown = undefined
     this.mongoHangs = false
+    this.commitFailure = undefined
     this.refusedIds.clear()
   }
 }
@@ -83,6 +86,8 @@ export interface MemoryStackShape {
   readonly mongoDown: (down: boolean) => void
   /** While hanging, every write waits without an answer or an error; `false` lets new writes through. */
   readonly mongoHangs: (hangs: boolean) => void
+  /** The source says commits fail with `error` (undefined: they succeed again). */
+  readonly commitFails: (error: string | undefined) => void
   readonly refuseDocument: (id: string) => void
   /** While set, every send to `topic` fails with a transient error. */
   readonly topicDown: (topic: string, down: boolean) => void
@@ -145,6 +150,9 @@ export const layer = (env: Env = {}) =>
         committed: (partition) => state.committed.get(partition) ?? 0,
         sent: (topic) => state.sent.filter((s) => s.topic === topic).map((s) => s.message),
         documents: state.documents,
+        commitFails: (error) => {
+          state.commitFailure = error
+        },
         mongoHangs: (hangs) => {
           state.mongoHangs = hangs
         },
@@ -184,7 +192,11 @@ export const layer = (env: Env = {}) =>
           ).pipe(Effect.asVoid),
         crashed: Effect.never,
         joined: Effect.succeed(true),
-        commitFailure: Effect.succeedNone,
+        commitFailure: Effect.sync(() =>
+          state.commitFailure === undefined
+            ? Option.none()
+            : Option.some({ since: Date.now() - 5_000, error: state.commitFailure }),
+        ),
         assigned: Effect.sync(() => [...state.log.keys()].sort((a, b) => a - b)),
         committed: Effect.sync(
           () =>
