@@ -15,7 +15,10 @@ export class KafkaAdmin extends Context.Service<KafkaAdmin, OffsetsAdmin>()("pip
       const client = yield* KafkaClient
       return yield* Effect.acquireRelease(
         Effect.sync(() => client.admin()),
-        (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined)),
+        (admin) =>
+          Effect.promise(() => admin.disconnect().catch(() => undefined)).pipe(
+            Effect.timeoutOption("10 seconds"),
+          ),
       )
     }),
   )

@@ -209,7 +209,8 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
             const o = await pending.catch(() => undefined)
             await o?.producer.disconnect().catch(() => undefined)
           }
-        }),
+          // A broker that does not answer leaves them behind: shutdown waits no longer than this.
+        }).pipe(Effect.timeoutOption("10 seconds")),
       )
 
       return KafkaTransactions.of({

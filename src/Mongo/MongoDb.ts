@@ -55,7 +55,9 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
           },
           catch: (cause) => new MongoConnectionError({ cause }),
         }),
-        (c) => Effect.promise(() => c.close().catch(() => undefined)),
+        // A server that does not answer is left behind: shutdown waits no longer than this.
+        (c) =>
+          Effect.promise(() => c.close().catch(() => undefined)).pipe(Effect.timeoutOption("10 seconds")),
       )
       const db = client.db(mongodb.database)
       const collection = db.collection<StoredDocument>(mongodb.collection)
