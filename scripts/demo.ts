@@ -53,6 +53,19 @@ const env = {
 
 const say = (line: string) => process.stdout.write(`demo: ${line}\n`)
 
+/** Where the service's HTTP port answers, from the settings the demo passes on (defaults: 9464, every interface). */
+const statusPage = () => {
+  const port = process.env.METRICS__PORT?.trim() || "9464"
+  const bound = process.env.METRICS__HOST?.trim() || "::"
+  const host =
+    bound === "::" || bound === "0.0.0.0" ? "127.0.0.1" : bound.includes(":") ? `[${bound}]` : bound
+  const token =
+    (process.env.METRICS__STATUS_TOKEN?.trim() ?? "") === ""
+      ? ""
+      : " (asks for METRICS__STATUS_TOKEN: open /?token=... once)"
+  return `http://${host}:${port}/${token}`
+}
+
 /** The service logs JSON; the demo shows each line as "LEVEL message". */
 const readable = (line: string): string => {
   try {
@@ -154,6 +167,7 @@ const main = async () => {
   say("bringing the local stack up (Kafka + FerretDB)")
   await up()
   say(`starting the service on topic ${env.KAFKA__TOPIC_SOURCE}`)
+  say(`status page: ${statusPage()} (live while the demo runs; /metrics, /healthz and /readyz beside it)`)
   const service = launch(["src/main.ts"], "[service]  ")
   let serviceOutput = ""
   service.stdout?.on("data", (d: Buffer) => {

@@ -1,12 +1,13 @@
 /**
  * The kafkajs client: plain TCP for a local broker, SASL_SSL with PLAIN when an API key and
  * secret are set (Confluent Cloud); it reads and writes every codec Kafka defines (Codecs.ts). kafkajs' own log lines are forwarded to the logger of the
- * layer's context at WARN and above. `layer` reads the service's AppConfig; `layerConfig`
+ * layer's context, each at the level of what it is (Observability/KafkaClientLogs.ts). `layer` reads the service's AppConfig; `layerConfig`
  * takes the settings directly (the test-data generator).
  */
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { Kafka, type LogEntry, logLevel, type RetryOptions } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
+import { logEntry } from "../Observability/KafkaClientLogs.js"
 import { registerCodecs } from "./Codecs.js"
 import { silenceKafkajsTimeoutWarning } from "./NodeWarnings.js"
 
@@ -20,15 +21,14 @@ export interface KafkaClientConfig {
   readonly retry?: RetryOptions
 }
 
-/** kafkajs logs from its own callbacks; run each line through the context's loggers. */
+/**
+ * kafkajs logs from its own callbacks; run each line through the context's loggers, at the level
+ * of what it is (KafkaClientLogs.ts: the broker's retriable answers are DEBUG, reconnects WARN).
+ */
 const forwardTo =
   (context: Context.Context<never>) =>
   (entry: LogEntry): void => {
-    const { message, timestamp: _timestamp, logger: _logger, ...rest } = entry.log
-    const log = entry.level <= logLevel.ERROR ? Effect.logError : Effect.logWarning
-    Effect.runForkWith(context)(
-      log(`kafkajs ${entry.namespace}: ${message}`).pipe(Effect.annotateLogs({ kafkajs: rest })),
-    )
+    Effect.runForkWith(context)(logEntry(entry))
   }
 
 const make = (config: KafkaClientConfig) =>

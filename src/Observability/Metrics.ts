@@ -75,3 +75,7 @@ export const oldestBatchAge = Metric.gauge("pipeline_partition_oldest_batch_age_
   description:
     "Age of the partition's oldest batch taken from Kafka and not yet written and committed, by partition",
 })
+export const kafkaClientEvents = Metric.counter("pipeline_kafka_client_events_total", {
+  description:
+    "The Kafka client's own log lines, by the level they were logged at and their kind (retriable, handled, connection, membership, restart, warning, error)",
+})
