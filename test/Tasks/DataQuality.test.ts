@@ -43,10 +43,25 @@ const table: ReadonlyArray<readonly [JsonObject, Json | undefined, string]> = [
   [{ rule: "Pattern", pattern: "^\\p{L}+$", flags: "u" }, "élodie", PASS],
   [{ rule: "Pattern", pattern: "^a" }, { a: 1 }, "v should be a string, got object"],
   [
-    { rule: "Pattern", pattern: "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$" },
+    { rule: "Pattern", pattern: "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", maxLength: 300_000 },
     `${longString(200_000)}@x`,
     `v "${longString(60)}"… does not match ^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$`,
   ],
+  // Values longer than maxLength (4096 characters by default) are not tested.
+  [{ rule: "Pattern", pattern: "^x+$" }, longString(4096), PASS],
+  [
+    { rule: "Pattern", pattern: "^x+$" },
+    longString(4097),
+    "v is 4097 characters long, longer than the 4096 a pattern is tested on (maxLength)",
+  ],
+  [
+    { rule: "Pattern", pattern: "^x+$", maxLength: 10 },
+    "😀".repeat(11),
+    "v is 11 characters long, longer than the 10 a pattern is tested on (maxLength)",
+  ],
+  [{ rule: "Pattern", pattern: "^😀+$", maxLength: 10 }, "😀".repeat(10), PASS],
+  // RE2 reads the value as Unicode whatever the flags: "." is one character, an emoji too.
+  [{ rule: "Pattern", pattern: "^a.b$" }, "a😀b", PASS],
   [{ rule: "Type", type: "array" }, ["gift"], PASS],
   [{ rule: "Type", type: "array" }, "gift", "v should be array, got string"],
   [{ rule: "Type", type: "integer" }, 1.5, "v should be integer, got number"],
@@ -204,6 +219,7 @@ describe("DataQuality", () => {
 
   it("rejects bad rule settings when decoded", () => {
     assert.throws(() => settings({ rules: [{ rule: "Pattern", field: "v", pattern: "([a-z" }] }))
+    assert.throws(() => settings({ rules: [{ rule: "Pattern", field: "v", pattern: "a", maxLength: 0 }] }))
     assert.throws(() => settings({ rules: [{ rule: "Pattern", field: "v", pattern: "a", flags: "g" }] }))
     assert.throws(() => settings({ rules: [{ rule: "Range", field: "v" }] }))
     assert.throws(() => settings({ rules: [{ rule: "Range", field: "v", min: 2, max: 1 }] }))
