@@ -257,6 +257,14 @@ const ensureKafkaJars = () => {
   say(`kafka: jars ready in ${elapsed(start)}`)
 }
 
+/** Readable and writable by the owner only: directories 0700, files 0600, all the way down. */
+const makePrivate = (dir: string) => {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, 0o700)
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    chmodSync(join(entry.parentPath, entry.name), entry.isDirectory() ? 0o700 : 0o600)
+}
+
 const security = {
   keystore: join(paths.security, "broker.p12"),
   keystorePassword: join(paths.security, "keystore.password"),
@@ -269,8 +277,11 @@ const security = {
  * the Java the broker needs anyway. The CA's key is deleted once the broker's certificate is
  * signed.
  */
-const ensureKafkaSecurity = () => {
-  if ([kafkaSasl.caFile, ...Object.values(security)].every((f) => existsSync(f))) return
+export const ensureKafkaSecurity = () => {
+  if ([kafkaSasl.caFile, ...Object.values(security)].every((f) => existsSync(f))) {
+    makePrivate(paths.security) // made by an older stack, perhaps
+    return
+  }
   requireTool(
     "keytool",
     ["-help"],
@@ -280,7 +291,9 @@ const ensureKafkaSecurity = () => {
   const dir = `${paths.security}.tmp`
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const storePassword = randomBytes(16).toString("hex")
+  // keytool reads the password from its file, never from its command line (which `ps` shows).
+  const storePasswordFile = join(dir, basename(security.keystorePassword))
+  writeFileSync(storePasswordFile, randomBytes(16).toString("hex"), { mode: 0o600 })
   const ca = join(dir, "ca.p12")
   const broker = join(dir, basename(security.keystore))
   const keytool = (store: string, args: ReadonlyArray<string>) => {
@@ -294,8 +307,8 @@ const ensureKafkaSecurity = () => {
         store,
         "-storetype",
         "PKCS12",
-        "-storepass",
-        storePassword,
+        "-storepass:file",
+        storePasswordFile,
       ],
       { encoding: "utf8" },
     )
@@ -336,8 +349,8 @@ const ensureKafkaSecurity = () => {
   keytool(broker, ["-importcert", "-alias", "broker", "-file", join(dir, "broker.pem")])
   rmSync(ca)
   rmSync(join(dir, "broker.csr"))
-  writeFileSync(join(dir, basename(security.keystorePassword)), storePassword, { mode: 0o600 })
   writeFileSync(join(dir, basename(security.userPassword)), randomBytes(16).toString("hex"), { mode: 0o600 })
+  makePrivate(dir)
   rmSync(paths.security, { recursive: true, force: true })
   renameSync(dir, paths.security)
   say(`kafka: made a throw-away CA and broker certificate in ${paths.security} (${elapsed(start)})`)
@@ -535,6 +548,7 @@ const java = (args: string[]) => [
 
 const formatKafkaStorage = () => {
   writeFileSync(paths.kafkaProps, serverProperties(), { mode: 0o600 })
+  chmodSync(paths.kafkaProps, 0o600) // it holds the keystore's and the user's passwords
   if (existsSync(join(paths.kafkaData, "meta.properties"))) return
   mkdirSync(paths.kafkaData, { recursive: true })
   const id = execFileSync("java", java(["kafka.tools.StorageTool", "random-uuid"]), {
@@ -548,9 +562,17 @@ const formatKafkaStorage = () => {
   if (r.status !== 0) throw new StackError(`formatting the Kafka storage failed:\n${r.stdout}${r.stderr}`)
 }
 
-const launch = (s: Service, command: string, args: string[]): ChildProcess => {
+/** `privateFiles`: the server makes its files readable by the owner only (umask 077). */
+const launch = (s: Service, command: string, args: string[], privateFiles = false): ChildProcess => {
   const out = openSync(logFile(s), "a")
-  const child = spawn(command, args, { detached: true, stdio: ["ignore", out, out] })
+  // The child takes the umask it is spawned with; spawn forks before it returns.
+  const umask = privateFiles ? process.umask(0o077) : undefined
+  let child: ChildProcess
+  try {
+    child = spawn(command, args, { detached: true, stdio: ["ignore", out, out] })
+  } finally {
+    if (umask !== undefined) process.umask(umask)
+  }
   child.unref()
   if (child.pid === undefined) throw new StackError(`could not start ${s}: ${command} did not spawn`)
   writeFileSync(pidFile(s), String(child.pid))
@@ -647,9 +669,15 @@ const upMongo = async (): Promise<UpResult> => {
     )
   }
   prepare(["mongodb"])
-  mkdirSync(paths.mongoData, { recursive: true })
+  // The stack's database: private to its owner, as are the files FerretDB makes in it.
+  makePrivate(paths.mongoData)
   const start = Date.now()
-  const child = launch("mongodb", paths.ferretBin, ["-listen", address("mongodb"), "-data", paths.mongoData])
+  const child = launch(
+    "mongodb",
+    paths.ferretBin,
+    ["-listen", address("mongodb"), "-data", paths.mongoData],
+    true,
+  )
   await waitUntil("mongodb", async () => (await mongoAnswers()) !== undefined, child)
   return {
     service: "mongodb",

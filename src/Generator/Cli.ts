@@ -8,6 +8,7 @@ import { randomInt } from "node:crypto"
 import { Array as Arr, Cause, Effect, Exit, Logger, Record, Result, Runtime } from "effect"
 import { CliError, Command } from "effect/cli"
 import * as Usage from "../Cli/Usage.js"
+import { scrub, secretsOfEnv } from "../Observability/Redaction.js"
 import { description, type Env, flags, type Options, resolve } from "./Options.js"
 import { isExpectedKafkaWarning } from "./Output/Kafka.js"
 import { Output, type OutputError } from "./Output.js"
@@ -95,14 +96,23 @@ export const runCommandLine = <E, R>(
     Effect.provide(Usage.layer(streams)),
   )
 
-export const main = (argv: ReadonlyArray<string>, env: Env, terminal: Terminal) =>
-  runCommandLine(argv, env, terminal, randomSeed, (options) => generateWith(options, terminal)).pipe(
+/**
+ * What goes to stderr (errors, the client's log lines, an unexpected failure's Cause.pretty,
+ * the usage's problems) is scrubbed of the secrets in the environment as the service scrubs
+ * its own lines (Observability/Redaction.ts): the generator holds KAFKA__API_SECRET too.
+ * stdout carries the records and the help, which hold no secret.
+ */
+export const main = (argv: ReadonlyArray<string>, env: Env, unscrubbed: Terminal) => {
+  const secrets = secretsOfEnv(env)
+  const terminal: Terminal = { ...unscrubbed, err: (text) => unscrubbed.err(scrub(text, secrets)) }
+  return runCommandLine(argv, env, terminal, randomSeed, (options) => generateWith(options, terminal)).pipe(
     Effect.tapCause((cause) =>
       Cause.hasFails(cause) || Cause.hasInterruptsOnly(cause)
         ? Effect.void
         : Effect.sync(() => terminal.err(`generate: unexpected failure\n${Cause.pretty(cause)}\n`)),
     ),
   )
+}
 
 /** Exit codes: 0 done or stopped by a signal, 2 bad options, 1 anything else. */
 export const teardown = (exit: Exit.Exit<unknown, unknown>, onExit: (code: number) => void): void => {

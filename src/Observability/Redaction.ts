@@ -13,8 +13,13 @@ export const redactedMark = "<redacted>"
 /** The environment variables whose values are secrets. */
 export const secretVariables = ["KAFKA__API_SECRET", "MONGODB__CONNECTION_STRING"] as const
 
-// Short values would blank ordinary words in unrelated lines; a real secret is longer.
-const minimumSecretLength = 4
+/**
+ * A secret this long or longer is blanked wherever it appears. A shorter one (a weak password
+ * is the user's choice, and must not leak all the same) is blanked wherever it stands alone:
+ * not inside a longer run of letters and digits, so that a secret `ab` leaves the word
+ * "about" alone but not `password=ab` or `"ab"`.
+ */
+const anywhereLength = 4
 
 const uriPassword = (uri: string): string | undefined =>
   /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:([^@/\s]+)@/i.exec(uri)?.[1]
@@ -35,7 +40,7 @@ const variants = (secret: string): ReadonlyArray<string> => {
 }
 
 const unique = (values: ReadonlyArray<string>): ReadonlyArray<string> =>
-  [...new Set(values.filter((v) => v.length >= minimumSecretLength))]
+  [...new Set(values.filter((v) => v.length > 0))]
     // Longest first, so that a URI is blanked whole before its password is looked for.
     .sort((a, b) => b.length - a.length)
 
@@ -53,10 +58,25 @@ export const secretsOfEnv = (env: Env): ReadonlyArray<string> =>
 
 const credentialsInUri = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s"]*:)[^@/\s"]+@/gi
 
+const standingAlone = new Map<string, RegExp>()
+const alone = (secret: string): RegExp => {
+  let pattern = standingAlone.get(secret)
+  if (pattern === undefined) {
+    const escaped = secret.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")
+    pattern = new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, "gu")
+    standingAlone.set(secret, pattern)
+  }
+  return pattern
+}
+
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   let out = text
   for (const secret of secrets) {
-    if (out.includes(secret)) out = out.split(secret).join(redactedMark)
+    if (!out.includes(secret)) continue
+    out =
+      secret.length >= anywhereLength
+        ? out.split(secret).join(redactedMark)
+        : out.replace(alone(secret), redactedMark)
   }
   return out.replace(credentialsInUri, `$1${redactedMark}@`)
 }

@@ -119,6 +119,30 @@ describe("Cli", () => {
     }),
   )
 
+  it.effect("what it prints on stderr is scrubbed of KAFKA__API_SECRET, however short", () =>
+    Effect.gen(function* () {
+      const secret = "FAKE-generator-secret-5e1c"
+      const failed = capture()
+      const path = join(dir, secret, "out.jsonl")
+      const env = { KAFKA__API_KEY: "key", KAFKA__API_SECRET: secret }
+      assert.strictEqual(
+        exitCode(
+          yield* Effect.exit(
+            main(["--output", "file", "--file", path, "--total", "1"], env, failed.terminal),
+          ),
+        ),
+        1,
+      )
+      assert.include(failed.err(), `generate: cannot write ${join(dir, "<redacted>", "out.jsonl")}: ENOENT`)
+      assert.notInclude(failed.err(), secret)
+      const usage = capture()
+      const short = { KAFKA__API_KEY: "key", KAFKA__API_SECRET: "q9", TEST_DATA__RATE: "q9" }
+      assert.strictEqual(exitCode(yield* Effect.exit(main([], short, usage.terminal))), 2)
+      assert.include(usage.err(), "TEST_DATA__RATE: '<redacted>' is not a number")
+      assert.notMatch(usage.err(), /\bq9\b/)
+    }),
+  )
+
   it("exit codes: 0 done or interrupted, 2 usage, 1 other failures", () => {
     assert.strictEqual(exitCode(Exit.void), 0)
     assert.strictEqual(exitCode(Exit.interrupt(1)), 0)

@@ -68,6 +68,24 @@ describe("secrets never reach a log line, an error message or a config dump", ()
     assert.strictEqual(scrub("http://host:8080/a@b", []), "http://host:8080/a@b")
   })
 
+  it("scrub blanks a secret of any length; one under 4 characters where it stands alone", () => {
+    const secrets = secretsOfEnv({
+      KAFKA__API_SECRET: "ab",
+      MONGODB__CONNECTION_STRING: "mongodb://u:x.@db/",
+    })
+    assert.strictEqual(
+      scrub('{"password":"ab"} password=ab ab', secrets),
+      '{"password":"<redacted>"} password=<redacted> <redacted>',
+    )
+    // Inside a longer word it is the word, not the secret.
+    assert.strictEqual(scrub("about a tab: crab", secrets), "about a tab: crab")
+    // A URI's short password, and one made of characters a regular expression would read as syntax.
+    assert.strictEqual(scrub("password x. and x.y", secrets), "password <redacted> and x.y")
+    assert.strictEqual(scrub("mongodb://u:x.@db/", secrets), "<redacted>")
+    const one = secretsOfEnv({ KAFKA__API_SECRET: "7" })
+    assert.strictEqual(scrub("secret=7 port 9464 7s", one), "secret=<redacted> port 9464 7s")
+  })
+
   it.effect("the configuration error message", () =>
     Effect.gen(function* () {
       const bad = {

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Kafka, logLevel } from "kafkajs"
 import { MongoClient, MongoServerError } from "mongodb"
@@ -65,6 +69,56 @@ describe("the local stack", () => {
       await client.db(collection.dbName).dropDatabase()
     } finally {
       await client.close()
+    }
+  })
+})
+
+describe("the stack's secrets", () => {
+  it("keytool gets the keystore password from its file, and the security folder is private", () => {
+    const dir = mkdtempSync(join(tmpdir(), "stack-security-"))
+    try {
+      // A keytool in front of the real one that writes down every command line it is given.
+      const bin = join(dir, "bin")
+      mkdirSync(bin)
+      const calls = join(dir, "keytool-calls")
+      writeFileSync(
+        join(bin, "keytool"),
+        `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexec '${execFileSync("sh", ["-c", "command -v keytool"], { encoding: "utf8" }).trim()}' "$@"\n`,
+        { mode: 0o755 },
+      )
+      const stackDir = join(dir, "stack")
+      execFileSync(
+        process.execPath,
+        ["--import", "tsx", "-e", "import('./scripts/stack.ts').then((m) => m.ensureKafkaSecurity())"],
+        { env: { ...process.env, STACK_DIR: stackDir, PATH: `${bin}:${process.env.PATH ?? ""}` } },
+      )
+      const security = join(stackDir, "kafka", "security")
+      const password = readFileSync(join(security, "keystore.password"), "utf8").trim()
+      const commandLines = readFileSync(calls, "utf8")
+      assert.include(commandLines, "-storepass:file")
+      assert.notInclude(commandLines, password)
+      // The keystore opens with the password of that file.
+      execFileSync("keytool", [
+        "-list",
+        "-keystore",
+        join(security, "broker.p12"),
+        "-storetype",
+        "PKCS12",
+        "-storepass:file",
+        join(security, "keystore.password"),
+      ])
+      assert.strictEqual(statSync(security).mode & 0o777, 0o700)
+      const files = readdirSync(security)
+      assert.sameMembers(files, [
+        "broker.p12",
+        "ca.pem",
+        "keystore.password",
+        "pipeline.password",
+        "broker.pem",
+      ])
+      for (const file of files) assert.strictEqual(statSync(join(security, file)).mode & 0o777, 0o600, file)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
