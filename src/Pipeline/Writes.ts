@@ -10,7 +10,7 @@
  *   rejected with the sink's stage and the error.
  * A throw inside a sink is a failure of the record kind (SinkDefect).
  */
-import { Clock, Data, Duration, Effect, type Schedule } from "effect"
+import { Clock, Duration, Effect, type Schedule } from "effect"
 import type { Message } from "kafkajs"
 import type { AppSettings } from "../Config/AppConfig.js"
 import { backoff, retryPolicy } from "../Dag/Retry.js"
@@ -21,46 +21,7 @@ import type { Rejection } from "./Classify.js"
 import type { PlannedSink, StageError } from "./PipelineDag.js"
 import type { Keyed, Sink, SinkOutcome } from "./Sinks.js"
 import type { PartitionStalls } from "./Stalls.js"
-
-/** A throw inside a sink: the records it was given caused it (an encoder's stack overflow, a bug). */
-export class SinkDefect extends Data.TaggedError("SinkDefect")<{
-  readonly sink: string
-  readonly defect: unknown
-}> {
-  readonly kind: ErrorKind = "record"
-  readonly retryable = false
-  override get message() {
-    const d = this.defect
-    return `the ${this.sink} sink threw: ${d instanceof Error ? `${d.name}: ${d.message}` : String(d)}`
-  }
-}
-
-/** An attempt of a sink's write that outlasted the sink's `timeoutSeconds`. */
-export class SinkTimeout extends Data.TaggedError("SinkTimeout")<{
-  readonly sink: string
-  readonly timeout: Duration.Duration
-}> {
-  readonly kind: ErrorKind = "transient"
-  readonly retryable = true
-  override get message() {
-    return `the ${this.sink} sink did not answer within ${Duration.format(this.timeout)}`
-  }
-}
-
-/**
- * The batch cannot be written by this instance any more (its transactional producer was fenced:
- * the partition moved); it ends uncommitted, and the partition's owner reads it again.
- */
-export class BatchAbandoned extends Data.TaggedError("BatchAbandoned")<{ readonly reason: string }> {
-  // Not retried, and nothing to isolate: given up as a fenced write is.
-  readonly kind: ErrorKind = "fenced"
-  readonly retryable = false
-  override get message() {
-    return `the batch is given up uncommitted: ${this.reason}`
-  }
-}
-
-type Failure = StageError | SinkDefect | SinkTimeout | BatchAbandoned
+import { BatchAbandoned, type Failure, messageOf, SinkDefect, SinkTimeout } from "./WriteErrors.js"
 
 /** A fenced failure ends the batch; any other is the caller's to handle. */
 const abandonIfFenced = <A, R>(error: Failure, otherwise: Effect.Effect<A, BatchAbandoned, R>) =>
@@ -69,11 +30,6 @@ const abandonIfFenced = <A, R>(error: Failure, otherwise: Effect.Effect<A, Batch
     : otherwise
 
 const kindOfFailure = (error: unknown): ErrorKind => kindOf(error)
-
-export const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? error.message
-    : String(error)
 
 const halves = <A>(items: ReadonlyArray<A>): readonly [ReadonlyArray<A>, ReadonlyArray<A>] => {
   const middle = items.length >> 1

@@ -10,9 +10,10 @@ import type { KafkaMessage } from "kafkajs"
 import { decodeSettings } from "../../src/Config/AppConfig.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
-import { keepFrom } from "../../src/Pipeline/Processor.js"
+import { keepFrom } from "../../src/Pipeline/ExactlyOnce.js"
 import { PartitionStalls } from "../../src/Pipeline/Stalls.js"
-import { BatchAbandoned, makeWrites } from "../../src/Pipeline/Writes.js"
+import { BatchAbandoned } from "../../src/Pipeline/WriteErrors.js"
+import { makeWrites } from "../../src/Pipeline/Writes.js"
 import * as InMemory from "../support/InMemory.js"
 
 const at = (offset: number): KafkaMessage => ({

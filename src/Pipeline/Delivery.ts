@@ -1,0 +1,124 @@
+/**
+ * How a batch reaches the sinks and the dead-letter topic, by delivery mode (KAFKA__DELIVERY):
+ * AtLeastOnce.ts writes the sinks and sends the dead letters side by side and lets the source
+ * commit; ExactlyOnce.ts writes MongoDB, then sends the Kafka side and the offset in one
+ * transaction. Both are built from the parts here: the dead letters as messages, and every sink
+ * of a kind written in the batch's turn on the kind's lane.
+ */
+import { Clock, Effect } from "effect"
+import type { KafkaMessage } from "kafkajs"
+import type { Chunk } from "../Kafka/KafkaSource.js"
+import { deadLetterMessage } from "../Kafka/Messages.js"
+import type { ProducerShape } from "../Kafka/Producer.js"
+import type { Admission } from "./Admission.js"
+import type { Classified, DeadLetter, Rejection } from "./Classify.js"
+import type { WriteLanes } from "./Lanes.js"
+import type { PipelinePlan } from "./PipelineDag.js"
+import type { SinkStage } from "./Sinks.js"
+import type { BatchAbandoned } from "./WriteErrors.js"
+import type { makeWrites, SinkRun, WriteScope } from "./Writes.js"
+
+/** Where the records of a delivered batch ended, and what each sink wrote. */
+export interface Delivered extends Classified {
+  readonly written: Readonly<Record<string, number>>
+  /** Each sink's part, by its index in plan.sinks. */
+  readonly runs: ReadonlyArray<SinkRun>
+}
+
+/** What a batch brings to its delivery, once the DAG has run and admission has decided. */
+export interface Admitted {
+  readonly chunk: Chunk
+  readonly scope: WriteScope
+  readonly admission: Admission
+  /** Where each record ends, given the records the sinks turned away. */
+  readonly classifyWith: (rejections: ReadonlyArray<Rejection>) => Classified
+  /** The dead letters of the messages that were not records. */
+  readonly malformed: ReadonlyArray<DeadLetter>
+}
+
+export interface Delivery {
+  /** The batch's messages to work on (exactly_once: those the partition's earlier owner did not commit). */
+  readonly unwritten: (
+    chunk: Chunk,
+    scope: WriteScope,
+  ) => Effect.Effect<ReadonlyArray<KafkaMessage>, BatchAbandoned>
+  /** The sinks and every dead letter of the batch, all of it written. */
+  readonly deliver: (batch: Admitted) => Effect.Effect<Delivered, BatchAbandoned>
+  /** A batch that writes no sink (a transform failed, or a bug): its dead letters only. */
+  readonly deadLettersOnly: (
+    chunk: Chunk,
+    scope: WriteScope,
+    deadLetters: ReadonlyArray<DeadLetter>,
+  ) => Effect.Effect<void, BatchAbandoned>
+}
+
+export interface DeliveryParts {
+  readonly plan: PipelinePlan
+  readonly writes: ReturnType<typeof makeWrites>
+  readonly lanes: WriteLanes
+  /** Cuts the dead letters to what the topic takes and sends them (`via` a transaction). */
+  readonly sendDeadLetters: (
+    deadLetters: ReadonlyArray<DeadLetter>,
+    scope: WriteScope,
+    via?: ProducerShape,
+  ) => Effect.Effect<void, BatchAbandoned>
+  /** Every sink of a kind, side by side; each sink's run goes into `runs` at its index in plan.sinks. */
+  readonly writeKind: (
+    batch: Admitted,
+    stage: SinkStage,
+    runs: Array<SinkRun>,
+    via?: ProducerShape,
+  ) => Effect.Effect<void, BatchAbandoned>
+  /** writeKind in the batch's one turn on the kind's lane: the next batch waits for all of them. */
+  readonly writeKindInTurn: (
+    batch: Admitted,
+    stage: SinkStage,
+    runs: Array<SinkRun>,
+    via?: ProducerShape,
+  ) => Effect.Effect<void, BatchAbandoned>
+  /** What each sink wrote, by name. */
+  readonly writtenBy: (runs: ReadonlyArray<SinkRun>) => Readonly<Record<string, number>>
+}
+
+export const deliveryParts = (options: {
+  readonly plan: PipelinePlan
+  readonly writes: ReturnType<typeof makeWrites>
+  readonly lanes: WriteLanes
+  readonly producer: ProducerShape
+  readonly dlqTopic: string
+}): DeliveryParts => {
+  const { plan, writes, lanes, producer, dlqTopic } = options
+  const writeKind: DeliveryParts["writeKind"] = (batch, stage, runs, via) =>
+    Effect.forEach(
+      plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : [])),
+      (i) => {
+        const planned = plan.sinks[i]!
+        const records = batch.admission.admitted.get(planned.sink.name) ?? []
+        return Effect.map(writes.writeSink(planned, records, batch.scope, via), (run) => {
+          runs[i] = run
+        })
+      },
+      // A transaction's sends go one after another.
+      { concurrency: via === undefined ? "unbounded" : 1, discard: true },
+    )
+  return {
+    plan,
+    writes,
+    lanes,
+    sendDeadLetters: (deadLetters, scope, via) =>
+      Effect.gen(function* () {
+        if (deadLetters.length === 0) return
+        const now = yield* Clock.currentTimeMillis
+        const limit = producer.maxMessageBytes(dlqTopic) - 1024
+        const messages = deadLetters.map((d) =>
+          deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, new Date(now), limit),
+        )
+        yield* writes.sendDeadLetters(messages, scope, now, via)
+      }),
+    writeKind,
+    writeKindInTurn: (batch, stage, runs, via) =>
+      lanes.inTurn(batch.chunk, stage, writeKind(batch, stage, runs, via)),
+    writtenBy: (runs) =>
+      Object.fromEntries(plan.sinks.map((planned, i) => [planned.sink.name, runs[i]!.written])),
+  }
+}
