@@ -5,7 +5,7 @@
  * A second signal forces the exit.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Data, Effect, Exit, Layer, Runtime } from "effect"
+import { Cause, Data, Effect, Exit, Layer, Option, Runtime } from "effect"
 import { loadAll, loadSpec, printPlan, runCommandLine, type StartupError } from "./Cli.js"
 import { AppConfig, describeSettings, readEnvironment } from "./Config/AppConfig.js"
 import * as HttpServer from "./Observability/HttpServer.js"
@@ -27,13 +27,16 @@ const run = Effect.gen(function* () {
     Effect.annotateLogs({ settings: JSON.parse(describeSettings(settings)) as unknown }),
     Effect.andThen(runPipeline(spec).pipe(Effect.scoped, Effect.provide(app))),
     // Logged here, not by the runtime, so that the last line is JSON and scrubbed like the others.
-    Effect.catchCause((cause) =>
-      Cause.hasInterruptsOnly(cause)
-        ? Effect.interrupt
-        : Effect.logError("the service stopped after a failure", cause).pipe(
-            Effect.andThen(Effect.fail(new ServiceFailed())),
-          ),
-    ),
+    Effect.catchCause((cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+      const error = Cause.findErrorOption(cause)
+      // A port that cannot be had is said in one line, without a stack: nothing is wrong with the code.
+      const logged =
+        Option.isSome(error) && error.value instanceof HttpServer.MetricsPortUnavailable
+          ? Effect.logError(error.value.message)
+          : Effect.logError("the service stopped after a failure", cause)
+      return logged.pipe(Effect.andThen(Effect.fail(new ServiceFailed())))
+    }),
     Effect.provide(Logging.layer(settings.logging, secretsOfSettings(settings))),
   )
 })

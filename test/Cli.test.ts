@@ -184,6 +184,18 @@ describe("the commands, run as a process", { timeout: 60_000 }, () => {
     noSecrets(r.stderr)
   })
 
+  it("validate: a setting that does not exist exits 2, naming it and the nearest known name", async () => {
+    const r = await cli(["validate"], {
+      ...goodEnv,
+      MONGODB__COLECTION: "orders",
+      MONGODB__WRITE_MODEL: "bogus",
+    })
+    assert.strictEqual(r.code, 2)
+    assert.include(r.stderr, "invalid configuration (2 problems)")
+    assert.include(r.stderr, "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?")
+    assert.include(r.stderr, "MONGODB__WRITE_MODEL: no such setting (the MONGODB__ settings: ")
+  })
+
   it("validate: a broken pipeline file exits 2 with its problems, together with the settings' problems", async () => {
     const file = "test/fixtures/pipelines/broken/cycle.yaml"
     const r = await cli(["validate"], { ...goodEnv, PIPELINE__FILE: file, KAFKA__TOPIC_SOURCE: "" })

@@ -88,9 +88,12 @@ export type Env = Readonly<Record<string, string | undefined>>
 /** Reads one setting after another, collecting every problem instead of stopping at the first. */
 class Reader {
   readonly problems: string[] = []
+  /** Every name a setting read, set or not: the names the service knows. */
+  readonly names = new Set<string>()
   constructor(private readonly env: Env) {}
 
   private raw(name: string): string | undefined {
+    this.names.add(name)
     const value = this.env[name]?.trim()
     return value === undefined || value === "" ? undefined : value
   }
@@ -157,6 +160,52 @@ class Reader {
 }
 
 const brokerPattern = /^[^\s:,]+:\d{1,5}$/
+
+/** The sections of the service's settings: a variable under one of them that no setting reads is a mistake. */
+export const settingPrefixes = ["KAFKA__", "MONGODB__", "PIPELINE__", "METRICS__", "LOGGING__"] as const
+
+/** Read before the settings are: by main.ts, which sets the heap limits (README "Memory"). */
+const readElsewhere = ["PIPELINE__HEAP_LIMITS"]
+
+const editDistance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/**
+ * Each variable under the settings' prefixes (in any case) that is none of `known`: a typo
+ * (`MONGODB__COLECTION`) or a setting this version does not have, which would otherwise be
+ * ignored without a word. Named with the nearest known name when it is near, else with the
+ * section's settings.
+ */
+export const unknownSettings = (env: Env, known: ReadonlySet<string>): ReadonlyArray<string> => {
+  const names = [...known, ...readElsewhere].sort()
+  return Object.keys(env)
+    .filter((name) => env[name] !== undefined && !names.includes(name))
+    .filter((name) => settingPrefixes.some((prefix) => name.toUpperCase().startsWith(prefix)))
+    .sort()
+    .map((name) => {
+      const upper = name.toUpperCase()
+      const [nearest] = names
+        .map((candidate) => ({ candidate, distance: editDistance(upper, candidate) }))
+        .sort((a, b) => a.distance - b.distance)
+      if (nearest !== undefined && nearest.distance <= Math.max(2, Math.floor(nearest.candidate.length / 5)))
+        return `${name}: no such setting; did you mean ${nearest.candidate}?`
+      const prefix = settingPrefixes.find((p) => upper.startsWith(p))!
+      const section = names.filter((n) => n.startsWith(prefix))
+      return `${name}: no such setting (the ${prefix} settings: ${section.join(", ")}; .env.example lists them all)`
+    })
+}
 
 /**
  * What a fetch may bring by default: an eighth of the heap this process may grow to (its
@@ -255,6 +304,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         progressInterval: r.seconds("METRICS__PROGRESS_INTERVAL_SECONDS", 30, 0, 86_400),
       },
     }
+    r.problems.push(...unknownSettings(env, r.names))
     return r.problems.length > 0
       ? Effect.fail(new ConfigProblems({ problems: r.problems }))
       : Effect.succeed(settings)

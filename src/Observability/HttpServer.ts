@@ -6,8 +6,8 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Data, Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse, HttpServer as Server } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Readiness } from "./Readiness.js"
 import { loadPage, pageHeaders } from "./Status/Page.js"
@@ -62,9 +62,35 @@ export const routes = Layer.mergeAll(
   PrometheusMetrics.layerHttp({ path: "/metrics" }),
 )
 
+/** The port cannot be had: one line that names it and the setting, instead of a stack. */
+export class MetricsPortUnavailable extends Data.TaggedError("MetricsPortUnavailable")<{
+  readonly port: number
+  readonly cause: unknown
+}> {
+  override get message() {
+    const code = (this.cause as { code?: unknown } | undefined)?.code
+    const why =
+      code === "EADDRINUSE"
+        ? "it is in use already: stop what holds it, or choose another port (0 turns the HTTP server off)"
+        : code === "EACCES"
+          ? "permission denied (a port below 1024 needs privileges): choose a port from 1024 up"
+          : String((this.cause as { message?: unknown } | undefined)?.message ?? this.cause)
+    return `METRICS__PORT: cannot listen on port ${this.port}: ${why}`
+  }
+}
+
 export const layer = (port: number) =>
   port === 0
     ? Layer.empty
     : HttpRouter.serve(routes, { disableLogger: true }).pipe(
-        Layer.provide(NodeHttpServer.layer(createServer, { port })),
+        Layer.provide(
+          NodeHttpServer.layer(createServer, { port }).pipe(
+            Layer.catchTag("ServeError", (e) =>
+              Layer.effect(
+                Server.HttpServer,
+                Effect.fail(new MetricsPortUnavailable({ port, cause: e.cause })),
+              ),
+            ),
+          ),
+        ),
       )

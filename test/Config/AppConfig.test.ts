@@ -84,6 +84,46 @@ describe("AppConfig", () => {
     }),
   )
 
+  it.effect(
+    "names every variable under the settings' prefixes that no setting reads, with the nearest name",
+    () =>
+      Effect.gen(function* () {
+        const problems = yield* problemsOf({
+          ...base,
+          MONGODB__COLECTION: "orders",
+          kafka__topic_sink: "x",
+          MONGODB__WRITE_MODEL: "bogus",
+          PIPELINE__SOURCE_FORMAT: "debezium",
+          METRICS__PROT: "9464",
+          LOGGING__LEVL: "",
+        })
+        assert.deepStrictEqual(problems, [
+          "LOGGING__LEVL: no such setting; did you mean LOGGING__LEVEL?",
+          "METRICS__PROT: no such setting; did you mean METRICS__PORT?",
+          "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?",
+          "MONGODB__WRITE_MODEL: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS; .env.example lists them all)",
+          "PIPELINE__SOURCE_FORMAT: no such setting (the PIPELINE__ settings: PIPELINE__BATCHES_IN_FLIGHT, PIPELINE__BATCH_SIZE, PIPELINE__FILE, PIPELINE__HEAP_LIMITS, PIPELINE__MAX_IN_FLIGHT_BYTES, PIPELINE__MAX_KEY_BYTES, PIPELINE__MAX_NESTING_DEPTH, PIPELINE__MAX_RETRY_DELAY_SECONDS, PIPELINE__MAX_WORKERS, PIPELINE__PARTITIONS_CONCURRENCY, PIPELINE__RETRY_COUNT, PIPELINE__RETRY_DELAY_SECONDS, PIPELINE__SHUTDOWN_TIMEOUT_SECONDS, PIPELINE__STALL_TIMEOUT_SECONDS; .env.example lists them all)",
+          "kafka__topic_sink: no such setting; did you mean KAFKA__TOPIC_SINK?",
+        ])
+      }),
+  )
+
+  it.effect("knows the variables read elsewhere and leaves other prefixes alone", () =>
+    Effect.gen(function* () {
+      yield* decodeSettings({
+        ...base,
+        PIPELINE__HEAP_LIMITS: "off",
+        PIPELINE__FILE: "config/pipeline.yaml",
+        ENV_FILE: "/nonexistent/.env",
+        TEST_DATA__RATE: "10",
+        KAFKA__API_KEY: "key",
+        KAFKA__API_SECRET: "secret",
+        STACK_KAFKA_PORT: "9092",
+        KAFKA_HOME: "/opt/kafka",
+      })
+    }),
+  )
+
   it.effect("treats blank values as unset", () =>
     Effect.gen(function* () {
       const problems = yield* problemsOf({ ...base, KAFKA__TOPIC_SINK: "   " })
