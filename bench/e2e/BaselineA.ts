@@ -1,7 +1,7 @@
 /**
  * Baseline A, the client ceiling (a child of the benchmark): a bare kafkajs consumer group
- * feeding a kafkajs producer, shaped like the service's source and sink (chunks of the batch
- * size, partitions consumed concurrently, commit after the write, idempotent producer with
+ * feeding a kafkajs producer, shaped like the service's source and sink (batches of PIPELINE__BATCH_SIZE
+ * messages, partitions consumed concurrently, commit after the write, idempotent producer with
  * acks from all replicas) and doing nothing else with a message than JSON.parse and
  * JSON.stringify: no tasks, no MongoDB.
  */
@@ -20,7 +20,7 @@ export interface BaselineAConfig {
   readonly expected: number
 }
 
-const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+const batchesOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
   const out: A[][] = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
@@ -73,22 +73,22 @@ const main = async () => {
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: config.partitionsConcurrency,
     eachBatch: async (payload) => {
-      const { batch } = payload
-      for (const chunk of chunksOf(batch.messages, config.batchSize)) {
+      const fetched = payload.batch
+      for (const batch of batchesOf(fetched.messages, config.batchSize)) {
         if (!payload.isRunning() || payload.isStale()) return
-        await producer.send({ topic: config.target, acks: -1, messages: chunk.map(passThrough) })
-        const last = chunk[chunk.length - 1]!.offset
+        await producer.send({ topic: config.target, acks: -1, messages: batch.map(passThrough) })
+        const last = batch[batch.length - 1]!.offset
         payload.resolveOffset(last)
         await payload.commitOffsetsIfNecessary({
           topics: [
             {
-              topic: batch.topic,
-              partitions: [{ partition: batch.partition, offset: String(BigInt(last) + 1n) }],
+              topic: fetched.topic,
+              partitions: [{ partition: fetched.partition, offset: String(BigInt(last) + 1n) }],
             },
           ],
         })
         await payload.heartbeat()
-        written += chunk.length
+        written += batch.length
         if (written >= config.expected) finish()
       }
     },

@@ -12,7 +12,7 @@ import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import { describeKeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
 import { shapeProblem } from "../Domain/Shape.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
-import type { Batch } from "./Batch.js"
+import type { ParsedBatch } from "./Batch.js"
 import type { Keyed, Sink, SinkStage } from "./Sinks.js"
 
 type Records = ReadonlyArray<PipelineRecord>
@@ -51,10 +51,10 @@ export const makeAdmission = (
   keyFields: ReadonlyArray<string>,
   limits: AdmissionLimits,
   transforms: ReadonlyArray<string>,
-  inputOf: (sink: string, batch: Batch, outputs: (task: string) => Records) => Records,
+  inputOf: (sink: string, batch: ParsedBatch, outputs: (task: string) => Records) => Records,
 ) => {
   const keyPaths: ReadonlyArray<Path> = keyFields.map(parsePath)
-  const known = new WeakMap<Batch, Admission>()
+  const known = new WeakMap<ParsedBatch, Admission>()
 
   /** The key and the shape problem of a version of a record; sinks that read the same version share them. */
   const inspect = (record: PipelineRecord, seen: Map<PipelineRecord, Inspected>): Inspected => {
@@ -108,7 +108,7 @@ export const makeAdmission = (
     }
   }
 
-  return (batch: Batch, outputs: (task: string) => Records): Admission => {
+  return (batch: ParsedBatch, outputs: (task: string) => Records): Admission => {
     const done = known.get(batch)
     if (done !== undefined) return done
     const invalid = new Set<string>()

@@ -10,17 +10,17 @@ import { sinkStages } from "./Lanes.js"
 import type { SinkRun } from "./Writes.js"
 
 export const atLeastOnce = (parts: DeliveryParts): Delivery => ({
-  unwritten: (chunk) => Effect.succeed(chunk.messages),
+  unwritten: (batch) => Effect.succeed(batch.messages),
 
-  deliver: (batch) =>
+  deliver: (admitted) =>
     Effect.gen(function* () {
-      const { admission, classifyWith, scope } = batch
+      const { admission, classifyWith, scope } = admitted
       const early = classifyWith(admission.refused)
       const runs: Array<SinkRun> = new Array(parts.plan.sinks.length)
       yield* Effect.all(
         [
-          parts.sendDeadLetters([...batch.malformed, ...early.deadLetters], scope),
-          ...sinkStages.map((stage) => parts.writeKindInTurn(batch, stage, runs)),
+          parts.sendDeadLetters([...admitted.malformed, ...early.deadLetters], scope),
+          ...sinkStages.map((stage) => parts.writeKindInTurn(admitted, stage, runs)),
         ],
         { concurrency: "unbounded", discard: true },
       )
@@ -37,5 +37,5 @@ export const atLeastOnce = (parts: DeliveryParts): Delivery => ({
     }),
 
   // Its turns on the lanes are passed on when the batch ends (Processor.handle).
-  deadLettersOnly: (_chunk, scope, deadLetters) => parts.sendDeadLetters(deadLetters, scope),
+  deadLettersOnly: (_batch, scope, deadLetters) => parts.sendDeadLetters(deadLetters, scope),
 })

@@ -6,7 +6,7 @@
 import type { PipelineRecord } from "../Domain/Record.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
 
-export interface Batch {
+export interface ParsedBatch {
   readonly origin: BatchOrigin
   readonly records: ReadonlyArray<PipelineRecord>
 }

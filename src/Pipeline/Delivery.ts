@@ -7,7 +7,7 @@
  */
 import { Clock, Effect } from "effect"
 import type { KafkaMessage } from "kafkajs"
-import type { Chunk } from "../Kafka/KafkaSource.js"
+import type { Batch, BatchAbandoned } from "../Kafka/KafkaSource.js"
 import { deadLetterMessage } from "../Kafka/Messages.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { Admission } from "./Admission.js"
@@ -15,7 +15,6 @@ import type { Classified, DeadLetter, Rejection } from "./Classify.js"
 import type { WriteLanes } from "./Lanes.js"
 import type { PipelinePlan } from "./PipelineDag.js"
 import type { SinkStage } from "./Sinks.js"
-import type { BatchAbandoned } from "./WriteErrors.js"
 import type { makeWrites, SinkRun, WriteScope } from "./Writes.js"
 
 /** Where the records of a delivered batch ended, and what each sink wrote. */
@@ -27,7 +26,7 @@ export interface Delivered extends Classified {
 
 /** What a batch brings to its delivery, once the DAG has run and admission has decided. */
 export interface Admitted {
-  readonly chunk: Chunk
+  readonly batch: Batch
   readonly scope: WriteScope
   readonly admission: Admission
   /** Where each record ends, given the records the sinks turned away. */
@@ -39,14 +38,14 @@ export interface Admitted {
 export interface Delivery {
   /** The batch's messages to work on (exactly_once: those the partition's earlier owner did not commit). */
   readonly unwritten: (
-    chunk: Chunk,
+    batch: Batch,
     scope: WriteScope,
   ) => Effect.Effect<ReadonlyArray<KafkaMessage>, BatchAbandoned>
   /** The sinks and every dead letter of the batch, all of it written. */
-  readonly deliver: (batch: Admitted) => Effect.Effect<Delivered, BatchAbandoned>
+  readonly deliver: (admitted: Admitted) => Effect.Effect<Delivered, BatchAbandoned>
   /** A batch that writes no sink (a transform failed, or a bug): its dead letters only. */
   readonly deadLettersOnly: (
-    chunk: Chunk,
+    batch: Batch,
     scope: WriteScope,
     deadLetters: ReadonlyArray<DeadLetter>,
   ) => Effect.Effect<void, BatchAbandoned>
@@ -64,14 +63,14 @@ export interface DeliveryParts {
   ) => Effect.Effect<void, BatchAbandoned>
   /** Every sink of a kind, side by side; each sink's run goes into `runs` at its index in plan.sinks. */
   readonly writeKind: (
-    batch: Admitted,
+    admitted: Admitted,
     stage: SinkStage,
     runs: Array<SinkRun>,
     via?: ProducerShape,
   ) => Effect.Effect<void, BatchAbandoned>
   /** writeKind in the batch's one turn on the kind's lane: the next batch waits for all of them. */
   readonly writeKindInTurn: (
-    batch: Admitted,
+    admitted: Admitted,
     stage: SinkStage,
     runs: Array<SinkRun>,
     via?: ProducerShape,
@@ -88,13 +87,13 @@ export const deliveryParts = (options: {
   readonly dlqTopic: string
 }): DeliveryParts => {
   const { plan, writes, lanes, producer, dlqTopic } = options
-  const writeKind: DeliveryParts["writeKind"] = (batch, stage, runs, via) =>
+  const writeKind: DeliveryParts["writeKind"] = (admitted, stage, runs, via) =>
     Effect.forEach(
       plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : [])),
       (i) => {
         const planned = plan.sinks[i]!
-        const records = batch.admission.admitted.get(planned.sink.name) ?? []
-        return Effect.map(writes.writeSink(planned, records, batch.scope, via), (run) => {
+        const records = admitted.admission.admitted.get(planned.sink.name) ?? []
+        return Effect.map(writes.writeSink(planned, records, admitted.scope, via), (run) => {
           runs[i] = run
         })
       },
@@ -116,8 +115,8 @@ export const deliveryParts = (options: {
         yield* writes.sendDeadLetters(messages, scope, now, via)
       }),
     writeKind,
-    writeKindInTurn: (batch, stage, runs, via) =>
-      lanes.inTurn(batch.chunk, stage, writeKind(batch, stage, runs, via)),
+    writeKindInTurn: (admitted, stage, runs, via) =>
+      lanes.inTurn(admitted.batch, stage, writeKind(admitted, stage, runs, via)),
     writtenBy: (runs) =>
       Object.fromEntries(plan.sinks.map((planned, i) => [planned.sink.name, runs[i]!.written])),
   }

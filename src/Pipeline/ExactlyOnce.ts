@@ -8,11 +8,10 @@
  */
 import { Clock, Effect } from "effect"
 import type { KafkaMessage } from "kafkajs"
-import type { Chunk } from "../Kafka/KafkaSource.js"
+import type { Batch, BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { TransactionsShape } from "../Kafka/Transactions.js"
 import type { Delivery, DeliveryParts } from "./Delivery.js"
-import type { BatchAbandoned } from "./WriteErrors.js"
 import type { SinkRun, WriteScope } from "./Writes.js"
 
 /** The messages at or after `committed` (an offset the group has committed; -1 for none). */
@@ -29,17 +28,17 @@ export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delive
    * while the failure is transient.
    */
   const inTransaction = <A>(
-    chunk: Chunk,
+    batch: Batch,
     scope: WriteScope,
     work: (via: ProducerShape) => Effect.Effect<A, BatchAbandoned>,
   ): Effect.Effect<A, BatchAbandoned> =>
     Effect.gen(function* () {
       const since = yield* Clock.currentTimeMillis
-      const next = (BigInt(chunk.lastOffset) + 1n).toString()
+      const next = (BigInt(batch.lastOffset) + 1n).toString()
       return yield* parts.writes.retrying("the Kafka transaction", scope, since, () =>
-        tx.transact(chunk.partition, next, work),
+        tx.transact(batch.partition, next, work),
       )
-    }).pipe((effect) => parts.lanes.inTurn(chunk, "kafka_sink", effect))
+    }).pipe((effect) => parts.lanes.inTurn(batch, "kafka_sink", effect))
 
   return {
     /**
@@ -47,39 +46,39 @@ export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delive
      * offset is final: what lies below it was written, in a committed transaction, by the
      * partition's earlier owner, and is not worked on again.
      */
-    unwritten: (chunk, scope) =>
+    unwritten: (batch, scope) =>
       Effect.gen(function* () {
         const since = yield* Clock.currentTimeMillis
         const committed = yield* parts.writes.retrying(
-          `the producer of partition ${chunk.partition}`,
+          `the producer of partition ${batch.partition}`,
           scope,
           since,
-          () => tx.fence(chunk.partition),
+          () => tx.fence(batch.partition),
         )
-        return keepFrom(chunk.messages, committed)
+        return keepFrom(batch.messages, committed)
       }),
 
-    deliver: (batch) =>
+    deliver: (admitted) =>
       Effect.gen(function* () {
-        const { admission, classifyWith, scope } = batch
+        const { admission, classifyWith, scope } = admitted
         const runs: Array<SinkRun> = new Array(parts.plan.sinks.length)
-        yield* parts.writeKindInTurn(batch, "mongodb_sink", runs)
-        const final = yield* inTransaction(batch.chunk, scope, (via) =>
+        yield* parts.writeKindInTurn(admitted, "mongodb_sink", runs)
+        const final = yield* inTransaction(admitted.batch, scope, (via) =>
           Effect.gen(function* () {
             // The transaction holds the batch's turn on the sink topic's lane already.
-            yield* parts.writeKind(batch, "kafka_sink", runs, via)
+            yield* parts.writeKind(admitted, "kafka_sink", runs, via)
             const classified = classifyWith([...admission.refused, ...runs.flatMap((r) => r.rejected)])
-            yield* parts.sendDeadLetters([...batch.malformed, ...classified.deadLetters], scope, via)
+            yield* parts.sendDeadLetters([...admitted.malformed, ...classified.deadLetters], scope, via)
             return classified
           }),
         )
         return { ...final, written: parts.writtenBy(runs), runs }
       }),
 
-    deadLettersOnly: (chunk, scope, deadLetters) =>
+    deadLettersOnly: (batch, scope, deadLetters) =>
       Effect.andThen(
-        parts.lanes.inTurn(chunk, "mongodb_sink", Effect.void),
-        inTransaction(chunk, scope, (via) => parts.sendDeadLetters(deadLetters, scope, via)),
+        parts.lanes.inTurn(batch, "mongodb_sink", Effect.void),
+        inTransaction(batch, scope, (via) => parts.sendDeadLetters(deadLetters, scope, via)),
       ),
   }
 }

@@ -24,7 +24,7 @@ import { StatusFeed } from "../Observability/Status.js"
 import { runTask, type TransformTask, writesOf } from "../Tasks/Library.js"
 import type { TaskResult } from "../Tasks/Task.js"
 import { type Admission, makeAdmission } from "./Admission.js"
-import type { Batch } from "./Batch.js"
+import type { ParsedBatch } from "./Batch.js"
 import { type Branch, mergeBranches } from "./Merge.js"
 import { kafkaSink, mongoSink, type Sink } from "./Sinks.js"
 
@@ -33,7 +33,7 @@ type Records = ReadonlyArray<PipelineRecord>
 /** Every error of a pipeline task says whether a retry can help, and what happened. */
 export type StageError = Task.TaskError & { readonly message: string }
 
-const task = Task.builder<Batch, Records>()
+const task = Task.builder<ParsedBatch, Records>()
 
 /** Each transform's output of one batch, by name. */
 export type Outputs = (transform: string) => Records
@@ -48,17 +48,17 @@ export interface PlannedSink {
 
 export interface PipelinePlan {
   /** The transforms. */
-  readonly dag: Dag.Dag<Record<string, unknown>, StageError, never, Batch>
+  readonly dag: Dag.Dag<Record<string, unknown>, StageError, never, ParsedBatch>
   /** Every transform, in declaration order. */
   readonly transforms: ReadonlyArray<string>
   readonly sinks: ReadonlyArray<PlannedSink>
   /** The records a sink is given before admission: those of the task it reads, or the batch. */
-  readonly inputOf: (sink: string, batch: Batch, outputs: Outputs) => Records
+  readonly inputOf: (sink: string, batch: ParsedBatch, outputs: Outputs) => Records
   /**
    * What each sink is given of a batch, and what no sink may take; computed once per batch
    * (the sinks and the processor ask for the same batch and get the same answer).
    */
-  readonly admit: (batch: Batch, outputs: Outputs) => Admission
+  readonly admit: (batch: ParsedBatch, outputs: Outputs) => Admission
   readonly retry: RetrySettings
 }
 
@@ -146,17 +146,17 @@ export const buildPlan = (
     }
     /** The records a task reads: the batch, its upstream's output, or the merge of its upstreams'. */
     const reader = (dependsOn: ReadonlyArray<string>) => {
-      if (dependsOn.length === 0) return (batch: Batch, _outputs: Outputs): Records => batch.records
+      if (dependsOn.length === 0) return (batch: ParsedBatch, _outputs: Outputs): Records => batch.records
       if (dependsOn.length === 1) {
         const upstream = dependsOn[0]!
-        return (_batch: Batch, outputs: Outputs): Records => outputs(upstream)
+        return (_batch: ParsedBatch, outputs: Outputs): Records => outputs(upstream)
       }
       const merge = mergeBranches(dependsOn[0]!, branchesOf(dependsOn))
-      return (_batch: Batch, outputs: Outputs): Records => merge(outputs)
+      return (_batch: ParsedBatch, outputs: Outputs): Records => merge(outputs)
     }
 
     const sinks: Array<PlannedSink> = []
-    const sinkReaders = new Map<string, (batch: Batch, outputs: Outputs) => Records>()
+    const sinkReaders = new Map<string, (batch: ParsedBatch, outputs: Outputs) => Records>()
     const tasks: Array<Task.Any> = []
     for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
@@ -190,7 +190,7 @@ export const buildPlan = (
         }
       }
     }
-    const inputOf = (sink: string, batch: Batch, outputs: Outputs): Records =>
+    const inputOf = (sink: string, batch: ParsedBatch, outputs: Outputs): Records =>
       sinkReaders.get(sink)?.(batch, outputs) ?? batch.records
     // Read by the sink tasks when a batch runs, after every sink is known.
     const admit = makeAdmission(

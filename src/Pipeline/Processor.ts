@@ -21,12 +21,12 @@ import type { DagResult } from "../Dag/Executor.js"
 import * as Executor from "../Dag/Executor.js"
 import * as PipelineContext from "../Dag/PipelineContext.js"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
-import type { Chunk } from "../Kafka/KafkaSource.js"
+import { type Batch, BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { TransactionsShape } from "../Kafka/Transactions.js"
 import * as Metrics from "../Observability/Metrics.js"
 import { atLeastOnce } from "./AtLeastOnce.js"
-import type { Batch, BatchSummary } from "./Batch.js"
+import type { BatchSummary, ParsedBatch } from "./Batch.js"
 import { recordBatch, recordSinkRuns, recordTasks } from "./BatchMetrics.js"
 import { type Classified, classify, type DeadLetter, type Rejection, type Versions } from "./Classify.js"
 import { type Admitted, type Delivery, deliveryParts } from "./Delivery.js"
@@ -35,7 +35,6 @@ import { WriteLanes } from "./Lanes.js"
 import { type Parsed, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
-import { BatchAbandoned } from "./WriteErrors.js"
 import { makeWrites, type WriteScope } from "./Writes.js"
 
 export interface ProcessorSettings {
@@ -55,13 +54,13 @@ interface Outcome extends Classified {
 
 type Result = DagResult<Record<string, unknown>, StageError>
 
-const scopeOf = (chunk: Chunk): WriteScope => ({
+const scopeOf = (batch: Batch): WriteScope => ({
   origin: {
-    correlationId: `${chunk.topic}-${chunk.partition}-${chunk.firstOffset}-${chunk.lastOffset}`,
-    topic: chunk.topic,
-    partition: chunk.partition,
+    correlationId: `${batch.topic}-${batch.partition}-${batch.firstOffset}-${batch.lastOffset}`,
+    topic: batch.topic,
+    partition: batch.partition,
   },
-  offsets: `${chunk.firstOffset}-${chunk.lastOffset}`,
+  offsets: `${batch.firstOffset}-${batch.lastOffset}`,
 })
 
 const malformedLetters = (parsed: Parsed): ReadonlyArray<DeadLetter> =>
@@ -89,13 +88,13 @@ const allFailed = (
 })
 
 /** A batch that met a bug outside the sinks: all its messages to the dead-letter topic, an ERROR line. */
-const metABug = (chunk: Chunk, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> => {
+const metABug = (batch: Batch, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> => {
   const error = Cause.squash(cause)
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return Effect.logError(
     "the batch failed with an unexpected error; it goes to the dead-letter topic",
     cause,
-  ).pipe(Effect.as(allFailed(chunk.messages, { task: "pipeline", rule: "batch_failed", message: text })))
+  ).pipe(Effect.as(allFailed(batch.messages, { task: "pipeline", rule: "batch_failed", message: text })))
 }
 
 const abandonedIn = (cause: Cause.Cause<unknown>): boolean =>
@@ -109,16 +108,16 @@ interface Steps {
 }
 
 /** The DAG over the batch's records: the transforms, then the sinks in parallel. */
-const runDag = (steps: Steps, chunk: Chunk, batch: Batch) =>
-  PipelineContext.make<Batch>({
-    correlationId: batch.origin.correlationId,
+const runDag = (steps: Steps, batch: Batch, input: ParsedBatch) =>
+  PipelineContext.make<ParsedBatch>({
+    correlationId: input.origin.correlationId,
     source: {
-      topic: chunk.topic,
-      partition: chunk.partition,
-      firstOffset: chunk.firstOffset,
-      lastOffset: chunk.lastOffset,
+      topic: batch.topic,
+      partition: batch.partition,
+      firstOffset: batch.firstOffset,
+      lastOffset: batch.lastOffset,
     },
-    payload: batch,
+    payload: input,
   }).pipe(
     Effect.flatMap((context) =>
       Executor.run(steps.plan.dag, context, {
@@ -138,7 +137,7 @@ const failedTransform = (result: Result) => {
 /** Rather than blocking the partition, a batch whose transform failed goes to the dead-letter topic with that reason. */
 const transformFailed = (
   steps: Steps,
-  chunk: Chunk,
+  batch: Batch,
   scope: WriteScope,
   parsed: Parsed,
   failed: NonNullable<ReturnType<typeof failedTransform>>,
@@ -150,30 +149,30 @@ const transformFailed = (
     const reason: Reason = { task: failed.name, rule: "task_failed", message: failed.error.message }
     const malformed = malformedLetters(parsed)
     const outcome = { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
-    yield* steps.delivery.deadLettersOnly(chunk, scope, outcome.deadLetters)
+    yield* steps.delivery.deadLettersOnly(batch, scope, outcome.deadLetters)
     return outcome
   })
 
 /** What admission decided for the batch, and how to classify its records once the sinks have answered. */
 const admit = (
   steps: Steps,
-  chunk: Chunk,
+  batch: Batch,
   scope: WriteScope,
   parsed: Parsed,
-  batch: Batch,
+  input: ParsedBatch,
   result: Result,
 ): Admitted => {
   const { plan } = steps
   const outputs = (name: string) => result.output(name) as ReadonlyArray<PipelineRecord>
   const versions: Versions = {
     transforms: plan.transforms.map(outputs),
-    sinks: plan.sinks.map((planned) => plan.inputOf(planned.sink.name, batch, outputs)),
+    sinks: plan.sinks.map((planned) => plan.inputOf(planned.sink.name, input, outputs)),
   }
   const sources = new Map(parsed.records.map((r, i) => [r.offset, parsed.messages[i]!]))
   return {
-    chunk,
+    batch,
     scope,
-    admission: plan.admit(batch, outputs),
+    admission: plan.admit(input, outputs),
     classifyWith: (rejections: ReadonlyArray<Rejection>) =>
       classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!),
     malformed: malformedLetters(parsed),
@@ -181,16 +180,16 @@ const admit = (
 }
 
 /** Parse -> DAG -> admission -> delivery: where every message of the batch ends, all of it written. */
-const outcomeOf = (steps: Steps, chunk: Chunk, scope: WriteScope): Effect.Effect<Outcome, BatchAbandoned> =>
+const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect<Outcome, BatchAbandoned> =>
   Effect.gen(function* () {
-    const messages = yield* steps.delivery.unwritten(chunk, scope)
+    const messages = yield* steps.delivery.unwritten(batch, scope)
     const parsed = parseMessages(messages, steps.settings.maxMessageBytes)
-    const batch: Batch = { origin: scope.origin, records: parsed.records }
-    const result = yield* runDag(steps, chunk, batch)
+    const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
+    const result = yield* runDag(steps, batch, input)
     const failed = failedTransform(result)
     if (failed !== undefined)
-      return { ...(yield* transformFailed(steps, chunk, scope, parsed, failed)), consumed: messages.length }
-    const admitted = admit(steps, chunk, scope, parsed, batch, result)
+      return { ...(yield* transformFailed(steps, batch, scope, parsed, failed)), consumed: messages.length }
+    const admitted = admit(steps, batch, scope, parsed, input, result)
     const delivered = yield* steps.delivery.deliver(admitted)
     yield* recordSinkRuns(steps.plan.sinks, delivered.runs)
     return {
@@ -205,8 +204,8 @@ const outcomeOf = (steps: Steps, chunk: Chunk, scope: WriteScope): Effect.Effect
     Effect.catchCause((cause) =>
       Cause.hasInterrupts(cause) || abandonedIn(cause)
         ? Effect.failCause(cause)
-        : metABug(chunk, cause).pipe(
-            Effect.tap((outcome) => steps.delivery.deadLettersOnly(chunk, scope, outcome.deadLetters)),
+        : metABug(batch, cause).pipe(
+            Effect.tap((outcome) => steps.delivery.deadLettersOnly(batch, scope, outcome.deadLetters)),
           ),
     ),
   )
@@ -240,15 +239,15 @@ export const makeProcessor = (
   const delivery = transactions === undefined ? atLeastOnce(parts) : exactlyOnce(parts, transactions)
   const steps: Steps = { plan, delivery, settings }
 
-  const handle = (chunk: Chunk): Effect.Effect<BatchSummary, BatchAbandoned> => {
-    const scope = scopeOf(chunk)
+  const handle = (batch: Batch): Effect.Effect<BatchSummary, BatchAbandoned> => {
+    const scope = scopeOf(batch)
     let started = 0
     return Effect.gen(function* () {
       started = yield* Clock.currentTimeMillis
-      stalls.batchStarted(chunk.partition, started, scope.offsets)
+      stalls.batchStarted(batch.partition, started, scope.offsets)
       yield* Metric.modify(Metrics.batchesInFlight, 1)
 
-      const outcome = yield* outcomeOf(steps, chunk, scope)
+      const outcome = yield* outcomeOf(steps, batch, scope)
       const summary = summaryOf(scope, outcome)
       yield* recordBatch(summary, outcome.deadLetters, (yield* Clock.currentTimeMillis) - started)
       yield* Effect.logDebug("batch written").pipe(Effect.annotateLogs({ summary }))
@@ -256,20 +255,20 @@ export const makeProcessor = (
     }).pipe(
       Effect.onExit((exit) =>
         Effect.suspend(() => {
-          stalls.batchEnded(chunk.partition, started, scope.offsets)
+          stalls.batchEnded(batch.partition, started, scope.offsets)
           return Effect.all([
             // Written: the turns it did not take pass in order. Given up: at once (nothing
             // after it is committed, so the rest is read and written again, in order).
-            Exit.isSuccess(exit) ? lanes.releaseInTurn(chunk) : lanes.release(chunk),
-            stalls.clear(chunk.partition),
+            Exit.isSuccess(exit) ? lanes.releaseInTurn(batch) : lanes.release(batch),
+            stalls.clear(batch.partition),
             Metric.modify(Metrics.batchesInFlight, -1),
           ])
         }),
       ),
       Effect.annotateLogs({
         correlation_id: scope.origin.correlationId,
-        topic: chunk.topic,
-        partition: chunk.partition,
+        topic: batch.topic,
+        partition: batch.partition,
         offsets: scope.offsets,
       }),
       Effect.withSpan("Pipeline.batch"),

@@ -7,12 +7,12 @@
  * and the totals are logged when it stops.
  */
 import { Clock, Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
-import { AppConfig } from "../Config/AppConfig.js"
+import { AppConfig, type AppSettings } from "../Config/AppConfig.js"
 import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
 import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
-import { KafkaSource } from "../Kafka/KafkaSource.js"
+import { KafkaSource, type SourceOptions } from "../Kafka/KafkaSource.js"
 import { KafkaProducer } from "../Kafka/Producer.js"
 import { ensureTopics } from "../Kafka/Topics.js"
 import { KafkaTransactions } from "../Kafka/Transactions.js"
@@ -87,9 +87,9 @@ export const runPipeline = (spec: PipelineSpec) =>
     const startedAt = Date.now()
     yield* Effect.addFinalizer(() => Progress.logSummary(totals, startedAt))
     yield* source.consume(
-      (chunk) =>
+      (batch) =>
         reloader.current.pipe(
-          Effect.flatMap((active) => active.value.processor.handle(chunk)),
+          Effect.flatMap((active) => active.value.processor.handle(batch)),
           Effect.tap((summary) =>
             Effect.sync(() => Progress.add(totals, summary)).pipe(
               Effect.andThen(Metric.update(Metrics.lastCommit, Date.now() / 1000)),
@@ -201,10 +201,31 @@ export const readinessLayer = Layer.effect(
   }),
 )
 
+/** What the source is told, from the service's settings. */
+export const sourceOptions = ({ kafka, pipeline }: AppSettings): SourceOptions => ({
+  brokers: kafka.brokers,
+  topic: kafka.topicSource,
+  group: kafka.consumerGroup,
+  fromBeginning: kafka.autoOffsetReset === "earliest",
+  sessionTimeout: kafka.sessionTimeout,
+  commitInterval: kafka.commitInterval,
+  // exactly_once: each batch's offset goes in the transaction with its writes.
+  commitOffsets: kafka.delivery === "at_least_once",
+  fetchMaxBytes: kafka.fetchMaxBytes,
+  fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
+  batchSize: pipeline.batchSize,
+  batchesInFlight: pipeline.batchesInFlight,
+  partitionsConcurrency: pipeline.partitionsConcurrency,
+  maxInFlightBytes: pipeline.maxInFlightBytes,
+  shutdownTimeout: pipeline.shutdownTimeout,
+})
+
 /** Kafka, MongoDB and configuration, torn down in order: consumer, transactional producers, producer, MongoDB. */
 export const infrastructure = (config: Layer.Layer<AppConfig>) =>
   readinessLayer.pipe(
-    Layer.provideMerge(KafkaSource.layer),
+    Layer.provideMerge(
+      KafkaSource.layer(AppConfig.use((settings) => Effect.succeed(sourceOptions(settings)))),
+    ),
     Layer.provideMerge(KafkaTransactions.layer),
     Layer.provideMerge(KafkaProducer.layer),
     Layer.provideMerge(KafkaAdmin.layer),

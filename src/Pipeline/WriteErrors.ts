@@ -1,11 +1,12 @@
 /**
  * What can go wrong on a batch's write path, as typed errors: a sink that throws (the records'
- * problem), an attempt past the sink's timeout (transient), and a batch given up uncommitted (its
- * producer was fenced: the partition moved). Their kinds (Domain/ErrorKind.ts) decide what the
- * write policies of Writes.ts do with them.
+ * problem), an attempt past the sink's timeout (transient), a sink's own error (StageError), and
+ * the batch given up uncommitted (Kafka/KafkaSource.ts BatchAbandoned: its producer was fenced).
+ * Their kinds (Domain/ErrorKind.ts) decide what the write policies of Writes.ts do with them.
  */
 import { Data, Duration } from "effect"
 import type { ErrorKind } from "../Domain/ErrorKind.js"
+import type { BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { StageError } from "./PipelineDag.js"
 
 /** A throw inside a sink: the records it was given caused it (an encoder's stack overflow, a bug). */
@@ -30,19 +31,6 @@ export class SinkTimeout extends Data.TaggedError("SinkTimeout")<{
   readonly retryable = true
   override get message() {
     return `the ${this.sink} sink did not answer within ${Duration.format(this.timeout)}`
-  }
-}
-
-/**
- * The batch cannot be written by this instance any more (its transactional producer was fenced:
- * the partition moved); it ends uncommitted, and the partition's owner reads it again.
- */
-export class BatchAbandoned extends Data.TaggedError("BatchAbandoned")<{ readonly reason: string }> {
-  // Not retried, and nothing to isolate: given up as a fenced write is.
-  readonly kind: ErrorKind = "fenced"
-  readonly retryable = false
-  override get message() {
-    return `the batch is given up uncommitted: ${this.reason}`
   }
 }
 

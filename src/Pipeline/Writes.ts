@@ -15,13 +15,14 @@ import type { Message } from "kafkajs"
 import type { AppSettings } from "../Config/AppConfig.js"
 import { backoff, retryPolicy } from "../Dag/Retry.js"
 import { type ErrorKind, kindOf } from "../Domain/ErrorKind.js"
+import { BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { BatchOrigin } from "../Kafka/Messages.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { Rejection } from "./Classify.js"
 import type { PlannedSink, StageError } from "./PipelineDag.js"
 import type { Keyed, Sink, SinkOutcome } from "./Sinks.js"
 import type { PartitionStalls } from "./Stalls.js"
-import { BatchAbandoned, type Failure, messageOf, SinkDefect, SinkTimeout } from "./WriteErrors.js"
+import { type Failure, messageOf, SinkDefect, SinkTimeout } from "./WriteErrors.js"
 
 /** A fenced failure ends the batch; any other is the caller's to handle. */
 const abandonIfFenced = <A, R>(error: Failure, otherwise: Effect.Effect<A, BatchAbandoned, R>) =>

@@ -7,7 +7,7 @@ import type { KafkaMessage, Message } from "kafkajs"
 import { decodeSettings } from "../../src/Config/AppConfig.js"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
-import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
 import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
@@ -43,13 +43,14 @@ const message = (offset: number, value: string): KafkaMessage => ({
   headers: {},
 })
 
-const chunk: Chunk = {
+const batch: Batch = {
   topic: "orders",
   partition: 4,
   messages: [message(41, '{"id":"a","n":5}'), message(42, '{"id":"b"}'), message(43, "not json")],
   firstOffset: "41",
   lastOffset: "43",
   highWatermark: "44",
+  sequence: 1,
 }
 
 const batchAnnotations = {
@@ -109,7 +110,7 @@ describe("batch log lines", () => {
           maxMessageBytes: settings.kafka.maxMessageBytes,
           dlqTopic: "orders.dlq",
         })
-        const { result: summary, lines } = yield* captureLogs(processor.handle(chunk))
+        const { result: summary, lines } = yield* captureLogs(processor.handle(batch))
 
         assert.deepInclude(summary, { consumed: 3, valid: 1, invalid: 1, malformed: 1, deadLettered: 2 })
         // The dead letters go beside the sinks' writes: the order of the two sends is not fixed.

@@ -16,7 +16,7 @@ import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
 import { Dag, Executor, PipelineContext, Task } from "../../src/Dag.js"
 import { makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
-import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
 import { mergeBranches } from "../../src/Pipeline/Merge.js"
@@ -28,8 +28,8 @@ const records: ReadonlyArray<GeneratedRecord> = [
   ...generate({ ...defaultRecordOptions, seed: 17, malformedRatio: 0.03 }, 0, 100),
 ]
 
-const chunkOf = (batch: ReadonlyArray<GeneratedRecord>): Chunk => {
-  const messages: KafkaMessage[] = batch.map((r, i) => ({
+const batchOf = (records: ReadonlyArray<GeneratedRecord>): Batch => {
+  const messages: KafkaMessage[] = records.map((r, i) => ({
     key: null,
     value: encode(r),
     timestamp: "1795000000000",
@@ -44,6 +44,7 @@ const chunkOf = (batch: ReadonlyArray<GeneratedRecord>): Chunk => {
     firstOffset: "0",
     lastOffset: String(messages.length - 1),
     highWatermark: String(messages.length),
+    sequence: 1,
   }
 }
 
@@ -63,7 +64,7 @@ const runOnce = (spec: PipelineSpec) =>
       maxMessageBytes: settings.kafka.maxMessageBytes,
       dlqTopic: settings.kafka.topicDlq,
     })
-    const summary = yield* processor.handle(chunkOf(records))
+    const summary = yield* processor.handle(batchOf(records))
     return {
       summary,
       documents: new Map(stack.documents),

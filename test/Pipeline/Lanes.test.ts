@@ -1,36 +1,35 @@
 /**
- * The order of writes within a partition: chunks processed several at a time still write each
+ * The order of writes within a partition: batches processed several at a time still write each
  * sink kind in offset order, whichever is ready first; the lanes of the two kinds are
- * independent; a chunk that is done passes the turns it did not take in order, and one given
+ * independent; a batch that is done passes the turns it did not take in order, and one given
  * up passes them at once.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import { WriteLanes } from "../../src/Pipeline/Lanes.js"
 
-const chain = (n: number): ReadonlyArray<Chunk> => {
-  const chunks: Chunk[] = []
+const chain = (n: number): ReadonlyArray<Batch> => {
+  const batches: Batch[] = []
   for (let i = 0; i < n; i++) {
-    const previous = chunks[i - 1]
-    chunks.push({
+    batches.push({
       topic: "t",
       partition: 0,
       messages: [],
       firstOffset: String(i),
       lastOffset: String(i),
       highWatermark: "0",
-      ...(previous === undefined ? {} : { previous }),
+      sequence: i + 1,
     })
   }
-  return chunks
+  return batches
 }
 
 describe("write lanes", () => {
-  it.effect("a later chunk ready first still writes after the earlier ones, per sink", () =>
+  it.effect("a later batch ready first still writes after the earlier ones, per sink", () =>
     Effect.gen(function* () {
       const lanes = new WriteLanes()
-      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const [a, b, c] = chain(3) as [Batch, Batch, Batch]
       const order: string[] = []
       const write = (name: string) => Effect.sync(() => void order.push(name))
       const gateA = yield* Deferred.make<void>()
@@ -52,10 +51,10 @@ describe("write lanes", () => {
     }),
   )
 
-  it.effect("a chunk done without writes of a kind passes that turn only after the chunk before it", () =>
+  it.effect("a batch done without writes of a kind passes that turn only after the batch before it", () =>
     Effect.gen(function* () {
       const lanes = new WriteLanes()
-      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const [a, b, c] = chain(3) as [Batch, Batch, Batch]
       const order: string[] = []
       const gateA = yield* Deferred.make<void>()
       const fa = yield* Effect.forkChild(
@@ -89,10 +88,10 @@ describe("write lanes", () => {
     }),
   )
 
-  it.effect("a chunk that fails or is given up passes its turns on", () =>
+  it.effect("a batch that fails or is given up passes its turns on", () =>
     Effect.gen(function* () {
       const lanes = new WriteLanes()
-      const [a, b, c] = chain(3) as [Chunk, Chunk, Chunk]
+      const [a, b, c] = chain(3) as [Batch, Batch, Batch]
       const order: string[] = []
       const failed = yield* Effect.exit(lanes.inTurn(a, "mongodb_sink", Effect.fail("refused")))
       assert.isTrue(failed._tag === "Failure")

@@ -12,7 +12,7 @@ import { shapeProblem } from "../../src/Domain/Shape.js"
 import { deadLetterMessage, encodedSize } from "../../src/Kafka/Messages.js"
 import { requestsOf } from "../../src/Kafka/Producer.js"
 import { makeAdmission } from "../../src/Pipeline/Admission.js"
-import type { Batch } from "../../src/Pipeline/Batch.js"
+import type { ParsedBatch } from "../../src/Pipeline/Batch.js"
 import { parseExact } from "../../src/Pipeline/Parse.js"
 import type { Sink, SinkStage } from "../../src/Pipeline/Sinks.js"
 
@@ -55,7 +55,7 @@ describe("admission: what the two sinks would store differently", () => {
   const admit = (rows: ReadonlyArray<readonly [JsonObject, JsonObject]>) => {
     const full = rows.map(([value], i) => record(i, value))
     const slim = rows.map(([, value], i) => record(i, value))
-    const batch: Batch = { origin: { correlationId: "c", topic: "t", partition: 0 }, records: full }
+    const batch: ParsedBatch = { origin: { correlationId: "c", topic: "t", partition: 0 }, records: full }
     const admission = makeAdmission(
       [sink("mongodb", "mongodb_sink"), sink("kafka", "kafka_sink")],
       ["id"],

@@ -12,7 +12,7 @@ import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import type { PipelineSpec } from "../../src/Config/PipelineSpec.js"
 import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
-import type { Chunk } from "../../src/Kafka/KafkaSource.js"
+import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import type { ProducerShape } from "../../src/Kafka/Producer.js"
 import { buildPlan, type SinkFactories, type StageError } from "../../src/Pipeline/PipelineDag.js"
 import { makeProcessor } from "../../src/Pipeline/Processor.js"
@@ -37,7 +37,7 @@ const settingsEffect = decodeSettings({
   KAFKA__MAX_MESSAGE_BYTES: "5000",
 })
 
-const toChunk = (records: ReadonlyArray<GeneratedRecord>): Chunk => {
+const toBatch = (records: ReadonlyArray<GeneratedRecord>): Batch => {
   const messages: KafkaMessage[] = records.map((r, i) => ({
     key: r.key === null ? null : Buffer.from(r.key),
     value: encode(r),
@@ -53,6 +53,7 @@ const toChunk = (records: ReadonlyArray<GeneratedRecord>): Chunk => {
     firstOffset: "100",
     lastOffset: String(99 + messages.length),
     highWatermark: "0",
+    sequence: 1,
   }
 }
 
@@ -152,7 +153,7 @@ describe("Processor", () => {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const test = harness()
       const processor = yield* processorFor(spec, test)
-      const summary = yield* processor.handle(toChunk(records))
+      const summary = yield* processor.handle(toBatch(records))
 
       assert.strictEqual(summary.consumed, records.length)
       assert.strictEqual(summary.valid, count("valid"))
@@ -172,7 +173,7 @@ describe("Processor", () => {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ reject: new Set([victim]) })
-      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      const summary = yield* (yield* processorFor(spec, test)).handle(toBatch(records))
       assert.strictEqual(summary.rejectedBySink, 1)
       assert.strictEqual(summary.valid, count("valid") - 1)
       const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
@@ -196,7 +197,7 @@ describe("Processor", () => {
         ),
       }
       const test = harness()
-      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      const summary = yield* (yield* processorFor(spec, test)).handle(toBatch(records))
       const parsed = records.length - count("malformed") - count("oversized")
       assert.strictEqual(summary.failedBatch, parsed)
       assert.strictEqual(summary.deadLettered, records.length)
@@ -212,7 +213,7 @@ describe("Processor", () => {
       // The DAG makes 2 attempts (1 retry); the stall loop keeps going until attempt 6 succeeds.
       const test = harness({ failFirst: { mongodb: 5 } })
       const processor = yield* processorFor(spec, test)
-      const fiber = yield* Effect.forkChild(processor.handle(toChunk(records)))
+      const fiber = yield* Effect.forkChild(processor.handle(toBatch(records)))
       for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 seconds")
       const summary = yield* Fiber.join(fiber)
       assert.strictEqual(test.h.attempts.get("mongodb"), 6)
@@ -227,7 +228,7 @@ describe("Processor", () => {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ throwOn: { kafka: victim } })
-      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      const summary = yield* (yield* processorFor(spec, test)).handle(toBatch(records))
       assert.strictEqual(summary.rejectedBySink, 1)
       const validKeys = records.filter((r) => r.kind === "valid").map((r) => r.key!)
       assert.sameMembers(
@@ -246,7 +247,7 @@ describe("Processor", () => {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ unknownOn: { mongodb: victim } })
-      const fiber = yield* Effect.forkChild((yield* processorFor(spec, test)).handle(toChunk(records)))
+      const fiber = yield* Effect.forkChild((yield* processorFor(spec, test)).handle(toBatch(records)))
       for (let i = 0; i < 200 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 seconds")
       const summary = yield* Fiber.join(fiber)
       assert.strictEqual(summary.rejectedBySink, 1)
@@ -264,7 +265,7 @@ describe("Processor", () => {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
       const victim = records.find((r) => r.kind === "valid")!.key!
       const test = harness({ refuse: { kafka: victim } })
-      const summary = yield* (yield* processorFor(spec, test)).handle(toChunk(records))
+      const summary = yield* (yield* processorFor(spec, test)).handle(toBatch(records))
       assert.notInclude(test.h.written.get("mongodb")!, victim)
       assert.notInclude(test.h.written.get("kafka")!, victim)
       const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
@@ -292,7 +293,7 @@ describe("Processor", () => {
           maxMessageBytes: settings.kafka.maxMessageBytes,
           dlqTopic: "orders.dlq",
         })
-        const summary = yield* processor.handle(toChunk(records))
+        const summary = yield* processor.handle(toBatch(records))
         assert.strictEqual(summary.deadLettered, records.length)
         assert.strictEqual(summary.failedBatch, records.length)
         const stages = new Set(dlqOf(test.h).map((m) => String(m.headers?.["pipeline.error.stage"])))
@@ -323,7 +324,7 @@ describe("Processor", () => {
               : test.producer.send(topic, messages),
         }
         const processor = yield* processorFor(spec, { ...test, producer })
-        const fiber = yield* Effect.forkChild(processor.handle(toChunk(records)))
+        const fiber = yield* Effect.forkChild(processor.handle(toBatch(records)))
         for (let i = 0; i < 20 && refusals > 0; i++) {
           yield* TestClock.adjust("10 seconds")
           if (refusals > 0)

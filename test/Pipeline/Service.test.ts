@@ -1,6 +1,6 @@
 /**
  * The service's wiring, in-process over the in-memory layers (test/support/InMemory.ts):
- * runPipeline with the shipped pipeline takes chunks from the source, and every record ends in
+ * runPipeline with the shipped pipeline takes batches from the source, and every record ends in
  * MongoDB + the sink topic, the dead-letter topic, or the duplicate count, with the offsets
  * committed after; a MongoDB that is away stalls the partition (nothing committed) until it
  * returns. Each test starts from an empty stack (`reset`), so none depends on another.

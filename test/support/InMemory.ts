@@ -1,7 +1,7 @@
 /**
  * In-memory stand-ins for the service's Kafka and MongoDB layers: the source (a partitioned
- * log that tests append to, consumed in chunks of PIPELINE__BATCH_SIZE and committed after each
- * chunk is handled), the producer (every message sent, by topic), the admin the lag is read
+ * log that tests append to, consumed in batches of PIPELINE__BATCH_SIZE and committed after each
+ * batch is handled), the producer (every message sent, by topic), the admin the lag is read
  * from, and MongoDB (documents by `_id`). For unit tests of the processor and of the service's
  * wiring, without servers; what they claim of Kafka or MongoDB themselves is tested against the
  * real ones (test/integration).
@@ -16,7 +16,7 @@ import type { Document } from "mongodb"
 import { AppConfig, type AppSettings, decodeSettings, type Env } from "../../src/Config/AppConfig.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
 import { KafkaAdmin, type OffsetsAdmin } from "../../src/Kafka/KafkaAdmin.js"
-import { type Chunk, chunksOf, KafkaSource } from "../../src/Kafka/KafkaSource.js"
+import { type Batch, batchesOf, KafkaSource } from "../../src/Kafka/KafkaSource.js"
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoWriteError } from "../../src/Mongo/Errors.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
@@ -112,8 +112,8 @@ export const layer = (env: Env = {}) =>
     Effect.gen(function* () {
       const settings: AppSettings = yield* decodeSettings({ ...testEnv, ...env })
       const state = new State()
-      // Chunks appended and not yet handed to the pipeline; the source takes from here.
-      const pending = yield* Queue.unbounded<Chunk>()
+      // Batches appended and not yet handed to the pipeline; the source takes from here.
+      const pending = yield* Queue.unbounded<Batch>()
       let settled = yield* Deferred.make<void>()
       const allCommitted = () =>
         [...state.log].every(([p, messages]) => (state.committed.get(p) ?? 0) >= messages.length)
@@ -135,7 +135,7 @@ export const layer = (env: Env = {}) =>
             )
             log.push(...messages)
             if (!allCommitted() && (yield* Deferred.isDone(settled))) settled = yield* Deferred.make<void>()
-            for (const part of chunksOf(messages, settings.pipeline.batchSize)) {
+            for (const part of batchesOf(messages, settings.pipeline.batchSize)) {
               yield* Queue.offer(pending, {
                 topic: settings.kafka.topicSource,
                 partition,
@@ -143,6 +143,8 @@ export const layer = (env: Env = {}) =>
                 firstOffset: part[0]!.offset,
                 lastOffset: part[part.length - 1]!.offset,
                 highWatermark: String(log.length),
+                // One worker takes them in order: no batch waits for another's turn.
+                sequence: 1,
               })
             }
           }),
@@ -178,14 +180,14 @@ export const layer = (env: Env = {}) =>
       }
 
       const source = KafkaSource.of({
-        // One worker, like one partition at a time; a chunk is committed once handled.
+        // One worker, like one partition at a time; a batch is committed once handled.
         consume: (handle) =>
           Effect.forkScoped(
             Effect.forever(
               Effect.gen(function* () {
-                const chunk = yield* Queue.take(pending)
-                yield* handle(chunk)
-                state.committed.set(chunk.partition, Number(chunk.lastOffset) + 1)
+                const batch = yield* Queue.take(pending)
+                yield* handle(batch)
+                state.committed.set(batch.partition, Number(batch.lastOffset) + 1)
                 if (allCommitted()) yield* Deferred.succeed(settled, undefined)
               }),
             ),
