@@ -22,7 +22,7 @@ class ServiceFailed extends Data.TaggedError("ServiceFailed") {
 const run = Effect.gen(function* () {
   const { settings, spec } = yield* loadAll()
   const infra = infrastructure(Layer.succeed(AppConfig, settings))
-  const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics.port).pipe(Layer.provide(infra)))
+  const app = Layer.mergeAll(infra, HttpServer.layer(settings.metrics).pipe(Layer.provide(infra)))
   return yield* Effect.logInfo("starting").pipe(
     Effect.annotateLogs({ settings: JSON.parse(describeSettings(settings)) as unknown }),
     Effect.andThen(runPipeline(spec).pipe(Effect.scoped, Effect.provide(app))),

@@ -5,6 +5,7 @@
  * read, and no error message ever repeats a secret's value.
  */
 import { readFileSync } from "node:fs"
+import { isIP } from "node:net"
 import { parseEnv } from "node:util"
 import { getHeapStatistics } from "node:v8"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
@@ -72,7 +73,14 @@ export interface AppSettings {
     readonly maxKeyBytes: number
   }
   readonly logging: { readonly level: LogLevelName; readonly format: "json" | "text" }
-  readonly metrics: { readonly port: number; readonly progressInterval: Duration.Duration }
+  readonly metrics: {
+    readonly port: number
+    /** The address the HTTP port listens on; `::` is every interface, IPv6 and IPv4. */
+    readonly host: string
+    /** When set, `/` and `/status.json` (and the page's files) need it; the probes and /metrics never do. */
+    readonly statusToken: Redacted.Redacted<string> | undefined
+    readonly progressInterval: Duration.Duration
+  }
 }
 
 export class ConfigProblems extends Data.TaggedError("ConfigProblems")<{
@@ -242,6 +250,21 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
     const requestTimeout = r.seconds("KAFKA__REQUEST_TIMEOUT_SECONDS", 30, 1, 600)
     const partitionsConcurrency = r.int("PIPELINE__PARTITIONS_CONCURRENCY", 3, 1, 1000)
     const fetchMaxBytes = r.int("KAFKA__FETCH_MAX_BYTES", defaultFetchMaxBytes(), 65_536, 1024 * 1_048_576)
+    // Every interface by default: probes (a kubelet's) and Prometheus reach a container's port
+    // from outside it, never on its loopback; the status page is what the token is for.
+    const metricsHost = r.string("METRICS__HOST", "::")
+    if (isIP(metricsHost) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(metricsHost))
+      r.problems.push(
+        `METRICS__HOST: expected an address to listen on (::, 0.0.0.0, 127.0.0.1, a host name), got "${metricsHost}"`,
+      )
+    const token = r.optional("METRICS__STATUS_TOKEN")
+    // Never echo the value: it is a secret.
+    if (token !== undefined && !/^[\x21-\x7e]{16,}$/.test(token))
+      r.problems.push(
+        "METRICS__STATUS_TOKEN: expected at least 16 printable ASCII characters without spaces (e.g. `openssl rand -hex 16`)",
+      )
+    const statusToken =
+      token === undefined ? undefined : Redacted.make(token, { label: "METRICS__STATUS_TOKEN" })
     const settings: AppSettings = {
       kafka: {
         brokers,
@@ -301,6 +324,8 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
       },
       metrics: {
         port: r.int("METRICS__PORT", 9464, 0, 65_535),
+        host: metricsHost,
+        statusToken,
         progressInterval: r.seconds("METRICS__PROGRESS_INTERVAL_SECONDS", 30, 0, 86_400),
       },
     }

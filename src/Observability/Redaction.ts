@@ -11,7 +11,11 @@ import type { AppSettings, Env } from "../Config/AppConfig.js"
 export const redactedMark = "<redacted>"
 
 /** The environment variables whose values are secrets. */
-export const secretVariables = ["KAFKA__API_SECRET", "MONGODB__CONNECTION_STRING"] as const
+export const secretVariables = [
+  "KAFKA__API_SECRET",
+  "MONGODB__CONNECTION_STRING",
+  "METRICS__STATUS_TOKEN",
+] as const
 
 /**
  * A secret this long or longer is blanked wherever it appears. A shorter one (a weak password
@@ -49,6 +53,7 @@ export const secretsOfSettings = (settings: AppSettings): ReadonlyArray<string> 
     [
       Redacted.value(settings.mongodb.uri),
       ...(settings.kafka.sasl === undefined ? [] : [Redacted.value(settings.kafka.sasl.password)]),
+      ...(settings.metrics.statusToken === undefined ? [] : [Redacted.value(settings.metrics.statusToken)]),
     ].flatMap(variants),
   )
 

@@ -71,8 +71,18 @@ export const make = (settings: AppSettings): Effect.Effect<StatusShape, never, S
       Effect.repeat(Schedule.fixed("1 second")),
       Effect.forkScoped,
     )
-    const secrets = secretsOfSettings(settings)
-    const settingsView: unknown = JSON.parse(scrub(describeSettings(settings), secrets))
+    // The page may be seen by more people than the logs: it never shows the SASL user name
+    // (Confluent Cloud's API key) either, nor anything that repeats it.
+    const sasl = settings.kafka.sasl
+    const secrets = [...secretsOfSettings(settings), ...(sasl === undefined ? [] : [sasl.username])]
+    const shown: AppSettings =
+      sasl === undefined
+        ? settings
+        : {
+            ...settings,
+            kafka: { ...settings.kafka, sasl: { ...sasl, username: "<hidden:KAFKA__API_KEY>" } },
+          }
+    const settingsView: unknown = JSON.parse(scrub(describeSettings(shown), secrets))
     const clean = (text: string) => {
       const scrubbed = scrub(text, secrets)
       return scrubbed.length > 300 ? `${scrubbed.slice(0, 299)}…` : scrubbed
