@@ -14,7 +14,7 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { type CompressionName, compressionTypes } from "./Codecs.js"
 import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError, producerStateLost } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
-import { encodedSize } from "./Messages.js"
+import { encodedSize } from "./MessageSize.js"
 import { readMaxMessageBytes } from "./Topics.js"
 
 export interface ProducerShape {

@@ -11,8 +11,8 @@
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import { describeKeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
 import { shapeProblem } from "../Domain/Shape.js"
-import type { BatchOrigin } from "../Kafka/Messages.js"
 import type { ParsedBatch } from "./Batch.js"
+import type { BatchOrigin } from "./Messages.js"
 import type { Keyed, Sink, SinkStage } from "./Sinks.js"
 
 type Records = ReadonlyArray<PipelineRecord>

@@ -4,7 +4,7 @@
  * the dead-letter topic straight from the parse. And what became of a batch, counted.
  */
 import type { PipelineRecord } from "../Domain/Record.js"
-import type { BatchOrigin } from "../Kafka/Messages.js"
+import type { BatchOrigin } from "./Messages.js"
 
 export interface ParsedBatch {
   readonly origin: BatchOrigin

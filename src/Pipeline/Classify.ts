@@ -11,8 +11,8 @@
  */
 import type { KafkaMessage } from "kafkajs"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
-import type { Stage } from "../Kafka/Messages.js"
 import { unionReasons } from "./Merge.js"
+import type { Stage } from "./Messages.js"
 import type { SinkStage } from "./Sinks.js"
 
 /** A message on its way to the dead-letter topic, and why. */

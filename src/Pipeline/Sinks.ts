@@ -11,11 +11,12 @@ import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings } from "../Config/PipelineSpec.js"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
-import { type BatchOrigin, encodedSize, headersSize, sinkMessage } from "../Kafka/Messages.js"
+import { encodedSize, headersSize } from "../Kafka/MessageSize.js"
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import { maxDocumentBytes } from "../Mongo/MongoSink.js"
+import { type BatchOrigin, sinkMessage } from "./Messages.js"
 
 /** Where a record was turned away, as the dead-letter headers name it. */
 export type SinkStage = "mongodb_sink" | "kafka_sink"
