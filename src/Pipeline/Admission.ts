@@ -43,8 +43,8 @@ export interface AdmissionLimits {
 }
 
 /**
- * Admission over the sinks of one plan, computed once per batch: the sinks of a batch run in
- * parallel and each asks for it, as does the processor afterwards.
+ * Admission over the sinks of one plan: the processor asks once per batch, before any sink
+ * writes, and gives each sink what it admitted.
  */
 export const makeAdmission = (
   sinks: ReadonlyArray<Sink<unknown>>,
@@ -54,7 +54,6 @@ export const makeAdmission = (
   inputOf: (sink: string, batch: ParsedBatch, outputs: (task: string) => Records) => Records,
 ) => {
   const keyPaths: ReadonlyArray<Path> = keyFields.map(parsePath)
-  const known = new WeakMap<ParsedBatch, Admission>()
 
   /** The key and the shape problem of a version of a record; sinks that read the same version share them. */
   const inspect = (record: PipelineRecord, seen: Map<PipelineRecord, Inspected>): Inspected => {
@@ -109,8 +108,6 @@ export const makeAdmission = (
   }
 
   return (batch: ParsedBatch, outputs: (task: string) => Records): Admission => {
-    const done = known.get(batch)
-    if (done !== undefined) return done
     const invalid = new Set<string>()
     for (const name of transforms) {
       for (const record of outputs(name)) if (record.status === "invalid") invalid.add(record.offset)
@@ -140,8 +137,6 @@ export const makeAdmission = (
         (a, b) => (order.get(a.record.offset) ?? 0) - (order.get(b.record.offset) ?? 0),
       )
     }
-    const admission: Admission = { admitted, refused, invalid }
-    known.set(batch, admission)
-    return admission
+    return { admitted, refused, invalid }
   }
 }

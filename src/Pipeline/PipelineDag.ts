@@ -10,8 +10,9 @@
  */
 import { Duration, Effect, Metric, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
-import { ancestorsOf, isSink } from "../Config/PipelineChecks.js"
-import type { KafkaSinkSettings, MongoSinkSettings, PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
+import { ancestorsOf } from "../Config/PipelineChecks.js"
+import type { PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
+import { isSink, type SinkSettings, type SinkTask, type SinkType } from "../Config/SinkKinds.js"
 import * as Dag from "../Dag/Dag.js"
 import type { DagValidationError } from "../Dag/Graph.js"
 import type { RetrySettings } from "../Dag/Retry.js"
@@ -54,18 +55,14 @@ export interface PipelinePlan {
   readonly sinks: ReadonlyArray<PlannedSink>
   /** The records a sink is given before admission: those of the task it reads, or the batch. */
   readonly inputOf: (sink: string, batch: ParsedBatch, outputs: Outputs) => Records
-  /**
-   * What each sink is given of a batch, and what no sink may take; computed once per batch
-   * (the sinks and the processor ask for the same batch and get the same answer).
-   */
+  /** What each sink is given of a batch, and what no sink may take; the processor asks once per batch. */
   readonly admit: (batch: ParsedBatch, outputs: Outputs) => Admission
   readonly retry: RetrySettings
 }
 
-/** How to build each kind of sink; the live ones write to MongoDB and Kafka, tests pass their own. */
-export interface SinkFactories {
-  readonly mongodb: (name: string, settings: MongoSinkSettings) => Sink<StageError>
-  readonly kafka: (name: string, settings: KafkaSinkSettings) => Sink<StageError>
+/** How to build each kind of sink (Config/SinkKinds.ts); the live ones write to MongoDB and Kafka, tests pass their own. */
+export type SinkFactories = {
+  readonly [T in SinkType]: (name: string, settings: SinkSettings<T>) => Sink<StageError>
 }
 
 export const liveSinks = (
@@ -73,8 +70,8 @@ export const liveSinks = (
   producer: ProducerShape,
   sinkTopic: string,
 ): SinkFactories => ({
-  mongodb: (name, settings) => mongoSink(name, mongo, settings),
-  kafka: (name, settings) => kafkaSink(name, producer, sinkTopic, settings),
+  mongodb_sink: (name, settings) => mongoSink(name, mongo, settings),
+  kafka_sink: (name, settings) => kafkaSink(name, producer, sinkTopic, settings),
 })
 
 export const retrySettings = (settings: AppSettings["pipeline"]): RetrySettings => ({
@@ -160,13 +157,14 @@ export const buildPlan = (
     const tasks: Array<Task.Any> = []
     for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
-      switch (t.type) {
-        case "mongodb_sink":
-        case "kafka_sink": {
-          const sink: Sink<StageError> =
-            t.type === "mongodb_sink"
-              ? sinkFactories.mongodb(t.name, t.settings)
-              : sinkFactories.kafka(t.name, t.settings)
+      switch (isSink(t.type)) {
+        case true: {
+          // The factory of the sink's own kind, which takes that kind's settings.
+          const make = sinkFactories[t.type as SinkType] as (
+            name: string,
+            settings: SinkTask["settings"],
+          ) => Sink<StageError>
+          const sink = make(t.name, t.settings as SinkTask["settings"])
           sinks.push({
             sink,
             retry: taskRetry(t, retry) ?? retry,

@@ -12,7 +12,7 @@ import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
 import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
-import { KafkaSource, type SourceOptions } from "../Kafka/KafkaSource.js"
+import { KafkaSource, type SourceOptions, type SourceShape } from "../Kafka/KafkaSource.js"
 import { KafkaProducer } from "../Kafka/Producer.js"
 import { ensureTopics } from "../Kafka/Topics.js"
 import { KafkaTransactions } from "../Kafka/Transactions.js"
@@ -42,6 +42,14 @@ const transactionsFor = (delivery: "at_least_once" | "exactly_once") =>
             : Effect.die(new Error("KAFKA__DELIVERY=exactly_once needs the Kafka transactions layer")),
         ),
       )
+
+/** The time of this instance's last offset commit, as the source made it (in a transaction with exactly_once). */
+const trackLastCommit = (source: SourceShape) =>
+  Effect.flatMap(source.committed, (committed) => {
+    let last = 0
+    for (const { at } of committed.values()) last = Math.max(last, at)
+    return last === 0 ? Effect.void : Metric.update(Metrics.lastCommit, last / 1000)
+  })
 
 /** Runs until the consumer crashes (a failure) or the fiber is interrupted (a clean stop). */
 export const runPipeline = (spec: PipelineSpec) =>
@@ -90,11 +98,7 @@ export const runPipeline = (spec: PipelineSpec) =>
       (batch) =>
         reloader.current.pipe(
           Effect.flatMap((active) => active.value.processor.handle(batch)),
-          Effect.tap((summary) =>
-            Effect.sync(() => Progress.add(totals, summary)).pipe(
-              Effect.andThen(Metric.update(Metrics.lastCommit, Date.now() / 1000)),
-            ),
-          ),
+          Effect.tap((summary) => Effect.sync(() => Progress.add(totals, summary))),
           Effect.asVoid,
           Effect.provideService(StatusFeed, status.feed),
         ),
@@ -123,6 +127,7 @@ export const runPipeline = (spec: PipelineSpec) =>
     })
     yield* Effect.forkScoped(
       trackBatchAges(stalls).pipe(
+        Effect.andThen(trackLastCommit(source)),
         // Out of the group (a rejoin, an outage), the assignment is unknown: nothing is forgotten.
         Effect.andThen(
           Effect.flatMap(Effect.all([source.joined, source.assigned]), ([joined, assigned]) =>

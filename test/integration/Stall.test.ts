@@ -164,7 +164,7 @@ const stallSettings = {
   // The default (60 s) would make the test wait a minute before /readyz may say "stalled".
   PIPELINE__STALL_TIMEOUT_SECONDS: "5",
   // The default (30 s) is how long a black-holed socket read or a pool wait lasts before it is a
-  // (transient) timeout; the DAG's six attempts of the MongoDB task would take minutes.
+  // (transient) timeout; every retry of the stalled write would wait that long first.
   MONGODB__TIMEOUT_SECONDS: "3",
   // The defaults (5 s, doubling up to 60 s) space the endless retries of a stalled batch so far
   // apart that the catch-up after MongoDB returns could wait up to a minute for the next one.
