@@ -329,6 +329,47 @@ describe("status page", () => {
   })
 })
 
+describe("status page behind METRICS__STATUS_TOKEN", () => {
+  // This test is about the token: the service runs with one.
+  it("a browser that opens /?token= once sees the page and its live data; without it, 401", async () => {
+    const port = await freePort()
+    const token = "FAKE-browser-status-token-4d1a"
+    const names = freshNames("status-token")
+    await createTopic(names.source, 3)
+    const service = startService(
+      serviceEnv(names, { METRICS__PORT: String(port), METRICS__STATUS_TOKEN: token }),
+    )
+    const browser = await launchChromium()
+    try {
+      await waitFor(
+        "the pipeline to run",
+        async () => service.output().includes('"pipeline running"'),
+        60_000,
+        service.output,
+      )
+      const page = await browser.context.newPage()
+      const closed = await page.goto(`http://127.0.0.1:${port}/`)
+      assert.strictEqual(closed?.status(), 401)
+      assert.include(await page.textContent("body"), "/?token=<token>")
+      await page.goto(`http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`)
+      assert.strictEqual(new URL(page.url()).search, "", "the token left the address bar")
+      await waitFor("the pill to say running", async () => (await pillState(page)) === "running", 60_000)
+      const cookies = await browser.context.cookies()
+      assert.deepStrictEqual(
+        cookies.map((c) => [c.name, c.httpOnly, c.sameSite]),
+        [["pipeline_status", true, "Strict"]],
+      )
+      assert.notInclude(JSON.stringify(cookies), token)
+      // The probes stay open; the data needs the token anywhere else than this browser.
+      assert.strictEqual((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200)
+      assert.strictEqual((await fetch(`http://127.0.0.1:${port}/status.json`)).status, 401)
+    } finally {
+      await browser.close()
+      await service.stop("SIGKILL")
+    }
+  })
+})
+
 const pillState = (page: Page) => page.locator("#state").getAttribute("data-state")
 
 /** The number shown in an element, whatever the browser's digit grouping. */
