@@ -16,7 +16,8 @@ import { runInNewContext } from "node:vm"
 import { Effect, Result } from "effect"
 import { decodeSettings } from "../src/Config/AppConfig.js"
 import { parsePipelineText } from "../src/Config/PipelineFile.js"
-import { type PipelineSpec, type TaskSpec, validatePipelineSpec } from "../src/Config/PipelineSpec.js"
+import { type PipelineSpec, validatePipelineSpec } from "../src/Config/PipelineSpec.js"
+import { isSinkTask } from "../src/Config/SinkKinds.js"
 import { Executor, PipelineContext } from "../src/Dag.js"
 import { type JsonObject, makeRecord, type PipelineRecord } from "../src/Domain/Record.js"
 import { defaultRecordOptions, generate } from "../src/Generator/Records.js"
@@ -25,7 +26,7 @@ import type { MongoDbShape } from "../src/Mongo/MongoDb.js"
 import { makeAdmission } from "../src/Pipeline/Admission.js"
 import { buildPlan, type SinkFactories } from "../src/Pipeline/PipelineDag.js"
 import { kafkaSink, mongoSink } from "../src/Pipeline/Sinks.js"
-import { makeTransform, type TransformTask } from "../src/Tasks/Library.js"
+import { makeTransform } from "../src/Tasks/Library.js"
 import type { Transform } from "../src/Tasks/Task.js"
 
 const total = Number(process.argv[2] ?? 200_000)
@@ -43,9 +44,7 @@ const load = (file: string): PipelineSpec =>
 const spec = load("config/pipeline.yaml")
 const branchedFile = "config/examples/branched.yaml"
 const branched = load(branchedFile)
-const isTransform = (task: TaskSpec): task is TaskSpec & TransformTask =>
-  task.type !== "mongodb_sink" && task.type !== "kafka_sink"
-const transformTasks = spec.tasks.filter(isTransform)
+const transformTasks = spec.tasks.filter((task) => !isSinkTask(task))
 // A fresh chain per measurement: the duplicate check's window would otherwise see a replay.
 const freshChain = (): Array<{ readonly name: string; readonly transform: Transform }> =>
   transformTasks.map((task) => ({ name: task.name, transform: makeTransform(task) }))
@@ -136,12 +135,12 @@ const chain = (): {
 
 /** Sinks that check the limits as the live ones do and write nothing. */
 const checkingSinks: SinkFactories = {
-  mongodb: (name) => ({
+  mongodb_sink: (name) => ({
     ...liveChecks.mongodb,
     name,
     write: (records) => Effect.succeed({ written: records.length, rejected: [] }),
   }),
-  kafka: (name) => ({
+  kafka_sink: (name) => ({
     ...liveChecks.kafka,
     name,
     write: (records) => Effect.succeed({ written: records.length, rejected: [] }),

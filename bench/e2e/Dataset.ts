@@ -14,7 +14,8 @@ import { join } from "node:path"
 import { Result } from "effect"
 import type { Message } from "kafkajs"
 import { parsePipelineText } from "../../src/Config/PipelineFile.js"
-import { type PipelineSpec, type TaskSpec, validatePipelineSpec } from "../../src/Config/PipelineSpec.js"
+import { type PipelineSpec, validatePipelineSpec } from "../../src/Config/PipelineSpec.js"
+import { isSinkTask } from "../../src/Config/SinkKinds.js"
 import { getPath, parsePath } from "../../src/Domain/Path.js"
 import {
   isJsonObject,
@@ -30,7 +31,7 @@ import {
   generate,
   type RecordOptions,
 } from "../../src/Generator/Records.js"
-import { makeTransform, type TransformTask } from "../../src/Tasks/Library.js"
+import { makeTransform } from "../../src/Tasks/Library.js"
 import { root } from "./Infra.js"
 
 export const recordOptions = (seed: number): RecordOptions => ({ ...defaultRecordOptions, seed })
@@ -71,9 +72,6 @@ export const shippedSpec = (): PipelineSpec => {
   return Result.getOrThrow(validatePipelineSpec(parsed, file))
 }
 
-const isTransform = (task: TaskSpec): task is TaskSpec & TransformTask =>
-  task.type !== "mongodb_sink" && task.type !== "kafka_sink"
-
 /** Half the shipped duplicate check's window, in records: the default limit of `benchRecords`. */
 export const farDuplicateLimit = (spec: PipelineSpec): number => {
   for (const task of spec.tasks) {
@@ -106,7 +104,7 @@ export const sinkDocuments = (
   farLimit: number | undefined,
 ): StoredDocument[] => {
   const spec = shippedSpec()
-  const chain = spec.tasks.filter(isTransform).map((task) => makeTransform(task))
+  const chain = spec.tasks.filter((task) => !isSinkTask(task)).map((task) => makeTransform(task))
   const keyPaths = spec.key.map(parsePath)
   const documents: StoredDocument[] = []
   let batch: PipelineRecord[] = []

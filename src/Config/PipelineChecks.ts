@@ -10,16 +10,8 @@
 import { Result } from "effect"
 import { type DagProblem, type GraphNode, validateGraph } from "../Dag/Graph.js"
 import { isJsonObject } from "../Domain/Record.js"
-import { transformTaskTypes } from "../Tasks/Library.js"
 import type { SpecProblem } from "./PipelineProblems.js"
-
-export const sinkTypes = ["mongodb_sink", "kafka_sink"] as const
-export type SinkType = (typeof sinkTypes)[number]
-export const taskTypes = [...transformTaskTypes, ...sinkTypes] as const
-export type TaskType = (typeof taskTypes)[number]
-
-export const isSink = (type: unknown): type is SinkType =>
-  (sinkTypes as ReadonlyArray<unknown>).includes(type)
+import { isSink, sinkTypes } from "./SinkKinds.js"
 
 /** A task as far as the checks across tasks look at it. */
 export interface TaskNode extends GraphNode {

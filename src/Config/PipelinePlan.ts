@@ -7,15 +7,16 @@
  */
 import { Result } from "effect"
 import { type GraphNode, toMermaid, validateGraph } from "../Dag/Graph.js"
-import { type TransformTask, writesOf } from "../Tasks/Library.js"
-import { ancestorsOf, isSink } from "./PipelineChecks.js"
+import { writesOf } from "../Tasks/Library.js"
+import { ancestorsOf } from "./PipelineChecks.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
+import { isSink, isSinkTask } from "./SinkKinds.js"
 
 const quoted = (names: Iterable<string>) => [...names].map((name) => `"${name}"`).join(", ")
 
 export const describePlan = (spec: PipelineSpec): string => {
   const types = new Map(spec.tasks.map((task) => [task.name, task.type]))
-  const transforms = spec.tasks.filter((task) => !isSink(task.type))
+  const transforms = spec.tasks.filter((task) => !isSinkTask(task))
   const sinks = spec.tasks.filter((task) => isSink(task.type))
   const transformNames = transforms.map((task) => task.name)
   // As the runtime builds it: every sink after every transform (Pipeline/PipelineDag.ts).
@@ -51,7 +52,7 @@ export const describePlan = (spec: PipelineSpec): string => {
         const own = [upstream, ...(ancestors.get(upstream) ?? [])].filter((name) => !firstBranch.has(name))
         const fields = own.flatMap((name) => {
           const task = transforms.find((t) => t.name === name)
-          return task === undefined ? [] : writesOf(task as TransformTask)
+          return task === undefined ? [] : writesOf(task)
         })
         return `${upstream} brings ${fields.length === 0 ? "no fields" : [...new Set(fields)].join(", ")}`
       })

@@ -8,16 +8,9 @@
 import { Data, Effect, Result, Schema } from "effect"
 import { PathString } from "../Domain/Path.js"
 import { isJsonObject } from "../Domain/Record.js"
-import { DataQualitySettings } from "../Tasks/DataQuality.js"
-import { DuplicateCheckSettings } from "../Tasks/DuplicateCheck.js"
-import { FieldMappingSettings } from "../Tasks/FieldMapping.js"
-import { FilterSettings } from "../Tasks/Filter.js"
-import { type TransformTask, writesOf } from "../Tasks/Library.js"
-import { ProjectSettings } from "../Tasks/Project.js"
+import { definitions, type TransformTask, withPipelineKey, writesOf } from "../Tasks/Library.js"
 import { ruleNames } from "../Tasks/QualityRules.js"
-import { StandardizationSettings } from "../Tasks/Standardization.js"
-import { TypeConversionSettings } from "../Tasks/TypeConversion.js"
-import { isSink, mergeProblems, semanticProblems, taskTypes } from "./PipelineChecks.js"
+import { mergeProblems, semanticProblems } from "./PipelineChecks.js"
 import {
   issueProblems,
   type PathSegment,
@@ -25,9 +18,14 @@ import {
   sortProblems,
   type TaggedUnionAt,
 } from "./PipelineProblems.js"
+import { isSinkTask, type SinkTask, sinkKinds } from "./SinkKinds.js"
 
-export { sinkTypes, type TaskType, taskTypes } from "./PipelineChecks.js"
 export type { SpecProblem } from "./PipelineProblems.js"
+
+/** Every task type a pipeline file may name: the task library's transforms, then the sinks. */
+const kinds = [...definitions, ...sinkKinds]
+export type TaskType = (typeof kinds)[number]["type"]
+export const taskTypes: ReadonlyArray<TaskType> = kinds.map((kind) => kind.type)
 
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
@@ -48,38 +46,6 @@ export const RetrySpec = Schema.Struct({
 })
 export type RetrySpec = typeof RetrySpec.Type
 
-export const MongoSinkSettings = Schema.Struct({
-  writeConcern: Schema.Union([Schema.Literal("majority"), NonNegativeInt]).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed("majority" as const)),
-  ),
-  journal: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(true))),
-  /**
-   * The sink always writes unordered: a failed document never stops the others, and goes to the
-   * dead-letter topic on its own. The key is accepted as `false` only, so a file asking for
-   * ordered writes learns at load that it does not get them.
-   */
-  ordered: Schema.Boolean.check(
-    Schema.makeFilter((ordered: boolean) =>
-      ordered
-        ? "the MongoDB sink always writes unordered (each document on its own); remove the key or set false"
-        : undefined,
-    ),
-  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))),
-})
-export type MongoSinkSettings = typeof MongoSinkSettings.Type
-
-export const KafkaSinkSettings = Schema.Struct({
-  /** The codec of this sink's record batches; KAFKA__COMPRESSION when left out. */
-  compression: Schema.optionalKey(Schema.Literals(["none", "gzip", "snappy", "lz4", "zstd"])),
-})
-export type KafkaSinkSettings = typeof KafkaSinkSettings.Type
-
-/** In the file the duplicate check may leave out its key: it then uses the pipeline's. */
-const DuplicateCheckFileSettings = Schema.Struct({
-  ...DuplicateCheckSettings.fields,
-  key: Schema.optionalKey(DuplicateCheckSettings.fields.key),
-})
-
 const common = {
   name: TaskName,
   dependsOn: Schema.Array(Schema.String).pipe(Schema.withDecodingDefaultKey(Effect.succeed([]))),
@@ -97,20 +63,17 @@ export const TaskCommon = Schema.Struct({
 const task = <const T extends string, S extends Schema.Top>(type: T, settings: S) =>
   Schema.Struct({ ...common, type: Schema.Literal(type), settings })
 
-const emptySettings = <S extends Schema.Top>(settings: S) =>
-  settings.pipe(Schema.withDecodingDefaultKey(Effect.succeed({})))
+/** A task of one kind as the file writes it; a union on `type` picks the kind's settings. */
+type TaskFileOf<K> = K extends {
+  readonly type: infer T extends string
+  readonly settings: infer S extends Schema.Top
+}
+  ? ReturnType<typeof task<T, S>>
+  : never
 
-export const TaskFile = Schema.Union([
-  task("field_mapping", FieldMappingSettings),
-  task("type_conversion", TypeConversionSettings),
-  task("standardization", StandardizationSettings),
-  task("duplicate_check", DuplicateCheckFileSettings),
-  task("data_quality", DataQualitySettings),
-  task("filter", FilterSettings),
-  task("project", ProjectSettings),
-  task("mongodb_sink", emptySettings(MongoSinkSettings)),
-  task("kafka_sink", emptySettings(KafkaSinkSettings)),
-])
+export const TaskFile = Schema.Union(
+  kinds.map((kind) => task(kind.type, kind.settings)) as ReadonlyArray<TaskFileOf<(typeof kinds)[number]>>,
+)
 export type TaskFile = typeof TaskFile.Type
 
 const Key = Schema.Union([
@@ -132,10 +95,6 @@ interface TaskCommonSpec {
   readonly retry?: RetrySpec
   readonly timeoutSeconds?: number
 }
-
-export type SinkTask =
-  | { readonly name: string; readonly type: "mongodb_sink"; readonly settings: MongoSinkSettings }
-  | { readonly name: string; readonly type: "kafka_sink"; readonly settings: KafkaSinkSettings }
 
 /** A decoded task: a transform from the task library or a sink, with its place in the graph. */
 export type TaskSpec = (TransformTask | SinkTask) & TaskCommonSpec
@@ -162,10 +121,8 @@ export const formatProblem = (problem: SpecProblem): string =>
 
 const toSpec = (file: typeof PipelineFile.Type): PipelineSpec => {
   const key = typeof file.key === "string" ? [file.key] : file.key
-  const tasks = file.tasks.map((task): TaskSpec => {
-    if (task.type !== "duplicate_check") return task
-    return { ...task, settings: { ...task.settings, key: task.settings.key ?? key } }
-  })
+  // Only the settings a file may leave to the pipeline differ from what the tasks run with.
+  const tasks = file.tasks.map((task) => withPipelineKey(task, key) as TaskSpec)
   return file.name === undefined ? { key, tasks } : { name: file.name, key, tasks }
 }
 
@@ -216,7 +173,7 @@ export const validatePipelineSpec = (
   const spec = toSpec(decoded.success)
   const merges = mergeProblems(
     spec.tasks.flatMap((task, index) =>
-      isSink(task.type) ? [] : [{ ...task, index, writes: writesOf(task as TransformTask) }],
+      isSinkTask(task) ? [] : [{ ...task, index, writes: writesOf(task) }],
     ),
   )
   if (merges.length > 0) return Result.fail(new PipelineSpecError({ source, problems: sortProblems(merges) }))

@@ -8,10 +8,11 @@
  * all done before its next fetch.
  */
 import { Deferred, Effect } from "effect"
+import { sinkTypes } from "../Config/SinkKinds.js"
 import type { Batch } from "../Kafka/KafkaSource.js"
 import type { SinkStage } from "./Sinks.js"
 
-export const sinkStages: ReadonlyArray<SinkStage> = ["mongodb_sink", "kafka_sink"]
+export const sinkStages: ReadonlyArray<SinkStage> = sinkTypes
 
 /** The lanes of one batch: one turn per sink kind. */
 type Turns = Map<SinkStage, Deferred.Deferred<void>>

@@ -7,6 +7,7 @@
  * `__connect.errors.*` context headers).
  */
 import type { IHeaders, KafkaMessage, Message } from "kafkajs"
+import type { SinkType } from "../Config/SinkKinds.js"
 import type { JsonObject, Reason, SourceHeaders } from "../Domain/Record.js"
 import { encodedSize } from "../Kafka/MessageSize.js"
 
@@ -56,7 +57,7 @@ export const sinkMessage = (
 })
 
 /** Where in the pipeline a record was turned away. */
-export type Stage = "parse" | "validation" | "task" | "mongodb_sink" | "kafka_sink"
+export type Stage = "parse" | "validation" | "task" | SinkType
 
 // The reason headers of one dead letter are cut at this many characters each.
 const maxReasonChars = 16_384

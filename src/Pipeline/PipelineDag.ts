@@ -12,7 +12,7 @@ import { Duration, Effect, Metric, Result } from "effect"
 import type { AppSettings } from "../Config/AppConfig.js"
 import { ancestorsOf } from "../Config/PipelineChecks.js"
 import type { PipelineSpec, TaskSpec } from "../Config/PipelineSpec.js"
-import { isSink, type SinkSettings, type SinkTask, type SinkType } from "../Config/SinkKinds.js"
+import { buildSink, isSink, isSinkTask, type SinkFactoriesOf } from "../Config/SinkKinds.js"
 import * as Dag from "../Dag/Dag.js"
 import type { DagValidationError } from "../Dag/Graph.js"
 import type { RetrySettings } from "../Dag/Retry.js"
@@ -61,9 +61,7 @@ export interface PipelinePlan {
 }
 
 /** How to build each kind of sink (Config/SinkKinds.ts); the live ones write to MongoDB and Kafka, tests pass their own. */
-export type SinkFactories = {
-  readonly [T in SinkType]: (name: string, settings: SinkSettings<T>) => Sink<StageError>
-}
+export type SinkFactories = SinkFactoriesOf<Sink<StageError>>
 
 export const liveSinks = (
   mongo: MongoDbShape,
@@ -157,35 +155,25 @@ export const buildPlan = (
     const tasks: Array<Task.Any> = []
     for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
-      switch (isSink(t.type)) {
-        case true: {
-          // The factory of the sink's own kind, which takes that kind's settings.
-          const make = sinkFactories[t.type as SinkType] as (
-            name: string,
-            settings: SinkTask["settings"],
-          ) => Sink<StageError>
-          const sink = make(t.name, t.settings as SinkTask["settings"])
-          sinks.push({
-            sink,
-            retry: taskRetry(t, retry) ?? retry,
-            timeout: t.timeoutSeconds === undefined ? undefined : Duration.seconds(t.timeoutSeconds),
-          })
-          sinkReaders.set(t.name, read)
-          break
-        }
-        default: {
-          const transform = runTask(t as TransformTask, { maxKeyBytes: settings.maxKeyBytes })
-          tasks.push(
-            task({
-              ...common(t, retry),
-              run: (input) =>
-                transform(read(input.context.payload, (name) => input.outputs.get(name))).pipe(
-                  Effect.tap((r) => countStats(t.name, r)),
-                  Effect.map((r) => r.records),
-                ),
-            }),
-          )
-        }
+      if (isSinkTask(t)) {
+        sinks.push({
+          sink: buildSink(sinkFactories, t),
+          retry: taskRetry(t, retry) ?? retry,
+          timeout: t.timeoutSeconds === undefined ? undefined : Duration.seconds(t.timeoutSeconds),
+        })
+        sinkReaders.set(t.name, read)
+      } else {
+        const transform = runTask(t, { maxKeyBytes: settings.maxKeyBytes })
+        tasks.push(
+          task({
+            ...common(t, retry),
+            run: (input) =>
+              transform(read(input.context.payload, (name) => input.outputs.get(name))).pipe(
+                Effect.tap((r) => countStats(t.name, r)),
+                Effect.map((r) => r.records),
+              ),
+          }),
+        )
       }
     }
     const inputOf = (sink: string, batch: ParsedBatch, outputs: Outputs): Records =>

@@ -8,7 +8,7 @@
 import { Effect } from "effect"
 import type { Message } from "kafkajs"
 import { BSON, type WriteConcernSettings } from "mongodb"
-import type { KafkaSinkSettings, MongoSinkSettings } from "../Config/PipelineSpec.js"
+import type { KafkaSinkSettings, MongoSinkSettings, SinkType } from "../Config/SinkKinds.js"
 import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
 import { encodedSize, headersSize } from "../Kafka/MessageSize.js"
@@ -18,8 +18,8 @@ import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import { maxDocumentBytes } from "../Mongo/MongoSink.js"
 import { type BatchOrigin, sinkMessage } from "./Messages.js"
 
-/** Where a record was turned away, as the dead-letter headers name it. */
-export type SinkStage = "mongodb_sink" | "kafka_sink"
+/** Where a record was turned away, as the dead-letter headers name it: the sink's type. */
+export type SinkStage = SinkType
 
 /** A valid record with its key, as the sinks take it. */
 export interface Keyed {

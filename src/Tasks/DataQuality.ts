@@ -18,7 +18,7 @@ import { Data, Effect, Schema } from "effect"
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord, Reason } from "../Domain/Record.js"
 import { compileRule, QualityRule } from "./QualityRules.js"
-import type { TaskOptions, TaskResult } from "./Task.js"
+import { defineTask, type TaskOptions, type TaskResult } from "./Task.js"
 
 export { QualityRule } from "./QualityRules.js"
 
@@ -201,3 +201,11 @@ export const enforceThreshold = (
     }),
   )
 }
+
+export const definition = defineTask({
+  type: "data_quality",
+  settings: DataQualitySettings,
+  make,
+  writes: () => [],
+  afterBatch: enforceThreshold,
+})

@@ -26,7 +26,7 @@ import { Effect, Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import { defaultMaxKeyBytes, type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
 import { KeyWindow } from "./KeyWindow.js"
-import type { TaskOptions, TaskResult } from "./Task.js"
+import { defineTask, type TaskOptions, type TaskResult } from "./Task.js"
 
 export { KeyWindow } from "./KeyWindow.js"
 
@@ -50,6 +50,12 @@ export const DuplicateCheckSettings = Schema.Struct({
   window: DuplicateWindow.pipe(Schema.withDecodingDefaultKey(Effect.succeed({}))),
 })
 export type DuplicateCheckSettings = typeof DuplicateCheckSettings.Type
+
+/** In a pipeline file the duplicate check may leave out its key: it then uses the pipeline's. */
+export const DuplicateCheckFileSettings = Schema.Struct({
+  ...DuplicateCheckSettings.fields,
+  key: Schema.optionalKey(DuplicateCheckSettings.fields.key),
+})
 
 export type DuplicateCheckStats = {
   readonly records: number
@@ -135,3 +141,11 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
   }
   return Object.assign(transform, { window })
 }
+
+export const definition = defineTask({
+  type: "duplicate_check",
+  settings: DuplicateCheckFileSettings,
+  withPipelineKey: (settings, key): DuplicateCheckSettings => ({ ...settings, key: settings.key ?? key }),
+  make,
+  writes: (settings) => (settings.action === "mark" ? [settings.markField] : []),
+})

@@ -14,7 +14,7 @@
 import { Effect, Schema } from "effect"
 import { deletePath, getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
-import type { TaskOptions, TaskResult } from "./Task.js"
+import { defineTask, everyField, type TaskOptions, type TaskResult } from "./Task.js"
 
 export const FieldMappingRule = Schema.Struct({
   from: PathString,
@@ -151,3 +151,13 @@ export const make = (settings: FieldMappingSettings, options: TaskOptions = {}) 
 // A default is shared by every record; a copy keeps one record's value from being another's.
 const copyDefault = (value: Json): Json =>
   typeof value === "object" && value !== null ? structuredClone(value) : value
+
+export const definition = defineTask({
+  type: "field_mapping",
+  settings: FieldMappingSettings,
+  make,
+  writes: (settings) =>
+    settings.dropUnmapped
+      ? [everyField]
+      : settings.mappings.flatMap((m) => (m.to === undefined || m.to === m.from ? [m.from] : [m.to, m.from])),
+})

@@ -16,7 +16,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
-import { mapValid, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, mapValid, type TaskOptions, type TaskResult } from "./Task.js"
 
 const Bound = Schema.Union([Schema.Finite, Schema.String])
 
@@ -180,3 +180,10 @@ export const make = (settings: FilterSettings, _options: TaskOptions = {}) => {
     }
   }
 }
+
+export const definition = defineTask({
+  type: "filter",
+  settings: FilterSettings,
+  make,
+  writes: () => [],
+})

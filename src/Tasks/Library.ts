@@ -1,7 +1,10 @@
 /**
  * The task library by type name, for whoever builds a pipeline from its definition: a
- * decoded task in, its transform out. `runTask` wraps a transform in an Effect for the DAG
- * executor; a data-quality task there also acts on its batch threshold.
+ * decoded task in, its transform out. Every task type is one module exporting its definition
+ * (Task.ts: type name, settings, constructor, the fields it writes) and one line in
+ * `definitions`; the unions and the dispatch below follow from that list. `runTask` wraps a
+ * transform in an Effect for the DAG executor, with what the task does after a batch (the
+ * data-quality threshold).
  */
 import { Effect } from "effect"
 import type { PipelineRecord } from "../Domain/Record.js"
@@ -14,114 +17,85 @@ import * as Standardization from "./Standardization.js"
 import type { TaskOptions, TaskResult, Transform } from "./Task.js"
 import * as TypeConversion from "./TypeConversion.js"
 
-export const transformTaskTypes = [
-  "field_mapping",
-  "type_conversion",
-  "standardization",
-  "duplicate_check",
-  "data_quality",
-  "filter",
-  "project",
+export { everyField } from "./Task.js"
+
+/** Every transform a pipeline file may name, in the order `validate` lists them. */
+export const definitions = [
+  FieldMapping.definition,
+  TypeConversion.definition,
+  Standardization.definition,
+  DuplicateCheck.definition,
+  DataQuality.definition,
+  Filter.definition,
+  Project.definition,
 ] as const
-export type TransformTaskType = (typeof transformTaskTypes)[number]
 
-export type TransformTask =
-  | {
-      readonly name: string
-      readonly type: "field_mapping"
-      readonly settings: FieldMapping.FieldMappingSettings
-    }
-  | {
-      readonly name: string
-      readonly type: "type_conversion"
-      readonly settings: TypeConversion.TypeConversionSettings
-    }
-  | {
-      readonly name: string
-      readonly type: "standardization"
-      readonly settings: Standardization.StandardizationSettings
-    }
-  | {
-      readonly name: string
-      readonly type: "duplicate_check"
-      readonly settings: DuplicateCheck.DuplicateCheckSettings
-    }
-  | {
-      readonly name: string
-      readonly type: "data_quality"
-      readonly settings: DataQuality.DataQualitySettings
-    }
-  | { readonly name: string; readonly type: "filter"; readonly settings: Filter.FilterSettings }
-  | { readonly name: string; readonly type: "project"; readonly settings: Project.ProjectSettings }
+type Definition = (typeof definitions)[number]
 
-/** Builds the task's transform. Stateful tasks (the duplicate check) keep their state in it: build once, reuse for every batch. */
-export const makeTransform = (task: TransformTask, options: Omit<TaskOptions, "name"> = {}): Transform => {
-  const withName: TaskOptions = { ...options, name: task.name }
-  switch (task.type) {
-    case "field_mapping":
-      return FieldMapping.make(task.settings, withName)
-    case "type_conversion":
-      return TypeConversion.make(task.settings, withName)
-    case "standardization":
-      return Standardization.make(task.settings, withName)
-    case "duplicate_check":
-      return DuplicateCheck.make(task.settings, withName)
-    case "data_quality":
-      return DataQuality.make(task.settings, withName)
-    case "filter":
-      return Filter.make(task.settings, withName)
-    case "project":
-      return Project.make(task.settings, withName)
-  }
+export type TransformTaskType = Definition["type"]
+export const transformTaskTypes: ReadonlyArray<TransformTaskType> = definitions.map((d) => d.type)
+
+type TaskOf<D> = D extends {
+  readonly type: infer Type
+  readonly make: (settings: infer Settings, options: TaskOptions) => unknown
+}
+  ? { readonly name: string; readonly type: Type; readonly settings: Settings }
+  : never
+
+/** A decoded transform task: its name, type and the settings it runs with. */
+export type TransformTask = TaskOf<Definition>
+
+/** What a task may fail with after a batch (a crossed data-quality threshold with action fail). */
+export type TransformError = Definition extends {
+  readonly afterBatch?: (result: never, task: string) => Effect.Effect<void, infer E>
+}
+  ? E
+  : never
+
+/** A definition as the dispatch sees it: the settings are the task's own, as the type name promises. */
+interface Erased {
+  readonly withPipelineKey?: (settings: never, key: ReadonlyArray<string>) => unknown
+  readonly make: (settings: never, options: TaskOptions) => Transform
+  readonly writes: (settings: never) => ReadonlyArray<string>
+  readonly afterBatch?: (result: never, task: string) => Effect.Effect<void, TransformError>
 }
 
-/** Every field a record may have. */
-export const everyField = "*"
+const byType: ReadonlyMap<string, Erased> = new Map<string, Erased>(definitions.map((d) => [d.type, d]))
+
+const definitionOf = (type: string): Erased | undefined => byType.get(type)
 
 /**
- * The fields a transform may change (set, move, remove) in a record's value, as dot paths, or
- * `everyField` when it may change any. Statuses and reasons are not fields: branches merge
- * them by their own rule. Read at load, to refuse parallel branches that write the same field.
+ * A task as the file declared it, with what its settings may leave to the pipeline filled in
+ * (the duplicate check's key); a sink, or a task with nothing to fill, as it is.
  */
-export const writesOf = (task: TransformTask): ReadonlyArray<string> => {
-  switch (task.type) {
-    case "field_mapping":
-      return task.settings.dropUnmapped
-        ? [everyField]
-        : task.settings.mappings.flatMap((m) =>
-            m.to === undefined || m.to === m.from ? [m.from] : [m.to, m.from],
-          )
-    case "type_conversion":
-      return task.settings.fields.map((f) => f.field)
-    case "standardization":
-      return task.settings.fields.map((f) => f.field)
-    case "duplicate_check":
-      return task.settings.action === "mark" ? [task.settings.markField] : []
-    case "data_quality":
-    case "filter":
-      return []
-    case "project":
-      return [everyField]
-  }
+export const withPipelineKey = <T extends { readonly type: string; readonly settings: unknown }>(
+  task: T,
+  key: ReadonlyArray<string>,
+): T => {
+  const complete = definitionOf(task.type)?.withPipelineKey
+  return complete === undefined ? task : { ...task, settings: complete(task.settings as never, key) }
 }
+
+/** Builds the task's transform. Stateful tasks (the duplicate check) keep their state in it: build once, reuse for every batch. */
+export const makeTransform = (task: TransformTask, options: Omit<TaskOptions, "name"> = {}): Transform =>
+  definitionOf(task.type)!.make(task.settings as never, { ...options, name: task.name })
+
+/** The fields a transform may change in a record's value (TaskDefinition.writes). */
+export const writesOf = (task: TransformTask): ReadonlyArray<string> =>
+  definitionOf(task.type)!.writes(task.settings as never)
 
 /**
  * The task as an Effect over a batch: the transform runs synchronously, once for the whole
- * batch; a crossed data-quality threshold is logged or fails with QualityThresholdExceeded.
+ * batch; then what the task does after a batch, such as a crossed data-quality threshold
+ * logged or failing with QualityThresholdExceeded.
  */
 export const runTask = (
   task: TransformTask,
   options: Omit<TaskOptions, "name"> = {},
-): ((
-  records: ReadonlyArray<PipelineRecord>,
-) => Effect.Effect<TaskResult, DataQuality.QualityThresholdExceeded>) => {
-  if (task.type === "data_quality") {
-    const transform = DataQuality.make(task.settings, { ...options, name: task.name })
-    return (records) =>
-      Effect.sync(() => transform(records)).pipe(
-        Effect.tap((result) => DataQuality.enforceThreshold(result, task.name)),
-      )
-  }
+): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TaskResult, TransformError>) => {
   const transform = makeTransform(task, options)
-  return (records) => Effect.sync(() => transform(records))
+  const afterBatch = definitionOf(task.type)!.afterBatch
+  if (afterBatch === undefined) return (records) => Effect.sync(() => transform(records))
+  return (records) =>
+    Effect.sync(() => transform(records)).pipe(Effect.tap((result) => afterBatch(result as never, task.name)))
 }

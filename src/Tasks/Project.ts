@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import type { JsonObject, PipelineRecord } from "../Domain/Record.js"
-import { mapValid, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, everyField, mapValid, type TaskOptions, type TaskResult } from "./Task.js"
 
 export const ProjectSettings = Schema.Struct({
   fields: Schema.Array(PathString).check(Schema.isMinLength(1)),
@@ -43,3 +43,10 @@ export const make = (settings: ProjectSettings, _options: TaskOptions = {}) => {
     }
   }
 }
+
+export const definition = defineTask({
+  type: "project",
+  settings: ProjectSettings,
+  make,
+  writes: () => [everyField],
+})

@@ -18,7 +18,7 @@ import { phoneCountries, toE164 } from "../Domain/Phone.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
 import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
-import { OnFailure, preview, type TaskOptions, type TaskResult, typeName } from "./Task.js"
+import { defineTask, OnFailure, preview, type TaskOptions, type TaskResult, typeName } from "./Task.js"
 
 export const StandardizationOp = Schema.Literals([
   "trim",
@@ -205,3 +205,10 @@ export const make = (settings: StandardizationSettings, options: TaskOptions = {
     }
   }
 }
+
+export const definition = defineTask({
+  type: "standardization",
+  settings: StandardizationSettings,
+  make,
+  writes: (settings) => settings.fields.map((f) => f.field),
+})

@@ -5,7 +5,7 @@
  * returned as new objects, untouched ones as they came. Each call also returns counters for
  * the batch (and a stateful task its levels), which the runtime turns into metrics.
  */
-import { Schema } from "effect"
+import { type Effect, Schema } from "effect"
 import type { PipelineRecord } from "../Domain/Record.js"
 
 export interface TaskOptions {
@@ -51,6 +51,51 @@ export const mapValid = (
 export type Transform<S extends TaskStats = TaskStats> = (
   records: ReadonlyArray<PipelineRecord>,
 ) => TaskResult<S>
+
+/** Every field a record may have. */
+export const everyField = "*"
+
+/**
+ * What a task module is to the task library (Library.ts): a new task type is a module that
+ * exports one of these (made with `defineTask`) and one line in the library's list.
+ */
+export interface TaskDefinition<
+  Type extends string,
+  FileSettings extends Schema.Top,
+  Settings,
+  Result extends TaskResult,
+  E,
+> {
+  /** The task's `type` in the pipeline file. */
+  readonly type: Type
+  /** Its `settings` as the pipeline file writes them. */
+  readonly settings: FileSettings
+  /** The settings it runs with, from the file's and the pipeline's key; the file's as they are when absent. */
+  readonly withPipelineKey?: (settings: FileSettings["Type"], key: ReadonlyArray<string>) => Settings
+  /** Builds the transform; a stateful task keeps its state in it: build once, reuse for every batch. */
+  readonly make: (
+    settings: Settings,
+    options: TaskOptions,
+  ) => (records: ReadonlyArray<PipelineRecord>) => Result
+  /**
+   * The fields the transform may change (set, move, remove) in a record's value, as dot paths,
+   * or `everyField` when it may change any. Statuses and reasons are not fields: branches merge
+   * them by their own rule. Read at load, to refuse parallel branches that write the same field.
+   */
+  readonly writes: (settings: Settings) => ReadonlyArray<string>
+  /** Acts on the result of a batch (the data-quality threshold); nothing when absent. */
+  readonly afterBatch?: (result: Result, task: string) => Effect.Effect<void, E>
+}
+
+export const defineTask = <
+  const Type extends string,
+  FileSettings extends Schema.Top,
+  Settings = FileSettings["Type"],
+  Result extends TaskResult = TaskResult,
+  E = never,
+>(
+  definition: TaskDefinition<Type, FileSettings, Settings, Result, E>,
+): TaskDefinition<Type, FileSettings, Settings, Result, E> => definition
 
 /** What to do with a field whose value cannot be converted or standardized. */
 export const OnFailure = Schema.Literals(["invalidate", "set_null", "keep_original"])

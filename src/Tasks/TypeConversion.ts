@@ -21,7 +21,7 @@ import { PathString, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
 import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
-import { OnFailure, preview, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, OnFailure, preview, type TaskOptions, type TaskResult } from "./Task.js"
 
 export const TargetType = Schema.Literals(["string", "integer", "float", "boolean", "date", "timestamp"])
 export type TargetType = typeof TargetType.Type
@@ -148,3 +148,10 @@ export const make = (settings: TypeConversionSettings, options: TaskOptions = {}
     }
   }
 }
+
+export const definition = defineTask({
+  type: "type_conversion",
+  settings: TypeConversionSettings,
+  make,
+  writes: (settings) => settings.fields.map((f) => f.field),
+})

@@ -109,8 +109,8 @@ const harness = (
       }),
   })
   const factories: SinkFactories = {
-    mongodb: (name) => sink(name, "mongodb_sink"),
-    kafka: (name) => sink(name, "kafka_sink"),
+    mongodb_sink: (name) => sink(name, "mongodb_sink"),
+    kafka_sink: (name) => sink(name, "kafka_sink"),
   }
   const producer: ProducerShape = {
     maxMessageBytes: () => 1_048_588,

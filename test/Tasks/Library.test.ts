@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { validatePipelineSpec } from "../../src/Config/PipelineSpec.js"
+import { isSinkTask } from "../../src/Config/SinkKinds.js"
 import type { PipelineRecord } from "../../src/Domain/Record.js"
 import { makeTransform, runTask, type TransformTask } from "../../src/Tasks/Library.js"
 import { batch } from "./support.js"
@@ -11,9 +12,7 @@ const transformsOf = (tasks: ReadonlyArray<unknown>): Array<TransformTask> => {
     { name: "kafka", type: "kafka_sink", dependsOn: ["last"] },
   ]
   const spec = Result.getOrThrow(validatePipelineSpec({ key: "id", tasks: [...tasks, ...sinks] }))
-  return spec.tasks.flatMap((task) =>
-    task.type === "mongodb_sink" || task.type === "kafka_sink" ? [] : [task],
-  )
+  return spec.tasks.flatMap((task) => (isSinkTask(task) ? [] : [task]))
 }
 
 describe("Library", () => {

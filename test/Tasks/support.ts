@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import { Result, Schema } from "effect"
 import { parsePipelineText } from "../../src/Config/PipelineFile.js"
 import { validatePipelineSpec } from "../../src/Config/PipelineSpec.js"
+import { isSinkTask } from "../../src/Config/SinkKinds.js"
 import { type JsonObject, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { makeTransform } from "../../src/Tasks/Library.js"
 import type { Transform } from "../../src/Tasks/Task.js"
@@ -33,9 +34,7 @@ export const defaultTransforms = (now?: () => number): ReadonlyArray<Transform> 
   const parsed = Result.getOrThrow(parsePipelineText(text, "yaml"))
   const spec = Result.getOrThrow(validatePipelineSpec(parsed, "config/pipeline.yaml"))
   return spec.tasks.flatMap((task) =>
-    task.type === "mongodb_sink" || task.type === "kafka_sink"
-      ? []
-      : [makeTransform(task, now === undefined ? {} : { now })],
+    isSinkTask(task) ? [] : [makeTransform(task, now === undefined ? {} : { now })],
   )
 }
 

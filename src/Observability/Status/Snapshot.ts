@@ -5,8 +5,8 @@
  * counters and of what the pipeline reports now; it reads nothing that a stall could hold up.
  */
 import type { AppSettings } from "../../Config/AppConfig.js"
-import { isSink } from "../../Config/PipelineChecks.js"
 import type { PipelineSpec } from "../../Config/PipelineSpec.js"
+import { isSink, targetOf } from "../../Config/SinkKinds.js"
 import type { LagSnapshot } from "../ConsumerLag.js"
 import { type Board, type Counters, since, type TaskCounts } from "./Board.js"
 
@@ -177,13 +177,6 @@ const totalsOf = (c: Counters): Totals => ({
   deadLettered: c.deadLettered,
   written: Object.fromEntries(c.written),
 })
-
-const targetOf = (type: string, settings: AppSettings): string | undefined =>
-  type === "mongodb_sink"
-    ? `${settings.mongodb.database}.${settings.mongodb.collection}`
-    : type === "kafka_sink"
-      ? settings.kafka.topicSink
-      : undefined
 
 const reasonsOf = (counters: Counters, recent: Counters): ReadonlyArray<DeadLetterReason> => {
   const reasons: Array<DeadLetterReason> = []
