@@ -27,7 +27,7 @@ import { makeAdmission } from "../src/Pipeline/Admission.js"
 import { buildPlan, type SinkFactories } from "../src/Pipeline/PipelineDag.js"
 import { kafkaSink, mongoSink } from "../src/Pipeline/Sinks.js"
 import { makeTransform } from "../src/Tasks/Library.js"
-import type { Transform } from "../src/Tasks/Task.js"
+import type { Transform } from "../src/Tasks/Transform.js"
 
 const total = Number(process.argv[2] ?? 200_000)
 const batchSize = Number(process.argv[3] ?? 100)

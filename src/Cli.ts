@@ -8,8 +8,8 @@ import { Argument, Command } from "effect/cli"
 import * as Usage from "./Cli/Usage.js"
 import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } from "./Config/AppConfig.js"
 import { loadPipelineFile } from "./Config/PipelineFile.js"
-import { describePlan } from "./Config/PipelinePlan.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
+import { describePlan } from "./Config/PlanText.js"
 
 /** A problem the user has to fix before the service can start; exits with code 2 and one clear message. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly text: string }> {

@@ -6,7 +6,7 @@
  */
 import { SchemaIssue } from "effect"
 import { isJsonObject } from "../Domain/Record.js"
-import { preview, typeName } from "../Tasks/Task.js"
+import { preview, typeName } from "../Tasks/Transform.js"
 
 export interface SpecProblem {
   /** Where in the definition, e.g. `tasks[4].dependsOn`; "" for the definition as a whole. */

@@ -17,7 +17,7 @@
 export type ErrorKind = "transient" | "record" | "unknown" | "fenced"
 
 /** An error that knows its kind; its `retryable` flag (what the DAG executor reads) follows from it. */
-export interface Classified {
+export interface KnowsItsKind {
   readonly kind: ErrorKind
 }
 

@@ -5,15 +5,10 @@
  * unwrapped here.
  */
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
-import { type Document, MongoClient, type WriteConcernSettings } from "mongodb"
+import { MongoClient, type WriteConcernSettings } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
-import { type Rejection, type SinkDocument, upsertAll } from "./MongoSink.js"
-
-/** What the sink stores: the record's fields, under the record key as `_id`. */
-export interface StoredDocument extends Document {
-  _id: string
-}
+import { type RefusedDocument, type SinkDocument, type StoredDocument, upsertAll } from "./MongoSink.js"
 
 export interface MongoDbShape {
   /**
@@ -23,7 +18,7 @@ export interface MongoDbShape {
   readonly upsert: (
     documents: ReadonlyArray<SinkDocument>,
     writeConcern: WriteConcernSettings,
-  ) => Effect.Effect<ReadonlyArray<Rejection>, MongoWriteError>
+  ) => Effect.Effect<ReadonlyArray<RefusedDocument>, MongoWriteError>
   readonly ping: Effect.Effect<void, MongoConnectionError>
 }
 

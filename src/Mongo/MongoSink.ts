@@ -19,10 +19,14 @@
 import { Effect } from "effect"
 import { type Collection, type Document, MongoBulkWriteError, type WriteConcernSettings } from "mongodb"
 import { describe, isDataWriteError, kindOfMongoError, MongoWriteError } from "./Errors.js"
-import type { StoredDocument } from "./MongoDb.js"
 
 /** MongoDB's largest document (BSON), in bytes. */
 export const maxDocumentBytes = 16 * 1024 * 1024
+
+/** What the sink stores: the record's fields, under the record key as `_id`. */
+export interface StoredDocument extends Document {
+  _id: string
+}
 
 export interface SinkDocument {
   /** The record key, stored as the document's `_id`. */
@@ -30,7 +34,8 @@ export interface SinkDocument {
   readonly document: Document
 }
 
-export interface Rejection {
+/** A document the server refused with a data error. */
+export interface RefusedDocument {
   /** Index of the document in the input array. */
   readonly index: number
   readonly code: number | undefined
@@ -53,10 +58,10 @@ export const upsertAll = (
   documents: ReadonlyArray<SinkDocument>,
   writeConcern: WriteConcernSettings,
   replaceBatchSize = 25,
-): Effect.Effect<ReadonlyArray<Rejection>, MongoWriteError> =>
+): Effect.Effect<ReadonlyArray<RefusedDocument>, MongoWriteError> =>
   Effect.tryPromise({
     try: async () => {
-      const rejections: Rejection[] = []
+      const rejections: RefusedDocument[] = []
       const pending = documents.map((_, index) => index)
 
       const withId = (i: number): StoredDocument => ({ ...documents[i]!.document, _id: documents[i]!.id })

@@ -23,7 +23,7 @@ import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import * as Metrics from "../Observability/Metrics.js"
 import { StatusFeed } from "../Observability/Status.js"
 import { runTask, type TransformTask, writesOf } from "../Tasks/Library.js"
-import type { TaskResult } from "../Tasks/Task.js"
+import type { TransformResult } from "../Tasks/Transform.js"
 import { type Admission, makeAdmission } from "./Admission.js"
 import type { ParsedBatch } from "./Batch.js"
 import { type Branch, mergeBranches } from "./Merge.js"
@@ -79,7 +79,7 @@ export const retrySettings = (settings: AppSettings["pipeline"]): RetrySettings 
 })
 
 /** A transform's counters for its batch (`pipeline_task_records_total`, the status page) and its levels (`pipeline_task_level`). */
-const countStats = (task: string, result: TaskResult) =>
+const countStats = (task: string, result: TransformResult) =>
   Effect.all([
     Effect.forEach(
       Object.entries(result.stats),

@@ -18,7 +18,7 @@ import { Data, Effect, Schema } from "effect"
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord, Reason } from "../Domain/Record.js"
 import { compileRule, QualityRule } from "./QualityRules.js"
-import { defineTask, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, type TaskOptions, type TransformResult } from "./Transform.js"
 
 export { QualityRule } from "./QualityRules.js"
 
@@ -57,7 +57,7 @@ export interface ThresholdOutcome {
   readonly action: "log" | "fail"
 }
 
-export interface DataQualityResult extends TaskResult<DataQualityStats> {
+export interface DataQualityResult extends TransformResult<DataQualityStats> {
   /** Undefined when no threshold is configured. */
   readonly threshold: ThresholdOutcome | undefined
 }

@@ -26,7 +26,7 @@ import { Effect, Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import { defaultMaxKeyBytes, type Json, keyOf, type PipelineRecord } from "../Domain/Record.js"
 import { KeyWindow } from "./KeyWindow.js"
-import { defineTask, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, type TaskOptions, type TransformResult } from "./Transform.js"
 
 export { KeyWindow } from "./KeyWindow.js"
 
@@ -78,7 +78,7 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
   const keyValues: Array<Json | undefined> = new Array(keyPaths.length)
   const maxKeyBytes = options.maxKeyBytes ?? defaultMaxKeyBytes
 
-  const transform = (records: ReadonlyArray<PipelineRecord>): TaskResult<DuplicateCheckStats> => {
+  const transform = (records: ReadonlyArray<PipelineRecord>): TransformResult<DuplicateCheckStats> => {
     const at = now()
     const out: Array<PipelineRecord> = new Array(records.length)
     let duplicates = 0

@@ -6,7 +6,7 @@
  */
 import { getPath, type Path, setPath } from "../Domain/Path.js"
 import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
-import type { OnFailure } from "./Task.js"
+import type { OnFailure } from "./Transform.js"
 
 /** Why a value could not be rewritten: the rule that refused it and a message for people. */
 export class Refusal {

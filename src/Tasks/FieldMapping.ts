@@ -14,7 +14,7 @@
 import { Effect, Schema } from "effect"
 import { deletePath, getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import type { Json, JsonObject, PipelineRecord, Reason } from "../Domain/Record.js"
-import { defineTask, everyField, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, everyField, type TaskOptions, type TransformResult } from "./Transform.js"
 
 export const FieldMappingRule = Schema.Struct({
   from: PathString,
@@ -68,7 +68,7 @@ export const make = (settings: FieldMappingSettings, options: TaskOptions = {}) 
   const keep = settings.keep.map(parsePath)
   const dropUnmapped = settings.dropUnmapped
 
-  return (records: ReadonlyArray<PipelineRecord>): TaskResult<FieldMappingStats> => {
+  return (records: ReadonlyArray<PipelineRecord>): TransformResult<FieldMappingStats> => {
     const out: Array<PipelineRecord> = new Array(records.length)
     let mapped = 0
     let defaulted = 0

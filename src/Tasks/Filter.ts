@@ -16,7 +16,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
-import { defineTask, mapValid, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, mapValid, type TaskOptions, type TransformResult } from "./Transform.js"
 
 const Bound = Schema.Union([Schema.Finite, Schema.String])
 
@@ -161,7 +161,7 @@ export const compileCondition = (condition: Condition): Test => {
 
 export const make = (settings: FilterSettings, _options: TaskOptions = {}) => {
   const matches = compileCondition(settings.where)
-  return (records: ReadonlyArray<PipelineRecord>): TaskResult<FilterStats> => {
+  return (records: ReadonlyArray<PipelineRecord>): TransformResult<FilterStats> => {
     let filtered = 0
     const out = mapValid(records, (record) => {
       if (matches(record.value)) return record

@@ -1,7 +1,7 @@
 /**
  * The task library by type name, for whoever builds a pipeline from its definition: a
  * decoded task in, its transform out. Every task type is one module exporting its definition
- * (Task.ts: type name, settings, constructor, the fields it writes) and one line in
+ * (Transform.ts: type name, settings, constructor, the fields it writes) and one line in
  * `definitions`; the unions and the dispatch below follow from that list. `runTask` wraps a
  * transform in an Effect for the DAG executor, with what the task does after a batch (the
  * data-quality threshold).
@@ -14,10 +14,10 @@ import * as FieldMapping from "./FieldMapping.js"
 import * as Filter from "./Filter.js"
 import * as Project from "./Project.js"
 import * as Standardization from "./Standardization.js"
-import type { TaskOptions, TaskResult, Transform } from "./Task.js"
+import type { TaskOptions, Transform, TransformResult } from "./Transform.js"
 import * as TypeConversion from "./TypeConversion.js"
 
-export { everyField } from "./Task.js"
+export { everyField } from "./Transform.js"
 
 /** Every transform a pipeline file may name, in the order `validate` lists them. */
 export const definitions = [
@@ -92,7 +92,7 @@ export const writesOf = (task: TransformTask): ReadonlyArray<string> =>
 export const runTask = (
   task: TransformTask,
   options: Omit<TaskOptions, "name"> = {},
-): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TaskResult, TransformError>) => {
+): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TransformResult, TransformError>) => {
   const transform = makeTransform(task, options)
   const afterBatch = definitionOf(task.type)!.afterBatch
   if (afterBatch === undefined) return (records) => Effect.sync(() => transform(records))

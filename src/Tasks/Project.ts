@@ -7,7 +7,7 @@
 import { Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
 import type { JsonObject, PipelineRecord } from "../Domain/Record.js"
-import { defineTask, everyField, mapValid, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, everyField, mapValid, type TaskOptions, type TransformResult } from "./Transform.js"
 
 export const ProjectSettings = Schema.Struct({
   fields: Schema.Array(PathString).check(Schema.isMinLength(1)),
@@ -23,7 +23,7 @@ export type ProjectStats = {
 
 export const make = (settings: ProjectSettings, _options: TaskOptions = {}) => {
   const paths: ReadonlyArray<Path> = settings.fields.map(parsePath)
-  return (records: ReadonlyArray<PipelineRecord>): TaskResult<ProjectStats> => {
+  return (records: ReadonlyArray<PipelineRecord>): TransformResult<ProjectStats> => {
     const out = mapValid(records, (record) => {
       const value: JsonObject = {}
       for (const path of paths) {

@@ -14,7 +14,7 @@ import { Effect, Schema } from "effect"
 import { RE2JS } from "re2js"
 import { PathString } from "../Domain/Path.js"
 import type { Json } from "../Domain/Record.js"
-import { preview, typeName } from "./Task.js"
+import { preview, typeName } from "./Transform.js"
 
 const Severity = Schema.Literals(["error", "warn"])
 

@@ -18,7 +18,14 @@ import { phoneCountries, toE164 } from "../Domain/Phone.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
 import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
-import { defineTask, OnFailure, preview, type TaskOptions, type TaskResult, typeName } from "./Task.js"
+import {
+  defineTask,
+  OnFailure,
+  preview,
+  type TaskOptions,
+  type TransformResult,
+  typeName,
+} from "./Transform.js"
 
 export const StandardizationOp = Schema.Literals([
   "trim",
@@ -189,7 +196,7 @@ export const make = (settings: StandardizationSettings, options: TaskOptions = {
     }
   })
 
-  return (records: ReadonlyArray<PipelineRecord>): TaskResult<StandardizationStats> => {
+  return (records: ReadonlyArray<PipelineRecord>): TransformResult<StandardizationStats> => {
     const { records: out, counts } = editFields(task, edits, records)
     return {
       records: out,

@@ -21,7 +21,7 @@ import { PathString, parsePath } from "../Domain/Path.js"
 import type { Json, PipelineRecord } from "../Domain/Record.js"
 import { toIsoDate, toIsoTimestamp } from "../Domain/Timestamp.js"
 import { editFields, type FieldEdit, Refusal } from "./FieldEdits.js"
-import { defineTask, OnFailure, preview, type TaskOptions, type TaskResult } from "./Task.js"
+import { defineTask, OnFailure, preview, type TaskOptions, type TransformResult } from "./Transform.js"
 
 export const TargetType = Schema.Literals(["string", "integer", "float", "boolean", "date", "timestamp"])
 export type TargetType = typeof TargetType.Type
@@ -132,7 +132,7 @@ export const make = (settings: TypeConversionSettings, options: TaskOptions = {}
     }
   })
 
-  return (records: ReadonlyArray<PipelineRecord>): TaskResult<TypeConversionStats> => {
+  return (records: ReadonlyArray<PipelineRecord>): TransformResult<TypeConversionStats> => {
     const { records: out, counts } = editFields(task, edits, records)
     return {
       records: out,

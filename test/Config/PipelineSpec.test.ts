@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import { describePlan } from "../../src/Config/PipelinePlan.js"
 import {
   decodePipelineSpec,
   type PipelineSpec,
   PipelineSpecError,
   validatePipelineSpec,
 } from "../../src/Config/PipelineSpec.js"
+import { describePlan } from "../../src/Config/PlanText.js"
 
 const sinks = [
   { name: "mongodb", type: "mongodb_sink", dependsOn: ["quality"] },

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { loadPipelineFile, PipelineFileError, parsePipelineText } from "../../src/Config/PipelineFile.js"
-import { describePlan } from "../../src/Config/PipelinePlan.js"
 import { PipelineSpecError } from "../../src/Config/PipelineSpec.js"
+import { describePlan } from "../../src/Config/PlanText.js"
 
 // Paths are relative to the repository root, where vitest runs; they appear in the messages.
 const brokenDir = "test/fixtures/pipelines/broken"

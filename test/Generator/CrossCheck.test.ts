@@ -17,7 +17,7 @@ import {
   type RecordOptions,
 } from "../../src/Generator/Records.js"
 import { makeTransform, type TransformTask, transformTaskTypes } from "../../src/Tasks/Library.js"
-import type { Transform } from "../../src/Tasks/Task.js"
+import type { Transform } from "../../src/Tasks/Transform.js"
 
 const BATCH = 100
 const NOW = Date.UTC(2026, 10, 27)

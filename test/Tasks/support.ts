@@ -5,7 +5,7 @@ import { validatePipelineSpec } from "../../src/Config/PipelineSpec.js"
 import { isSinkTask } from "../../src/Config/SinkKinds.js"
 import { type JsonObject, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { makeTransform } from "../../src/Tasks/Library.js"
-import type { Transform } from "../../src/Tasks/Task.js"
+import type { Transform } from "../../src/Tasks/Transform.js"
 
 /** Settings as a pipeline file would give them, decoded the same way. */
 export const settingsOf =

@@ -7,8 +7,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { MongoClient } from "mongodb"
 import { isDataWriteError, MongoWriteError } from "../../src/Mongo/Errors.js"
-import type { StoredDocument } from "../../src/Mongo/MongoDb.js"
-import { upsertAll } from "../../src/Mongo/MongoSink.js"
+import { type StoredDocument, upsertAll } from "../../src/Mongo/MongoSink.js"
 import { mongoUri, unique } from "./support/Stack.js"
 
 const client = new MongoClient(mongoUri)

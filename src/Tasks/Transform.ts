@@ -20,7 +20,7 @@ export interface TaskOptions {
 /** Counters for one batch. Every task reports `records` (in), `invalidated` (by this task) and `skipped` (already invalid or duplicate). */
 export type TaskStats = { readonly [counter: string]: number }
 
-export interface TaskResult<S extends TaskStats = TaskStats> {
+export interface TransformResult<S extends TaskStats = TaskStats> {
   readonly records: ReadonlyArray<PipelineRecord>
   readonly stats: S
   /** Levels after the batch, not counts (the duplicate window's size); the runtime shows them as gauges. */
@@ -50,7 +50,7 @@ export const mapValid = (
 
 export type Transform<S extends TaskStats = TaskStats> = (
   records: ReadonlyArray<PipelineRecord>,
-) => TaskResult<S>
+) => TransformResult<S>
 
 /** Every field a record may have. */
 export const everyField = "*"
@@ -63,7 +63,7 @@ export interface TaskDefinition<
   Type extends string,
   FileSettings extends Schema.Top,
   Settings,
-  Result extends TaskResult,
+  Result extends TransformResult,
   E,
 > {
   /** The task's `type` in the pipeline file. */
@@ -91,7 +91,7 @@ export const defineTask = <
   const Type extends string,
   FileSettings extends Schema.Top,
   Settings = FileSettings["Type"],
-  Result extends TaskResult = TaskResult,
+  Result extends TransformResult = TransformResult,
   E = never,
 >(
   definition: TaskDefinition<Type, FileSettings, Settings, Result, E>,
