@@ -6,7 +6,10 @@
  * Run with `npx tsx bench/dag.ts [runs-per-round] [rounds]`; figures are medians of the rounds.
  */
 import { Effect } from "effect"
-import { Dag, Executor, PipelineContext, Task } from "../src/Dag.js"
+import * as Dag from "../src/Dag/Dag.js"
+import * as Executor from "../src/Dag/Executor.js"
+import * as PipelineContext from "../src/Dag/PipelineContext.js"
+import * as Task from "../src/Dag/Task.js"
 
 type Records = ReadonlyArray<number>
 

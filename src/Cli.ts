@@ -5,11 +5,11 @@
  */
 import { Data, Effect, Option, Runtime } from "effect"
 import { Argument, Command } from "effect/cli"
-import * as Usage from "./Cli/Usage.js"
 import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } from "./Config/AppConfig.js"
 import { loadPipelineFile } from "./Config/PipelineFile.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
 import { describePlan } from "./Config/PlanText.js"
+import * as Usage from "./Config/Usage.js"
 
 /** A problem the user has to fix before the service can start; exits with code 2 and one clear message. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly text: string }> {
@@ -71,7 +71,7 @@ export const runCommandLine = <E, R>(
   actions: Actions<E, R>,
   streams: Usage.Streams,
 ) =>
-  // --version is not among the built-in flags (see Cli/Usage.ts), so the version is never shown.
+  // --version is not among the built-in flags (see Config/Usage.ts), so the version is never shown.
   Command.runWith(command(actions), { version: "" })(argv).pipe(
     Usage.usageErrorExit2,
     Effect.provide(Usage.layer(streams)),

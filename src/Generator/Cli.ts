@@ -7,11 +7,11 @@
 import { randomInt } from "node:crypto"
 import { Array as Arr, Cause, Effect, Exit, Logger, Record, Result, Runtime } from "effect"
 import { CliError, Command } from "effect/cli"
-import * as Usage from "../Cli/Usage.js"
+import * as Usage from "../Config/Usage.js"
 import { scrub, secretsOfEnv } from "../Observability/Redaction.js"
-import { description, type Env, flags, type Options, resolve } from "./Options.js"
+import { description, type Env, flags, type Options, resolve } from "./Options/Options.js"
 import { isExpectedKafkaWarning } from "./Output/Kafka.js"
-import { Output, type OutputError } from "./Output.js"
+import { Output, type OutputError } from "./Output/Output.js"
 import { run, type Terminal } from "./Run.js"
 import { emptyStats, summary } from "./Stats.js"
 
@@ -90,7 +90,7 @@ export const runCommandLine = <E, R>(
   seed: () => number,
   generate: (options: Options) => Effect.Effect<void, E, R>,
 ) =>
-  // --version is not among the built-in flags (see Cli/Usage.ts), so the version is never shown.
+  // --version is not among the built-in flags (see Config/Usage.ts), so the version is never shown.
   Command.runWith(command(env, seed, generate), { version: "" })(argv).pipe(
     Usage.usageErrorExit2,
     Effect.provide(Usage.layer(streams)),

@@ -4,8 +4,8 @@
  * output acknowledged them, with a progress line on the side.
  */
 import { Clock, Duration, Effect } from "effect"
-import type { Options } from "./Options.js"
-import { Output } from "./Output.js"
+import type { Options } from "./Options/Options.js"
+import { Output } from "./Output/Output.js"
 import { nextStep } from "./RateSchedule.js"
 import { type GeneratedRecord, generate } from "./Records.js"
 import { countDelivered, progressLine, type Stats } from "./Stats.js"

@@ -14,7 +14,7 @@ import { PrometheusMetrics } from "effect/observability"
 import type { AppSettings } from "../Config/AppConfig.js"
 import { Readiness } from "./Readiness.js"
 import { loadPage, pageHeaders } from "./Status/Page.js"
-import { Status } from "./Status.js"
+import { Status } from "./Status/Status.js"
 import { guarded } from "./StatusAccess.js"
 
 type Token = Redacted.Redacted<string> | undefined

@@ -6,7 +6,7 @@
 import { Effect, Metric } from "effect"
 import type { DagResult } from "../Dag/Executor.js"
 import * as Metrics from "../Observability/Metrics.js"
-import { StatusFeed } from "../Observability/Status.js"
+import { StatusFeed } from "../Observability/Status/Status.js"
 import type { BatchSummary } from "./Batch.js"
 import type { DeadLetter } from "./Classify.js"
 import type { PlannedSink, StageError } from "./PipelineDag.js"

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { Dag, Graph, Task } from "../../src/Dag.js"
+import * as Dag from "../../src/Dag/Dag.js"
+import * as Graph from "../../src/Dag/Graph.js"
+import * as Task from "../../src/Dag/Task.js"
 
 describe("Dag.make", () => {
   const a = Task.make({ name: "a", run: () => Effect.succeed(1) })

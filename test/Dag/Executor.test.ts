@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, References } from "effect"
 import { TestClock } from "effect/testing"
-import { Dag, Executor, Task } from "../../src/Dag.js"
+import * as Dag from "../../src/Dag/Dag.js"
+import * as Executor from "../../src/Dag/Executor.js"
+import * as Task from "../../src/Dag/Task.js"
 import { makeContext, Permanent, Transient, timeline } from "./support.js"
 
 const noJitter = { jitter: false } as const

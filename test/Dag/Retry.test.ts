@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Result, Schedule } from "effect"
 import { TestClock } from "effect/testing"
-import { Retry } from "../../src/Dag.js"
+import * as Retry from "../../src/Dag/Retry.js"
 import { Permanent, Transient } from "./support.js"
 
 /** The delays a schedule produces, in milliseconds, until it stops. */

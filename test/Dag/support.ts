@@ -1,5 +1,5 @@
 import { Clock, Data, Effect } from "effect"
-import { PipelineContext } from "../../src/Dag.js"
+import * as PipelineContext from "../../src/Dag/PipelineContext.js"
 
 export class Transient extends Data.TaggedError("Transient")<{ readonly attempt: number }> {
   readonly retryable = true

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Redacted, Result, Runtime } from "effect"
-import { UsageError } from "../../src/Cli/Usage.js"
+import { UsageError } from "../../src/Config/Usage.js"
 import { runCommandLine } from "../../src/Generator/Cli.js"
 import {
   type Env,
@@ -8,7 +8,7 @@ import {
   resolve,
   type UsageProblem,
   type Values,
-} from "../../src/Generator/Options.js"
+} from "../../src/Generator/Options/Options.js"
 
 const SEED = 1234
 

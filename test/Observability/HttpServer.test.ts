@@ -16,7 +16,7 @@ import * as Http from "../../src/Observability/HttpServer.js"
 import { routes, routesWith } from "../../src/Observability/HttpServer.js"
 import * as Metrics from "../../src/Observability/Metrics.js"
 import { Readiness } from "../../src/Observability/Readiness.js"
-import { make, Status } from "../../src/Observability/Status.js"
+import { make, Status } from "../../src/Observability/Status/Status.js"
 import * as InMemory from "../support/InMemory.js"
 
 const get = (path: string, reasons: ReadonlyArray<string> = []) =>

@@ -15,7 +15,7 @@ import { defaultRecordOptions, encode, type GeneratedRecord, generate } from "..
 import { routes } from "../../src/Observability/HttpServer.js"
 import { Readiness } from "../../src/Observability/Readiness.js"
 import { loadPage, pageDir } from "../../src/Observability/Status/Page.js"
-import { make, Status, type StatusSnapshot } from "../../src/Observability/Status.js"
+import { make, Status, type StatusSnapshot } from "../../src/Observability/Status/Status.js"
 import { runPipeline } from "../../src/Pipeline/Service.js"
 import * as InMemory from "../support/InMemory.js"
 

@@ -15,7 +15,7 @@ import { Effect } from "effect"
 import type { Page } from "playwright-core"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import { defaultRecordOptions, type GeneratedRecord, generate } from "../../src/Generator/Records.js"
-import type { StatusSnapshot } from "../../src/Observability/Status.js"
+import type { StatusSnapshot } from "../../src/Observability/Status/Status.js"
 import { launchChromium } from "./support/Browser.js"
 import { freePort, startFerret, stopProcess } from "./support/Ferret.js"
 import {

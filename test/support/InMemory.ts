@@ -20,7 +20,7 @@ import { type Batch, batchesOf, KafkaSource } from "../../src/Kafka/KafkaSource.
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoWriteError } from "../../src/Mongo/Errors.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
-import { Status } from "../../src/Observability/Status.js"
+import { Status } from "../../src/Observability/Status/Status.js"
 import { Stalls } from "../../src/Pipeline/Stalls.js"
 
 /** The settings of a test: the service's defaults with test names. */

@@ -9,7 +9,7 @@ import type { Json, JsonObject } from "../../Domain/Record.js"
 import { KafkaClient } from "../../Kafka/KafkaClient.js"
 import { KafkaProducer } from "../../Kafka/Producer.js"
 import { createMissingTopics, defaultMaxMessageBytes } from "../../Kafka/Topics.js"
-import type { OutputTarget } from "../Options.js"
+import type { OutputTarget } from "../Options/Target.js"
 import { encode, type GeneratedRecord } from "../Records.js"
 
 type KafkaTarget = Extract<OutputTarget, { readonly _tag: "kafka" }>

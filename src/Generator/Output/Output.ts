@@ -5,13 +5,13 @@
  * failure and Ctrl-C alike.
  */
 import { Context, type Effect, Layer } from "effect"
-import type { OutputTarget } from "./Options.js"
-import type { OutputError } from "./Output/Errors.js"
-import { kafkaLayer, kafkaOutput } from "./Output/Kafka.js"
-import { consoleOutput, fileOutput } from "./Output/Lines.js"
-import type { GeneratedRecord } from "./Records.js"
+import type { OutputTarget } from "../Options/Target.js"
+import type { GeneratedRecord } from "../Records.js"
+import type { OutputError } from "./Errors.js"
+import { kafkaLayer, kafkaOutput } from "./Kafka.js"
+import { consoleOutput, fileOutput } from "./Lines.js"
 
-export * from "./Output/Errors.js"
+export * from "./Errors.js"
 
 export class Output extends Context.Service<
   Output,

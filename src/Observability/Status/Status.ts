@@ -7,14 +7,14 @@
  */
 import { createHash } from "node:crypto"
 import { Clock, Context, Effect, Layer, Schedule, type Scope } from "effect"
-import { AppConfig, type AppSettings, describeSettings } from "../Config/AppConfig.js"
-import type { PipelineSpec } from "../Config/PipelineSpec.js"
-import { type LagSnapshot, snapshotOf as lagSnapshot } from "./ConsumerLag.js"
-import { scrub, secretsOfSettings } from "./Redaction.js"
-import { type BatchCounts, Board, type DeadLetterReasons, type TaskRun } from "./Status/Board.js"
-import { type Observed, type StatusSnapshot, snapshotOf } from "./Status/Snapshot.js"
+import { AppConfig, type AppSettings, describeSettings } from "../../Config/AppConfig.js"
+import type { PipelineSpec } from "../../Config/PipelineSpec.js"
+import { type LagSnapshot, snapshotOf as lagSnapshot } from "../ConsumerLag.js"
+import { scrub, secretsOfSettings } from "../Redaction.js"
+import { type BatchCounts, Board, type DeadLetterReasons, type TaskRun } from "./Board.js"
+import { type Observed, type StatusSnapshot, snapshotOf } from "./Snapshot.js"
 
-export type { StatusSnapshot } from "./Status/Snapshot.js"
+export type { StatusSnapshot } from "./Snapshot.js"
 
 /** What a batch tells the status page; every method is a few additions. */
 export interface StatusFeedShape {

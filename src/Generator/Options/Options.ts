@@ -1,15 +1,15 @@
 /**
- * The generator's options: the flags (Options/Flags.ts) with defaults from the environment
+ * The generator's options: the flags (Flags.ts) with defaults from the environment
  * (TEST_DATA__*, KAFKA__*); a flag wins. `resolve` is a pure function of (values, env), so
  * every bad input has a test, and it reports every problem at once, each naming its flag or
  * variable.
  */
 import { Result } from "effect"
-import { type Env, type OutputTarget, resolveOutput } from "./Options/Target.js"
-import { Problems, type Source, type UsageProblem, type ValueOption, type Values } from "./Options/Values.js"
-import { defaultRecordOptions, ONE_MIB, type RecordOptions } from "./Records.js"
+import { defaultRecordOptions, ONE_MIB, type RecordOptions } from "../Records.js"
+import { type Env, type OutputTarget, resolveOutput } from "./Target.js"
+import { Problems, type Source, type UsageProblem, type ValueOption, type Values } from "./Values.js"
 
-export { description, flags } from "./Options/Flags.js"
+export { description, flags } from "./Flags.js"
 export type { Env, OutputTarget, UsageProblem, Values }
 
 export interface Options {
