@@ -31,9 +31,10 @@ const settingsEffect = decodeSettings({
   MONGODB__CONNECTION_STRING: "mongodb://127.0.0.1:27017/",
   MONGODB__DATABASE: "db",
   MONGODB__COLLECTION: "c",
-  PIPELINE__RETRY_COUNT: "1",
+  // A stalled sink is tried again after 1, 2, 4... s (5 s, 10 s... by default), within the ten
+  // 10-second steps of TestClock that the stall test allows.
   PIPELINE__RETRY_DELAY_SECONDS: "1",
-  PIPELINE__MAX_RETRY_DELAY_SECONDS: "4",
+  // Under the generator's oversized records (6000 bytes, below), so that they are dead-lettered at parse.
   KAFKA__MAX_MESSAGE_BYTES: "5000",
 })
 
@@ -210,7 +211,7 @@ describe("Processor", () => {
   it.effect("stalls on a sink that keeps failing and writes the same batch once it recovers", () =>
     Effect.gen(function* () {
       const spec = yield* loadPipelineFile("config/pipeline.yaml")
-      // The DAG makes 2 attempts (1 retry); the stall loop keeps going until attempt 6 succeeds.
+      // A transient failure stalls the batch and is tried again without end: attempt 6 succeeds.
       const test = harness({ failFirst: { mongodb: 5 } })
       const processor = yield* processorFor(spec, test)
       const fiber = yield* Effect.forkChild(processor.handle(toBatch(records)))
@@ -254,8 +255,8 @@ describe("Processor", () => {
       const dead = dlqOf(test.h).find((m) => String(m.key) === victim)!
       assert.strictEqual(String(dead.headers?.["pipeline.error.stage"]), "mongodb_sink")
       assert.include(String(dead.headers?.["pipeline.error.reasons"]), "unknown_error")
-      // The DAG's attempts (6, by the pipeline's retry), then two writes per halving (about
-      // log2 of the batch's records): the halves are not retried again for an unknown error.
+      // The sink's attempts (6, by its retry in config/pipeline.yaml), then two writes per halving
+      // (about log2 of the batch's records): the halves are not retried again for an unknown error.
       assert.isBelow(test.h.attempts.get("mongodb")!, 30)
     }),
   )

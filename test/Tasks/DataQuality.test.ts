@@ -7,6 +7,7 @@ import {
   make,
   QualityThresholdExceeded,
 } from "../../src/Tasks/DataQuality.js"
+import { captureLogs, parseJsonLines } from "../Observability/support.js"
 import { batch, invalidRecord, longString, settingsOf, snapshot } from "./support.js"
 
 const settings = settingsOf(DataQualitySettings)
@@ -193,7 +194,19 @@ describe("DataQuality", () => {
           threshold: { maxInvalidRatio: 0.1, minRecords: 1 },
         }),
       )
-      yield* enforceThreshold(quality(batch({})))
+      const { lines } = yield* captureLogs(enforceThreshold(quality(batch({ v: 1 }, {}))))
+      const [line, ...others] = parseJsonLines(lines)
+      assert.lengthOf(others, 0)
+      assert.strictEqual(line?.level, "WARN")
+      assert.strictEqual(
+        line?.message,
+        "data_quality: 1 of 2 records invalid (ratio 0.500), above the threshold 0.1",
+      )
+      assert.deepStrictEqual(line?.annotations, {
+        task: "data_quality",
+        invalidRatio: 0.5,
+        maxInvalidRatio: 0.1,
+      })
     }),
   )
 
