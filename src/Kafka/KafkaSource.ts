@@ -60,6 +60,10 @@ export interface Batch {
    * offset order, for the life of the process.
    */
   readonly sequence: number
+  /** The first batch of its fetch: every batch of the partition's previous fetch was settled before it. */
+  readonly startsFetch: boolean
+  /** How many times this instance had joined its group when the batch was fetched (1 after the first join). */
+  readonly generation: number
 }
 
 /**
@@ -228,6 +232,7 @@ const make = (options: SourceOptions) =>
     let commitFailure: CommitFailure | undefined
     // The sequence number of the last batch handed over, per partition.
     const sequences = new Map<number, number>()
+    let joins = 0
     const committed = new Map<number, { offset: string; highWatermark: string; at: number }>()
 
     const consumer: Consumer = yield* Effect.acquireRelease(
@@ -248,6 +253,7 @@ const make = (options: SourceOptions) =>
           })
           limitDecodedBytesPerPartition(options.fetchMaxBytesPerPartition)
           c.on(c.events.GROUP_JOIN, (e) => {
+            joins++
             joined = true
             commitFailure = undefined
             assigned = [...(e.payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b)
@@ -356,6 +362,9 @@ const make = (options: SourceOptions) =>
          */
         const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
           const fetched = payload.batch
+          // The group generation it was fetched in, and whether a batch of it was handed over yet.
+          const generation = joins
+          let first = true
           const inFlight: Array<{ batch: Batch; done: Deferred.Deferred<void, BatchAbandoned> }> = []
           let finished: string | undefined
           let abandoned = false
@@ -436,8 +445,11 @@ const make = (options: SourceOptions) =>
                 lastOffset: messages[messages.length - 1]!.offset,
                 highWatermark: fetched.highWatermark,
                 sequence: (sequences.get(fetched.partition) ?? 0) + 1,
+                startsFetch: first,
+                generation,
               }
               sequences.set(fetched.partition, batch.sequence)
+              first = false
               // A batch larger than the whole budget takes all of it, alone.
               const size = Math.min(bytesBudget, bytesOf(messages))
               await run(Semaphore.take(bytes, size))

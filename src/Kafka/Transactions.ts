@@ -38,6 +38,8 @@ export interface TransactionsShape {
    * for the partition once every earlier producer was fenced ("-1" for none).
    */
   readonly fence: (partition: number) => Effect.Effect<bigint, KafkaConnectionError | KafkaProduceError>
+  /** Forgets the partition's producer: its next use makes a new one, which fences every earlier one again. */
+  readonly forget: (partition: number) => Effect.Effect<void>
   /**
    * One transaction of the partition's producer: `work` sends through the producer it is given;
    * then the consumed offset `next` goes in and the transaction commits. Any failure aborts it.
@@ -54,6 +56,17 @@ interface Owned {
   readonly fencedAt: bigint
 }
 
+/**
+ * The producers' transaction timeout (what the broker waits before it aborts an open transaction
+ * and fences its producer) and the longest one attempt may stay open here: room for four sends at
+ * their deadline (KAFKA__REQUEST_TIMEOUT_SECONDS x 6 each), at most the broker's default limit of
+ * 15 minutes; an attempt is abandoned (and retried) one request timeout before the broker would.
+ */
+export const transactionTimeouts = (sendDeadline: Duration.Duration, requestTimeout: Duration.Duration) => {
+  const broker = Duration.min(Duration.times(sendDeadline, 4), Duration.minutes(15))
+  return { broker, attempt: Duration.subtract(broker, requestTimeout) }
+}
+
 export class KafkaTransactions extends Context.Service<KafkaTransactions, TransactionsShape>()(
   "pipeline/KafkaTransactions",
 ) {
@@ -66,7 +79,10 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       const shared = yield* KafkaProducer
       const brokers = kafka.brokers.join(",")
       const owned = new Map<number, Promise<Owned>>()
+      // The offset this instance's last transaction of each partition committed.
+      const committedHere = new Map<number, bigint>()
       const requestTimeoutMs = Duration.toMillis(kafka.requestTimeout)
+      const timeouts = transactionTimeouts(kafka.sendDeadline, kafka.requestTimeout)
 
       const failure = (topic: string, messages: number, cause: unknown) =>
         new KafkaProduceError({ topic, messages, kind: kindOfKafkaError(cause), cause })
@@ -82,6 +98,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
           createPartitioner: Partitioners.DefaultPartitioner,
+          transactionTimeout: Duration.toMillis(timeouts.broker),
         })
         await producer.connect()
         // The first transaction initializes the producer id, which fences every earlier producer
@@ -129,6 +146,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
         Effect.sync(() => {
           const pending = owned.get(partition)
           owned.delete(partition)
+          committedHere.delete(partition)
           pending?.then((gone) => gone.producer.disconnect()).catch(() => undefined)
         })
 
@@ -196,8 +214,25 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
               catch: (cause) => failure(kafka.topicSink, 0, cause),
             }),
           ).pipe(Effect.onError(() => abort))
+          committedHere.set(partition, BigInt(next))
           return result
         }).pipe(
+          // Never open past the broker's transaction timeout: it would abort the transaction and
+          // fence this producer, which would read as another instance having the partition.
+          Effect.timeoutOrElse({
+            duration: timeouts.attempt,
+            orElse: () =>
+              Effect.fail(
+                new KafkaProduceError({
+                  topic: kafka.topicSink,
+                  messages: 0,
+                  kind: "transient",
+                  cause: new Error(
+                    `the transaction was still open after ${Duration.format(timeouts.attempt)}; aborted before the broker's transaction timeout (${Duration.format(timeouts.broker)}) would expire it`,
+                  ),
+                }),
+              ),
+          }),
           // After a failure the producer's state is not to be trusted: the next transaction of the
           // partition starts with a new producer, whose first transaction aborts this one's.
           Effect.tapError(() => drop(partition)),
@@ -214,7 +249,12 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
       )
 
       return KafkaTransactions.of({
-        fence: (partition) => Effect.map(ownedFor(partition), (o) => o.fencedAt),
+        fence: (partition) =>
+          Effect.map(ownedFor(partition), (o) => {
+            const here = committedHere.get(partition)
+            return here !== undefined && here > o.fencedAt ? here : o.fencedAt
+          }),
+        forget: drop,
         transact,
       })
     }),

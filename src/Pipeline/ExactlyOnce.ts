@@ -21,11 +21,26 @@ export const keepFrom = (
 ): ReadonlyArray<KafkaMessage> =>
   committed < 0n ? messages : messages.filter((m) => BigInt(m.offset) >= committed)
 
+/** Each sink's part of a batch that had nothing left to write. */
+const nothingWritten = (sinks: number): ReadonlyArray<SinkRun> =>
+  Array.from({ length: sinks }, () => ({ written: 0, rejected: [], attempts: 0, durationMs: 0 }))
+
 export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delivery => {
+  // The group generation in which each partition's producer last fenced the others.
+  const fencedIn = new Map<number, number>()
+  // What the group had committed for a batch's partition when its messages were chosen.
+  const committedFor = new WeakMap<Batch, bigint>()
+  const nextOf = (batch: Batch) => BigInt(batch.lastOffset) + 1n
+  /** Everything of the batch was committed already, by the partition's earlier owner: nothing to send. */
+  const done = (batch: Batch) => (committedFor.get(batch) ?? -1n) >= nextOf(batch)
+
   /**
    * `work` sends through the partition's transaction, then the batch's next offset goes in and
-   * the transaction commits, in the batch's turn on the sink topic's lane; retried as a whole
-   * while the failure is transient.
+   * the transaction commits, in the batch's turn on the sink topic's lane, and only if every batch
+   * before it in the partition was committed (one given up stops the ones after it). Retried as a
+   * whole while the failure is transient; before another try after a `work` that had finished,
+   * the partition is fenced anew and its committed offset read, so that a commit whose answer was
+   * lost is recognised, not made twice.
    */
   const inTransaction = <A>(
     batch: Batch,
@@ -34,33 +49,61 @@ export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delive
   ): Effect.Effect<A, BatchAbandoned> =>
     Effect.gen(function* () {
       const since = yield* Clock.currentTimeMillis
-      const next = (BigInt(batch.lastOffset) + 1n).toString()
+      const next = nextOf(batch)
+      let sent: { readonly value: A } | undefined
       return yield* parts.writes.retrying("the Kafka transaction", scope, since, () =>
-        tx.transact(batch.partition, next, work),
+        Effect.gen(function* () {
+          if (sent !== undefined) {
+            const committed = yield* tx.fence(batch.partition)
+            if (committed >= next) {
+              yield* Effect.logWarning(
+                "the outcome of the batch's transaction was not known: it was committed, and is not sent again",
+              )
+              return sent.value
+            }
+          }
+          return yield* tx.transact(batch.partition, next.toString(), (via) =>
+            Effect.tap(work(via), (value) =>
+              Effect.sync(() => {
+                sent = { value }
+              }),
+            ),
+          )
+        }),
       )
-    }).pipe((effect) => parts.lanes.inTurn(batch, "kafka_sink", effect))
+    }).pipe((effect) => parts.lanes.inTurn(batch, "kafka_sink", effect, { afterWritten: true }))
 
   return {
     /**
      * Once this instance's producer for the partition has fenced the earlier ones, the group's
      * offset is final: what lies below it was written, in a committed transaction, by the
-     * partition's earlier owner, and is not worked on again.
+     * partition's earlier owner, and is not worked on again. After the instance joined its group
+     * again (the partition may have been elsewhere meanwhile), it fences again first.
      */
     unwritten: (batch, scope) =>
       Effect.gen(function* () {
         const since = yield* Clock.currentTimeMillis
+        if (fencedIn.get(batch.partition) !== batch.generation) {
+          yield* tx.forget(batch.partition)
+          fencedIn.set(batch.partition, batch.generation)
+        }
         const committed = yield* parts.writes.retrying(
           `the producer of partition ${batch.partition}`,
           scope,
           since,
           () => tx.fence(batch.partition),
         )
+        committedFor.set(batch, committed)
         return keepFrom(batch.messages, committed)
       }),
 
     deliver: (admitted) =>
       Effect.gen(function* () {
         const { admission, classifyWith, scope } = admitted
+        if (done(admitted.batch)) {
+          // Its turns pass in order when it ends (Processor.handle); no offset lower than the group's goes in.
+          return { ...classifyWith([]), written: {}, runs: nothingWritten(parts.plan.sinks.length) }
+        }
         const runs: Array<SinkRun> = new Array(parts.plan.sinks.length)
         yield* parts.writeKindInTurn(admitted, "mongodb_sink", runs)
         const final = yield* inTransaction(admitted.batch, scope, (via) =>
@@ -76,9 +119,11 @@ export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delive
       }),
 
     deadLettersOnly: (batch, scope, deadLetters) =>
-      Effect.andThen(
-        parts.lanes.inTurn(batch, "mongodb_sink", Effect.void),
-        inTransaction(batch, scope, (via) => parts.sendDeadLetters(deadLetters, scope, via)),
-      ),
+      done(batch)
+        ? Effect.void
+        : Effect.andThen(
+            parts.lanes.inTurn(batch, "mongodb_sink", Effect.void),
+            inTransaction(batch, scope, (via) => parts.sendDeadLetters(deadLetters, scope, via)),
+          ),
   }
 }

@@ -51,6 +51,8 @@ const batch: Batch = {
   lastOffset: "43",
   highWatermark: "44",
   sequence: 1,
+  startsFetch: true,
+  generation: 1,
 }
 
 const batchAnnotations = {

@@ -48,6 +48,8 @@ const batchOf = (records: ReadonlyArray<GeneratedRecord>): Batch => {
     lastOffset: String(messages.length - 1),
     highWatermark: String(messages.length),
     sequence: 1,
+    startsFetch: true,
+    generation: 1,
   }
 }
 

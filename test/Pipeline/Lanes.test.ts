@@ -5,8 +5,8 @@
  * up passes them at once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
-import type { Batch } from "../../src/Kafka/KafkaSource.js"
+import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
+import { type Batch, BatchAbandoned } from "../../src/Kafka/KafkaSource.js"
 import { WriteLanes } from "../../src/Pipeline/Lanes.js"
 
 const chain = (n: number): ReadonlyArray<Batch> => {
@@ -20,6 +20,8 @@ const chain = (n: number): ReadonlyArray<Batch> => {
       lastOffset: String(i),
       highWatermark: "0",
       sequence: i + 1,
+      startsFetch: i === 0,
+      generation: 1,
     })
   }
   return batches
@@ -107,6 +109,61 @@ describe("write lanes", () => {
         Effect.sync(() => void order.push("c-kafka")),
       )
       assert.deepStrictEqual(order, ["c", "c-kafka"])
+    }),
+  )
+
+  it.effect(
+    "a turn that needs the batches before it written fails when one was given up, and so do the ones after it",
+    () =>
+      Effect.gen(function* () {
+        const lanes = new WriteLanes()
+        const [a, b, c, d] = chain(4) as [Batch, Batch, Batch, Batch]
+        const committed: string[] = []
+        const commit = (batch: Batch) =>
+          lanes.inTurn(
+            batch,
+            "kafka_sink",
+            Effect.sync(() => void committed.push(batch.firstOffset)),
+            {
+              afterWritten: true,
+            },
+          )
+        yield* commit(a)
+        yield* lanes.release(b)
+        const exitC = yield* Effect.exit(commit(c))
+        const exitD = yield* Effect.exit(commit(d))
+        assert.deepStrictEqual(committed, ["0"])
+        assert.isTrue(Exit.isFailure(exitC) && Cause.squash(exitC.cause) instanceof BatchAbandoned)
+        assert.isTrue(Exit.isFailure(exitD) && Cause.squash(exitD.cause) instanceof BatchAbandoned)
+        // Without the requirement, the order is kept and nothing fails (c, given up, passes its turns).
+        yield* lanes.release(c)
+        const written: string[] = []
+        yield* lanes.inTurn(
+          d,
+          "mongodb_sink",
+          Effect.sync(() => void written.push("d")),
+        )
+        assert.deepStrictEqual(written, ["d"])
+      }),
+  )
+
+  it.effect("the first batch of a fetch waits for no batch of the fetch before it", () =>
+    Effect.gen(function* () {
+      const lanes = new WriteLanes()
+      const [a, b] = chain(2) as [Batch, Batch]
+      yield* lanes.release(a)
+      // b is read again in the next fetch: its first batch, with a sequence number of its own.
+      const again: Batch = { ...b, sequence: 3, startsFetch: true }
+      const committed: string[] = []
+      yield* lanes.inTurn(
+        again,
+        "kafka_sink",
+        Effect.sync(() => void committed.push("again")),
+        {
+          afterWritten: true,
+        },
+      )
+      assert.deepStrictEqual(committed, ["again"])
     }),
   )
 })

@@ -55,6 +55,8 @@ const toBatch = (records: ReadonlyArray<GeneratedRecord>): Batch => {
     lastOffset: String(99 + messages.length),
     highWatermark: "0",
     sequence: 1,
+    startsFetch: true,
+    generation: 1,
   }
 }
 

@@ -145,6 +145,8 @@ export const layer = (env: Env = {}) =>
                 highWatermark: String(log.length),
                 // One worker takes them in order: no batch waits for another's turn.
                 sequence: 1,
+                startsFetch: true,
+                generation: 1,
               })
             }
           }),
