@@ -1,19 +1,24 @@
 /**
- * `npm run bench -- [e2e|dag|tasks] [options]`: the end-to-end benchmark against the local
- * stack (the default; see bench/README.md), or one of the in-process micro-benchmarks, which
- * run as they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
+ * `npm run bench -- [e2e|dag|tasks|headers|fetch-memory] [options]`: the end-to-end benchmark
+ * against the local stack (the default; see bench/README.md), or one of the others, which run as
+ * they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
  */
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { usage as e2eUsage } from "./e2e/Options.js"
 import { runE2e } from "./e2e.js"
 
-const usage = `usage: npm run bench -- [e2e|dag|tasks] [options]
+const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory] [options]
 
   e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with both baselines (default)
           options: npm run bench -- e2e --help
   dag     DAG engine overhead per batch (bench/dag.ts [runs-per-round] [rounds])
   tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])
+  headers kafkajs' record decoder with N headers, patched vs. the original quadratic fold
+          (bench/headers.ts [rounds] [min-ms-per-round] [largest-N])
+  fetch-memory
+          memory of fetches of small messages: in-process decoding, then the service draining
+          1,000,000 of them with the default and the old fetch sizes (npm run bench -- fetch-memory --help)
 
 Profiles, memory composition and I/O timings of the service: bench/investigate/README.md`
 
@@ -31,6 +36,10 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return micro("dag.ts", rest)
     case "tasks":
       return micro("tasks.ts", rest)
+    case "headers":
+      return micro("headers.ts", rest)
+    case "fetch-memory":
+      return micro("fetchMemory.ts", rest)
     case "e2e":
       return runE2e(rest)
     case "help":
