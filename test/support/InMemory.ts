@@ -6,22 +6,27 @@
  * wiring, without servers; what they claim of Kafka or MongoDB themselves is tested against the
  * real ones (test/integration).
  *
- * `layer(settings)` builds them all once; `MemoryStack` is the handle a test uses to feed the
+ * Each stand-in is in test/support/memory/, named as the live module it stands in for;
+ * `layer(settings)` builds them all once over one State; `MemoryStack` is the handle a test uses to feed the
  * source, read what came out, make a server fail, and `reset` everything to empty, so that
  * tests sharing the layer (`it.layer`) do not depend on each other.
  */
-import { Context, Deferred, Effect, Layer, Option, Queue } from "effect"
+import { Context, Deferred, Effect, Layer, Queue } from "effect"
 import type { KafkaMessage, Message } from "kafkajs"
 import type { Document } from "mongodb"
 import { AppConfig, type AppSettings, decodeSettings, type Env } from "../../src/Config/AppConfig.js"
-import { KafkaProduceError } from "../../src/Kafka/Errors.js"
-import { KafkaAdmin, type OffsetsAdmin } from "../../src/Kafka/KafkaAdmin.js"
+import { KafkaAdmin } from "../../src/Kafka/KafkaAdmin.js"
 import { type Batch, batchesOf, KafkaSource } from "../../src/Kafka/KafkaSource.js"
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoWriteError } from "../../src/Mongo/Errors.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
 import { Status } from "../../src/Observability/Status/Status.js"
 import { Stalls } from "../../src/Pipeline/Stalls.js"
+import { memoryAdmin } from "./memory/KafkaAdmin.js"
+import { memorySource } from "./memory/KafkaSource.js"
+import { memoryMongo } from "./memory/MongoDb.js"
+import { memoryProducer } from "./memory/Producer.js"
+import { bytesOf, State, transient } from "./memory/State.js"
 
 /** The settings of a test: the service's defaults with test names. */
 export const testEnv: Env = {
@@ -34,40 +39,6 @@ export const testEnv: Env = {
   MONGODB__COLLECTION: "orders",
   METRICS__PORT: "0",
   METRICS__PROGRESS_INTERVAL_SECONDS: "0",
-}
-
-export interface SentMessage {
-  readonly topic: string
-  readonly message: Message
-}
-
-class State {
-  /** The source topic's partitions: every message appended, in offset order. */
-  readonly log = new Map<number, KafkaMessage[]>()
-  /** Committed offset (next to read) per partition. */
-  readonly committed = new Map<number, number>()
-  readonly sent: SentMessage[] = []
-  readonly documents = new Map<string, Document>()
-  /** Sends to a topic fail while its entry is set. */
-  readonly failingTopics = new Map<string, KafkaProduceError>()
-  mongoDown: MongoWriteError | undefined = undefined
-  /** While set, every write waits without an answer (a server holding the call open). */
-  mongoHangs = false
-  /** Why commits fail now (the group lost this member), as the source reports it. */
-  commitFailure: string | undefined = undefined
-  /** Documents MongoDB refuses with a data error, by `_id`. */
-  readonly refusedIds = new Set<string>()
-  clear() {
-    this.log.clear()
-    this.committed.clear()
-    this.sent.length = 0
-    this.documents.clear()
-    this.failingTopics.clear()
-    this.mongoDown = undefined
-    this.mongoHangs = false
-    this.commitFailure = undefined
-    this.refusedIds.clear()
-  }
 }
 
 export interface MemoryStackShape {
@@ -95,16 +66,6 @@ export interface MemoryStackShape {
 }
 
 export class MemoryStack extends Context.Service<MemoryStack, MemoryStackShape>()("test/MemoryStack") {}
-
-const bytesOf = (value: unknown): Buffer =>
-  Buffer.isBuffer(value)
-    ? value
-    : value instanceof Uint8Array
-      ? Buffer.from(value)
-      : Buffer.from(typeof value === "string" ? value : JSON.stringify(value))
-
-const transient = (topic: string, messages: number) =>
-  new KafkaProduceError({ topic, messages, kind: "transient", cause: "the broker is away (in-memory test)" })
 
 /** Every in-memory layer of the service, over one state, plus MemoryStack to drive them. */
 export const layer = (env: Env = {}) =>
@@ -181,98 +142,20 @@ export const layer = (env: Env = {}) =>
         }),
       }
 
-      const source = KafkaSource.of({
-        // One worker, like one partition at a time; a batch is committed once handled.
-        consume: (handle) =>
-          Effect.forkScoped(
-            Effect.forever(
-              Effect.gen(function* () {
-                const batch = yield* Queue.take(pending)
-                yield* handle(batch)
-                state.committed.set(batch.partition, Number(batch.lastOffset) + 1)
-                if (allCommitted()) yield* Deferred.succeed(settled, undefined)
-              }),
-            ),
-          ).pipe(Effect.asVoid),
-        crashed: Effect.never,
-        joined: Effect.succeed(true),
-        commitFailure: Effect.sync(() =>
-          state.commitFailure === undefined
-            ? Option.none()
-            : Option.some({ since: Date.now() - 5_000, error: state.commitFailure }),
-        ),
-        assigned: Effect.sync(() => [...state.log.keys()].sort((a, b) => a - b)),
-        committed: Effect.sync(
-          () =>
-            new Map(
-              [...state.committed].map(([p, offset]) => [
-                p,
-                {
-                  offset: String(offset),
-                  highWatermark: String(state.log.get(p)?.length ?? 0),
-                  at: Date.now(),
-                },
-              ]),
-            ),
-        ),
-      })
-
-      const producer = KafkaProducer.of({
-        send: (topic, messages) =>
-          Effect.suspend(() => {
-            const failure = state.failingTopics.get(topic)
-            if (failure !== undefined) return Effect.fail(transient(topic, messages.length))
-            for (const message of messages) state.sent.push({ topic, message })
-            return Effect.void
-          }),
-        maxMessageBytes: () => 1_048_588,
-      })
-
-      const mongo = MongoDb.of({
-        upsert: (documents) =>
-          Effect.suspend(() => {
-            if (state.mongoDown !== undefined) return Effect.fail(state.mongoDown)
-            if (state.mongoHangs) return Effect.never
-            const rejections = []
-            for (const [index, { id, document }] of documents.entries()) {
-              if (state.refusedIds.has(id)) {
-                rejections.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
-              } else {
-                state.documents.set(id, { ...document, _id: id })
-              }
-            }
-            return Effect.succeed(rejections)
-          }),
-        ping: Effect.void,
-      })
-
-      const admin: OffsetsAdmin = {
-        connect: async () => undefined,
-        fetchTopicOffsets: async () =>
-          [...state.log].map(([partition, messages]) => ({
-            partition,
-            offset: String(messages.length),
-            high: String(messages.length),
-            low: "0",
-          })),
-        fetchOffsets: async ({ topics }) =>
-          (topics ?? []).map((topic) => ({
-            topic,
-            partitions: [...state.committed].map(([partition, offset]) => ({
-              partition,
-              offset: String(offset),
-              metadata: null,
-            })),
-          })),
-      }
-
       return Layer.mergeAll(
         Layer.succeed(MemoryStack, stack),
         Layer.succeed(AppConfig, settings),
-        Layer.succeed(KafkaSource, source),
-        Layer.succeed(KafkaProducer, producer),
-        Layer.succeed(KafkaAdmin, admin),
-        Layer.succeed(MongoDb, mongo),
+        Layer.succeed(
+          KafkaSource,
+          memorySource(
+            state,
+            pending,
+            Effect.suspend(() => (allCommitted() ? Deferred.succeed(settled, undefined) : Effect.void)),
+          ),
+        ),
+        Layer.succeed(KafkaProducer, memoryProducer(state)),
+        Layer.succeed(KafkaAdmin, memoryAdmin(state)),
+        Layer.succeed(MongoDb, memoryMongo(state)),
         Stalls.layer,
         Status.layer.pipe(Layer.provide(Layer.succeed(AppConfig, settings))),
       )
