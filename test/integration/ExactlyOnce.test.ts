@@ -9,12 +9,12 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { defaultRecordOptions, generate } from "../../src/Generator/Records.js"
 import { produceWithJava } from "../support/JavaProducer.js"
 import {
+  committedOffsets,
   createTopic,
   drain,
   dropDatabase,
   freshNames,
   groupCaughtUp,
-  kafka,
   mongoIds,
   produce,
   readCommitted,
@@ -32,15 +32,8 @@ afterAll(async () => {
 
 /** The group's committed offset of partition 0 of `topic`, or undefined before its first commit. */
 const committedOffset = async (group: string, topic: string): Promise<number | undefined> => {
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
-    const offset = Number(offsets?.partitions.find((p) => p.partition === 0)?.offset ?? -1)
-    return offset < 0 ? undefined : offset
-  } finally {
-    await admin.disconnect()
-  }
+  const offset = (await committedOffsets(group, topic)).get(0) ?? -1
+  return offset < 0 ? undefined : offset
 }
 
 describe("exactly-once on the Kafka side", () => {

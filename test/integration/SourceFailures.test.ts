@@ -13,6 +13,7 @@ import { encode, type GeneratedRecord, generate, type RecordOptions } from "../.
 import { produceWithJava } from "../support/JavaProducer.js"
 import { freePort } from "./support/Ferret.js"
 import {
+  committedOffsets,
   createTopic,
   defaultServiceEnv,
   drain,
@@ -41,18 +42,6 @@ const options = (seed: number, pattern: RecordOptions["pattern"] = "mixed"): Rec
   oversizedBytes: 0,
   baseTime: Date.UTC(2026, 11, 3),
 })
-
-/** The group's committed offset per partition of `topic` (-1: none). */
-const committedOffsets = async (group: string, topic: string): Promise<ReadonlyMap<number, number>> => {
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
-    return new Map(offsets?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
-  } finally {
-    await admin.disconnect()
-  }
-}
 
 const get = (port: number, path: string) =>
   fetch(`http://127.0.0.1:${port}${path}`).then(

@@ -176,6 +176,21 @@ export const topicSize = async (topic: string): Promise<number> => {
   }
 }
 
+/** The group's committed offset per partition of `topic` (partitions without one are absent or -1). */
+export const committedOffsets = async (
+  group: string,
+  topic: string,
+): Promise<ReadonlyMap<number, number>> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+    return new Map(offsets?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** True when the group has committed every offset of the topic. */
 export const groupCaughtUp = async (group: string, topic: string): Promise<boolean> => {
   const admin = kafka.admin()
