@@ -37,6 +37,18 @@ export interface PipelineRecord {
   readonly sourceBytes?: number
   /** The source message's headers, when it had any: carried on to the sink topic as they came. */
   readonly headers?: SourceHeaders
+  /**
+   * Where the record was first read, when that is not the batch it came in (a dead letter read
+   * back by `replay`); MongoDB's monotonic writes compare this position.
+   */
+  readonly source?: SourcePosition
+}
+
+/** A message's place in Kafka: its topic, partition and offset (a decimal string, as kafkajs gives it). */
+export interface SourcePosition {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
 }
 
 /** A header's value as it came: bytes (or text), several when the name was repeated. */
