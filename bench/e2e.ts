@@ -3,11 +3,13 @@
  *   1. preload N records of the generator's mixed stream into a fresh 3-partition topic;
  *   2. baseline A, the client ceiling: bare kafkajs consume -> produce;
  *   3. baseline B, the sink ceiling: bare MongoDB writes of the same documents, as the sink writes them;
- *   4. the pipeline (full default DAG, both sinks, dead letters) draining the topic, fresh group;
- *   5. latency at half the pipeline's drain rate, produced -> MongoDB acknowledged;
- *   6. peak resident memory of the pipeline during 4 and 5.
- * Throughput repetitions are interleaved (A, B, P, A, B, P, ...) so that drift of the machine
- * touches all three alike. Prints a table on stdout (progress on stderr) and writes every
+ *   4. baseline C, the bare pipeline: bare kafkajs and mongodb clients, consume -> MongoDB || sink
+ *      topic -> commit, no transforms;
+ *   5. the pipeline (full default DAG, both sinks, dead letters) draining the topic, fresh group;
+ *   6. latency at half the pipeline's drain rate, produced -> MongoDB acknowledged;
+ *   7. peak resident memory of the pipeline during 5 and 6.
+ * Throughput repetitions are interleaved (A, B, C, P, A, B, C, P, ...) so that drift of the
+ * machine touches all four alike. Prints a table on stdout (progress on stderr) and writes every
  * figure as JSON. Not part of `npm test`.
  */
 import { writeFileSync } from "node:fs"
@@ -23,11 +25,13 @@ import { type Run, withRun } from "./e2e/Run.js"
 import { buildService } from "./e2e/Service.js"
 import { summarize } from "./e2e/Stats.js"
 import {
+  type BareRepetition,
   baselineA,
   baselineB,
+  baselineC,
+  type DrainRepetition,
   type PipelineRepetition,
   pipelineDrain,
-  type Repetition,
   type SinkRepetition,
 } from "./e2e/Throughput.js"
 
@@ -85,8 +89,9 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     `   ${(o.records / source.seconds).toFixed(0)} records/s; ${int(source.leftOut)} far duplicates left out`,
   )
 
-  const a: Repetition[] = []
+  const a: DrainRepetition[] = []
   const b: SinkRepetition[] = []
+  const c: BareRepetition[] = []
   const p: PipelineRepetition[] = []
   const exactlyOnce = { KAFKA__DELIVERY: "exactly_once" }
   const pOnce: PipelineRepetition[] = []
@@ -96,13 +101,15 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     say(`   2. baseline A: ${int(a.at(-1)!.rate)} records/s`)
     b.push(await baselineB(run, rep))
     say(`   3. baseline B: ${int(b.at(-1)!.rate)} documents/s (${int(b.at(-1)!.replaced)} replaced)`)
+    c.push(await baselineC(run, source, rep))
+    say(`   4. baseline C: ${int(c.at(-1)!.rate)} records/s (${int(c.at(-1)!.replaced)} replaced)`)
     p.push(await pipelineDrain(run, main, source, `p${rep}`))
     say(
-      `   4. pipeline:   ${int(p.at(-1)!.rate)} records/s, peak RSS ${(p.at(-1)!.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+      `   5. pipeline:   ${int(p.at(-1)!.rate)} records/s, peak RSS ${(p.at(-1)!.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
     )
     if (o.compareDelivery) {
       pOnce.push(await pipelineDrain(run, main, source, `x${rep}`, exactlyOnce))
-      say(`   4'. pipeline, exactly_once: ${int(pOnce.at(-1)!.rate)} records/s`)
+      say(`   5'. pipeline, exactly_once: ${int(pOnce.at(-1)!.rate)} records/s`)
     }
   }
   const pipeline = summarize(p.map((x) => x.rate))
@@ -112,7 +119,7 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
   const targetRate = Math.max(1, Math.round(pipeline.median / 2))
   if (o.latencySeconds > 0) {
     for (let rep = 1; rep <= o.latencyReps; rep++) {
-      say(`5. latency run ${rep}/${o.latencyReps} at ${int(targetRate)} records/s`)
+      say(`6. latency run ${rep}/${o.latencyReps} at ${int(targetRate)} records/s`)
       lat.push(await latencyRun(run, main, targetRate, rep))
       const last = lat.at(-1)!
       say(`   p50 ${last.mongoAck.p50} ms, p99 ${last.mongoAck.p99} ms, max ${last.mongoAck.max} ms`)
@@ -137,6 +144,7 @@ const measure = async (run: Run, argv: ReadonlyArray<string>): Promise<E2eResult
     source,
     a,
     b,
+    c,
     p,
     latency: lat,
     targetRate,

@@ -10,7 +10,7 @@ import { runE2e } from "./e2e.js"
 
 const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory] [options]
 
-  e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with both baselines (default)
+  e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with the three baselines (default)
           options: npm run bench -- e2e --help
   dag     DAG engine overhead per batch (bench/dag.ts [runs-per-round] [rounds])
   tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])

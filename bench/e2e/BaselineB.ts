@@ -3,9 +3,11 @@
  * for the stream (computed before the clock starts), written with the bare mongodb driver the
  * way the service's MongoDB sink writes them: batches of the batch size, as many at once as the
  * service handles partitions, each an unordered insertMany with the key as `_id`, and only the
- * documents that already exist (E11000) replaced by `_id` with upsert.
+ * documents that already exist (E11000) replaced by `_id` with upsert (BareMongo.ts, which
+ * baseline C shares).
  */
-import { type AnyBulkWriteOperation, type Document, MongoBulkWriteError, MongoClient } from "mongodb"
+import { MongoClient } from "mongodb"
+import { insertOrReplace, type Keyed } from "./BareMongo.js"
 import { type StoredDocument, sinkDocuments } from "./Dataset.js"
 import { childConfig, emit } from "./Protocol.js"
 
@@ -21,14 +23,6 @@ export interface BaselineBConfig {
   readonly writeConcern: { readonly w: number | "majority"; readonly journal: boolean }
 }
 
-const withoutId = (d: StoredDocument): Document => {
-  const { _id, ...rest } = d
-  return rest
-}
-
-const replaceAll = (docs: ReadonlyArray<StoredDocument>): AnyBulkWriteOperation<StoredDocument>[] =>
-  docs.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: withoutId(d), upsert: true } }))
-
 const main = async () => {
   const config = childConfig<BaselineBConfig>()
   const docs = sinkDocuments(config.seed, config.records, config.batchSize, config.farLimit)
@@ -37,24 +31,15 @@ const main = async () => {
 
   const client = new MongoClient(config.uri, { maxPoolSize: config.lanes + 2 })
   await client.connect()
-  const collection = client.db(config.database).collection<StoredDocument>(config.collection)
+  const collection = client.db(config.database).collection<Keyed>(config.collection)
   const options = { ordered: false, writeConcern: config.writeConcern }
   let inserted = 0
   let replaced = 0
 
   const insert = async (batch: StoredDocument[]) => {
-    try {
-      await collection.insertMany(batch, options)
-      inserted += batch.length
-    } catch (e) {
-      if (!(e instanceof MongoBulkWriteError)) throw e
-      const errors = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]
-      if (errors.length === 0 || errors.some((w) => w.code !== 11000)) throw e
-      const existing = errors.map((w) => batch[w.index]!)
-      inserted += batch.length - existing.length
-      await collection.bulkWrite(replaceAll(existing), options)
-      replaced += existing.length
-    }
+    const written = await insertOrReplace(collection, batch, options)
+    inserted += written.inserted
+    replaced += written.replaced
   }
 
   let next = 0

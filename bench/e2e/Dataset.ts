@@ -66,6 +66,17 @@ export const messageOf = (record: GeneratedRecord, timestamp?: number): Message 
   ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }),
 })
 
+/** Whether a message's value parses as a JSON object: what baseline C stores in MongoDB. */
+export const parsesAsObject = (record: GeneratedRecord): boolean => {
+  if (!(record.value instanceof Uint8Array)) return true
+  try {
+    const value: unknown = JSON.parse(encode(record).toString("utf8"))
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
+}
+
 export const shippedSpec = (): PipelineSpec => {
   const file = join(root, "config", "pipeline.yaml")
   const parsed = Result.getOrThrow(parsePipelineText(readFileSync(file, "utf8"), "yaml"))

@@ -48,7 +48,7 @@ export const defaults: Options = {
 export const usage = `usage: npm run bench -- e2e [options]
 
   --records N           records preloaded into the source topic          [${defaults.records}]
-  --batch-size N        PIPELINE__BATCH_SIZE, and the batch of both baselines [${defaults.batchSize}]
+  --batch-size N        PIPELINE__BATCH_SIZE, and the baselines' batch    [${defaults.batchSize}]
   --reps N              repetitions of each throughput figure (median)    [${defaults.reps}]
   --latency-seconds S   measured time of each latency run                 [${defaults.latencySeconds}]
   --latency-warmup S    unmeasured load before it                         [${defaults.latencyWarmupSeconds}]

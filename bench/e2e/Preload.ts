@@ -4,7 +4,7 @@
  */
 import { Partitioners } from "kafkajs"
 import type { Kind } from "../../src/Generator/Records.js"
-import { benchRecords, messageOf } from "./Dataset.js"
+import { benchRecords, messageOf, parsesAsObject } from "./Dataset.js"
 import { type Cluster, kafkaClient } from "./Infra.js"
 
 export interface Preloaded {
@@ -15,6 +15,11 @@ export interface Preloaded {
   readonly leftOut: number
   readonly seconds: number
   readonly ends: ReadonlyMap<number, bigint>
+  /**
+   * The documents baseline C stores: one per distinct key among the messages whose value is a
+   * JSON object, and one per such message without a key.
+   */
+  readonly bareDocuments: number
 }
 
 const SEND = 2_000
@@ -37,11 +42,17 @@ export const preload = async (
   const kinds: Record<Kind, number> = { valid: 0, invalid: 0, duplicate: 0, malformed: 0, oversized: 0 }
   const started = performance.now()
   let lastIndex = -1
+  const keys = new Set<string>()
+  let keyless = 0
   try {
     let batch = []
     for (const record of benchRecords(seed, 0, count, farLimit)) {
       kinds[record.kind]++
       lastIndex = record.index
+      if (parsesAsObject(record)) {
+        if (record.key === null) keyless++
+        else keys.add(record.key)
+      }
       batch.push(messageOf(record))
       if (batch.length === SEND) {
         await producer.send({ topic, acks: -1, messages: batch })
@@ -57,5 +68,13 @@ export const preload = async (
   const stored = [...ends.values()].reduce((a, b) => a + b, 0n)
   if (stored !== BigInt(count))
     throw new Error(`preload: ${topic} holds ${stored} messages, expected ${count}`)
-  return { topic, records: count, kinds, leftOut: lastIndex + 1 - count, seconds, ends }
+  return {
+    topic,
+    records: count,
+    kinds,
+    leftOut: lastIndex + 1 - count,
+    seconds,
+    ends,
+    bareDocuments: keys.size + keyless,
+  }
 }

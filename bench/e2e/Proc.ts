@@ -123,3 +123,20 @@ export const coresUsed = (before: CpuSnapshot, after: CpuSnapshot): Record<strin
   used.other = Math.max(0, busy - named) / seconds
   return used
 }
+
+/**
+ * Microseconds of CPU time (user + system, from /proc/<pid>/stat) each named process spent
+ * between two snapshots per record, and the whole machine's busy time per record.
+ */
+export const cpuPerRecord = (
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  records: number,
+): Record<string, number> => {
+  const per: Record<string, number> = {}
+  for (const [name, cpu] of Object.entries(after.processes)) {
+    per[name] = ((cpu - (before.processes[name] ?? cpu)) * 1e6) / records
+  }
+  per.machine = ((after.machine.busy - before.machine.busy) * 1e6) / records
+  return per
+}

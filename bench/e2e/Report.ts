@@ -1,9 +1,10 @@
 /**
  * The table printed on stdout: the headline figures, ratios and targets of a run, the checks,
- * then what the CPU did. Every figure is in the JSON too.
+ * then what the CPU did: cores busy per process, and CPU time per record per process. Every
+ * figure is in the JSON too.
  */
 import type { E2eResult, LatencyFigures } from "./Result.js"
-import type { Summary } from "./Stats.js"
+import { type Summary, summarize } from "./Stats.js"
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`
@@ -41,12 +42,21 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
   )
   say(row("A  client ceiling: kafkajs consume -> produce", r.baselineA.summary, "records/s"))
   say(row("B  sink ceiling: insertMany, E11000 -> replaceOne", r.baselineB.summary, "documents/s"))
+  say(row("C  bare pipeline: consume, MongoDB || produce, commit", r.baselineC.summary, "records/s"))
+  say(
+    row(
+      "   of which replaced by _id after E11000",
+      summarize(r.baselineC.reps.map((x) => x.replaced)),
+      "documents",
+    ),
+  )
   say(row("P  pipeline: full DAG, both sinks, dead letters", r.pipeline.summary, "records/s"))
   say(row("   of which MongoDB documents written", r.pipeline.documentsPerSecond, "documents/s"))
   say(`${pad("   P / A", 52)}${lpad(r.ratios.pipelineOverA.toFixed(2), 9)}`)
   say(`${pad("   P / B (records/s over documents/s)", 52)}${lpad(r.ratios.pipelineOverB.toFixed(2), 9)}`)
   say(`${pad("   P documents/s / B", 52)}${lpad(r.ratios.pipelineDocumentsOverB.toFixed(2), 9)}`)
   say(`${pad("   P / min(A, B)", 52)}${lpad(r.ratios.pipelineOverMin.toFixed(2), 9)}`)
+  say(`${pad("   P / C", 52)}${lpad(r.ratios.pipelineOverC.toFixed(2), 9)}`)
   if (r.latency !== null) {
     const l = r.latency
     const lat = (name: string, p: LatencyFigures) =>
@@ -82,12 +92,41 @@ export const renderReport = (r: E2eResult, jsonFile: string): string => {
     for (const c of r.checks) say(`  ${c}`)
   }
   say()
-  const names = ["pipeline", "baselineA", "baselineB", "kafka", "ferretdb", "bench", "other", "machine"]
+  const names = [
+    "pipeline",
+    "baselineA",
+    "baselineB",
+    "baselineC",
+    "kafka",
+    "ferretdb",
+    "bench",
+    "other",
+    "machine",
+  ]
   say(`CPU, cores busy during the measured window (median; the machine has ${r.machine.cores}):`)
   say(`  ${pad("", 12)}${names.map((n) => lpad(n, 10)).join("")}`)
   for (const [phase, cores] of Object.entries(r.cpu)) {
     say(
       `  ${pad(phase, 12)}${names.map((n) => lpad(cores[n] === undefined ? "" : cores[n].toFixed(2), 10)).join("")}`,
+    )
+  }
+  say()
+  const measured: Readonly<Record<string, string>> = {
+    A: "baselineA",
+    B: "baselineB",
+    C: "baselineC",
+    P: "pipeline",
+  }
+  const us = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(1))
+  say("CPU time per record, µs (user + system over the measured window / N records; median):")
+  say(
+    `  ${pad("", 12)}${["process", "kafka", "ferretdb", "the three", "machine"].map((n) => lpad(n, 10)).join("")}`,
+  )
+  for (const [phase, per] of Object.entries(r.cpuPerRecord)) {
+    const own = per[measured[phase] ?? ""]
+    const three = [own, per.kafka, per.ferretdb].reduce<number>((sum, x) => sum + (x ?? 0), 0)
+    say(
+      `  ${pad(`${phase} ${measured[phase] ?? ""}`, 12)}${[own, per.kafka, per.ferretdb, three, per.machine].map((x) => lpad(us(x), 10)).join("")}`,
     )
   }
   say()

@@ -13,9 +13,10 @@ import type { Run } from "./Run.js"
 import { serviceEnv } from "./Service.js"
 import { median, type Summary, summarize } from "./Stats.js"
 import {
+  type BareRepetition,
+  type DrainRepetition,
   PARTITIONS_CONCURRENCY,
   type PipelineRepetition,
-  type Repetition,
   type SinkRepetition,
 } from "./Throughput.js"
 
@@ -63,16 +64,20 @@ export interface E2eResult {
     readonly kinds: Readonly<Record<Kind, number>>
     readonly leftOutFarDuplicates: number
     readonly expectedDocuments: number
+    /** The documents baseline C stores (every JSON object of the stream under its key). */
+    readonly bareDocuments: number
   }
   readonly preload: { readonly seconds: number; readonly recordsPerSecond: number }
-  readonly baselineA: Figure<Repetition>
+  readonly baselineA: Figure<DrainRepetition>
   readonly baselineB: Figure<SinkRepetition>
+  readonly baselineC: Figure<BareRepetition>
   readonly pipeline: Figure<PipelineRepetition> & { readonly documentsPerSecond: Summary }
   readonly ratios: {
     readonly pipelineOverA: number
     readonly pipelineOverB: number
     readonly pipelineOverMin: number
     readonly pipelineDocumentsOverB: number
+    readonly pipelineOverC: number
   }
   readonly latency: {
     readonly targetRate: number
@@ -85,17 +90,31 @@ export interface E2eResult {
     readonly latencyPeakRssBytes: Summary | null
     readonly peakRssBytes: number
   }
+  /** Cores busy during each phase's measured windows, per process (median of the repetitions). */
   readonly cpu: Readonly<Record<string, Readonly<Record<string, number>>>>
+  /**
+   * Microseconds of CPU time per record of the source topic, per process, for A, B, C and P
+   * (median of the repetitions; see Proc.cpuPerRecord).
+   */
+  readonly cpuPerRecord: Readonly<Record<string, Readonly<Record<string, number>>>>
   readonly targets: ReadonlyArray<Target>
   readonly checks: ReadonlyArray<string>
 }
 
-const medianCores = (reps: ReadonlyArray<{ readonly cores: Readonly<Record<string, number>> }>) => {
-  const names = new Set(reps.flatMap((r) => Object.keys(r.cores)))
+/** The median of each process's figure over the repetitions. */
+const medianOf = (figures: ReadonlyArray<Readonly<Record<string, number>>>) => {
+  const names = new Set(figures.flatMap((f) => Object.keys(f)))
   const out: Record<string, number> = {}
-  for (const n of names) out[n] = median(reps.flatMap((r) => (r.cores[n] === undefined ? [] : [r.cores[n]])))
+  for (const n of names) out[n] = median(figures.flatMap((f) => (f[n] === undefined ? [] : [f[n]])))
   return out
 }
+
+const medianCores = (reps: ReadonlyArray<{ readonly cores: Readonly<Record<string, number>> }>) =>
+  medianOf(reps.map((r) => r.cores))
+
+const medianCpuPerRecord = (
+  reps: ReadonlyArray<{ readonly cpuPerRecord: Readonly<Record<string, number>> }>,
+) => medianOf(reps.map((r) => r.cpuPerRecord))
 
 const latencyFigures = (
   reps: ReadonlyArray<LatencyRepetition>,
@@ -116,8 +135,9 @@ export interface Measured {
   readonly versions: Versions
   readonly busyCoresBefore: number
   readonly source: Preloaded
-  readonly a: ReadonlyArray<Repetition>
+  readonly a: ReadonlyArray<DrainRepetition>
   readonly b: ReadonlyArray<SinkRepetition>
+  readonly c: ReadonlyArray<BareRepetition>
   readonly p: ReadonlyArray<PipelineRepetition>
   readonly latency: ReadonlyArray<LatencyRepetition>
   readonly targetRate: number
@@ -126,12 +146,13 @@ export interface Measured {
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
 
 export const assemble = (m: Measured): E2eResult => {
-  const { run, a, b, p, source, targetRate } = m
+  const { run, a, b, c, p, source, targetRate } = m
   const o = run.options
   const lat = m.latency
   const pipeline = summarize(p.map((x) => x.rate))
   const A = summarize(a.map((x) => x.rate))
   const B = summarize(b.map((x) => x.rate))
+  const C = summarize(c.map((x) => x.rate))
   const documentsPerSecond = summarize(p.map((x) => x.documents / x.seconds))
   const expectedDocuments = b[0]?.items ?? 0
   const drainRss = summarize(p.map((x) => x.peakRssBytes))
@@ -147,12 +168,19 @@ export const assemble = (m: Measured): E2eResult => {
           sinkAppend: latencyFigures(lat, (r) => r.sinkAppend),
         }
   const overMin = pipeline.median / Math.min(A.median, B.median)
+  const overC = pipeline.median / C.median
   const targets: Target[] = [
     {
       name: "pipeline >= 85% of min(A, B)",
       target: `${(overMin * 100).toFixed(0)}% of min(A, B)`,
       value: overMin,
       met: overMin >= 0.85,
+    },
+    {
+      name: "pipeline >= 90% of C",
+      target: `${(overC * 100).toFixed(0)}% of C`,
+      value: overC,
+      met: overC >= 0.9,
     },
     ...(latency === null
       ? []
@@ -185,8 +213,28 @@ export const assemble = (m: Measured): E2eResult => {
     checks.push(
       `every drain stored exactly the ${int(expectedDocuments)} documents of baseline B and exited 0`,
     )
+  const bare: string[] = []
+  for (const x of [...a, ...c]) {
+    if (x.sinkMessages !== o.records)
+      bare.push(`${x.label}: ${int(x.sinkMessages)} messages on the sink topic, ${int(o.records)} consumed`)
+    if (x.uncommitted.length > 0)
+      bare.push(`${x.label}: committed offsets short of the topic's end (${x.uncommitted.join(", ")})`)
+  }
+  for (const x of c) {
+    if (x.documents !== source.bareDocuments)
+      bare.push(
+        `${x.label}: ${int(x.documents)} documents in MongoDB, the stream's JSON objects have ${int(source.bareDocuments)} keys`,
+      )
+  }
+  checks.push(
+    ...(bare.length > 0
+      ? bare
+      : [
+          `A and C put all ${int(o.records)} records on their sink topics and committed the topic's end; C stored the ${int(source.bareDocuments)} documents of the stream's JSON objects`,
+        ]),
+  )
   // A shared machine: say which windows other work cut into (their figures are depressed).
-  for (const x of [...a, ...b, ...p, ...lat]) {
+  for (const x of [...a, ...b, ...c, ...p, ...lat]) {
     const other = x.cores.other ?? 0
     if (other > 0.25)
       checks.push(
@@ -233,24 +281,38 @@ export const assemble = (m: Measured): E2eResult => {
       serviceEnv: settingsEnv,
       serviceNodeFlags: ["--disable-warning=TimeoutNegativeWarning", ...o.serviceFlags],
     },
-    dataset: { kinds: source.kinds, leftOutFarDuplicates: source.leftOut, expectedDocuments },
+    dataset: {
+      kinds: source.kinds,
+      leftOutFarDuplicates: source.leftOut,
+      expectedDocuments,
+      bareDocuments: source.bareDocuments,
+    },
     preload: { seconds: source.seconds, recordsPerSecond: o.records / source.seconds },
     baselineA: { summary: A, reps: a },
     baselineB: { summary: B, reps: b },
+    baselineC: { summary: C, reps: c },
     pipeline: { summary: pipeline, reps: p, documentsPerSecond },
     ratios: {
       pipelineOverA: pipeline.median / A.median,
       pipelineOverB: pipeline.median / B.median,
       pipelineOverMin: overMin,
       pipelineDocumentsOverB: documentsPerSecond.median / B.median,
+      pipelineOverC: overC,
     },
     latency,
     memory: { drainPeakRssBytes: drainRss, latencyPeakRssBytes: latencyRss, peakRssBytes: peakRss },
     cpu: {
       A: medianCores(a),
       B: medianCores(b),
+      C: medianCores(c),
       P: medianCores(p),
       ...(lat.length === 0 ? {} : { latency: medianCores(lat) }),
+    },
+    cpuPerRecord: {
+      A: medianCpuPerRecord(a),
+      B: medianCpuPerRecord(b),
+      C: medianCpuPerRecord(c),
+      P: medianCpuPerRecord(p),
     },
     targets,
     checks,
