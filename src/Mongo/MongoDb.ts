@@ -1,25 +1,31 @@
 /**
- * MongoDB as the pipeline uses it: upserts by `_id` into the target collection and a ping.
+ * MongoDB as the pipeline uses it: upserts by `_id` into the target collection, the duplicate
+ * checks' saved windows beside it, and a ping.
  * The live layer holds the client (pooled, one per process), connected when the layer is
  * built and closed when it is torn down. The connection string is a secret: it is only
  * unwrapped here.
  */
-import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { MongoClient, type WriteConcernSettings } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
-import { type RefusedDocument, type SinkDocument, type StoredDocument, upsertAll } from "./MongoSink.js"
+import { type SinkDocument, type StoredDocument, type UpsertResult, upsertAll } from "./MongoSink.js"
+import { type StoredKeys, type WindowStore, windowStore } from "./SavedKeys.js"
 
 export interface MongoDbShape {
   /**
-   * Stores every document under its `_id`, replacing what is there; returns the documents the
-   * server rejected with a data error. Fails when the server as a whole cannot take the writes.
+   * Stores every document under its `_id`, replacing what is there unless that was written from
+   * a later position of the same partition; returns the documents the server rejected with a
+   * data error and those left alone as stale. Fails when the server as a whole cannot take the
+   * writes.
    */
   readonly upsert: (
     documents: ReadonlyArray<SinkDocument>,
     writeConcern: WriteConcernSettings,
-  ) => Effect.Effect<ReadonlyArray<RefusedDocument>, MongoWriteError>
+  ) => Effect.Effect<UpsertResult, MongoWriteError>
   readonly ping: Effect.Effect<void, MongoConnectionError>
+  /** The duplicate checks' windows, kept in `<collection>_duplicate_windows` (SavedKeys.ts). */
+  readonly windows: WindowStore
 }
 
 export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/MongoDb") {
@@ -56,9 +62,18 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
       )
       const db = client.db(mongodb.database)
       const collection = db.collection<StoredDocument>(mongodb.collection)
+      // FerretDB scans the collection for an update filter beyond `{_id}`: there the read before
+      // the replace decides alone (MongoSink.ts). A server that does not answer buildInfo is MongoDB.
+      const ferretDb = yield* Effect.tryPromise(() => db.admin().command({ buildInfo: 1 })).pipe(
+        Effect.map((info) => typeof info.ferretdbVersion === "string"),
+        Effect.timeoutOption(mongodb.timeout),
+        Effect.map(Option.getOrElse(() => false)),
+        Effect.orElseSucceed(() => false),
+      )
+      const options = { replaceBatchSize: mongodb.replaceBatchSize, conditionalReplace: !ferretDb }
       return MongoDb.of({
-        upsert: (documents, writeConcern) =>
-          upsertAll(collection, documents, writeConcern, mongodb.replaceBatchSize),
+        upsert: (documents, writeConcern) => upsertAll(collection, documents, writeConcern, options),
+        windows: windowStore(db.collection<StoredKeys>(`${mongodb.collection}_duplicate_windows`)),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),
           catch: (cause) => new MongoConnectionError({ cause }),

@@ -27,6 +27,10 @@ export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettere
 export const recordsWritten = Metric.counter("pipeline_records_written_total", {
   description: "Records acknowledged by a sink, by sink",
 })
+export const staleWrites = Metric.counter("pipeline_mongodb_stale_writes_total", {
+  description:
+    "Records a MongoDB sink left alone because the stored document was written from a later offset of the same partition, by sink",
+})
 export const taskRecords = Metric.counter("pipeline_task_records_total", {
   description:
     "What each task counted over its batches, by task and counter (records in, invalidated, skipped, and the task's own: mapped, converted, duplicates, ...)",

@@ -1,6 +1,6 @@
 /**
  * Delivery at least once (the default): the sinks, each in its turn on its lane, beside the dead
- * letters known before writing; then the dead letters of the records a sink turned away while
+ * letters known before writing and the keys of the durable duplicate windows; then the dead letters of the records a sink turned away while
  * writing. The source commits the batch's offset once this is done, so a crash before that reads
  * the batch again: MongoDB ends the same, the topics may carry its messages twice.
  */
@@ -20,6 +20,7 @@ export const atLeastOnce = (parts: DeliveryParts): Delivery => ({
       yield* Effect.all(
         [
           parts.sendDeadLetters([...admitted.malformed, ...early.deadLetters], scope),
+          parts.saveWindows(admitted),
           ...sinkStages.map((stage) => parts.writeKindInTurn(admitted, stage, runs)),
         ],
         { concurrency: "unbounded", discard: true },

@@ -15,6 +15,7 @@ import type { WriteLanes } from "./Lanes.js"
 import { deadLetterMessage } from "./Messages.js"
 import type { PipelinePlan } from "./PipelineDag.js"
 import type { SinkStage } from "./Sinks.js"
+import type { WindowKeys, Windows } from "./Windows.js"
 import type { makeWrites, SinkRun, WriteScope } from "./Writes.js"
 
 /** Where the records of a delivered batch ended, and what each sink wrote. */
@@ -33,6 +34,8 @@ export interface Admitted {
   readonly classifyWith: (rejections: ReadonlyArray<Rejection>) => Classified
   /** The dead letters of the messages that were not records. */
   readonly malformed: ReadonlyArray<DeadLetter>
+  /** The keys the batch leaves in the duplicate checks' durable windows, saved before its offsets are committed. */
+  readonly windowKeys: ReadonlyArray<WindowKeys>
 }
 
 export interface Delivery {
@@ -77,6 +80,8 @@ export interface DeliveryParts {
   ) => Effect.Effect<void, BatchAbandoned>
   /** What each sink wrote, by name. */
   readonly writtenBy: (runs: ReadonlyArray<SinkRun>) => Readonly<Record<string, number>>
+  /** Saves the batch's keys of the durable duplicate windows. */
+  readonly saveWindows: (admitted: Admitted) => Effect.Effect<void>
 }
 
 export const deliveryParts = (options: {
@@ -85,8 +90,9 @@ export const deliveryParts = (options: {
   readonly lanes: WriteLanes
   readonly producer: ProducerShape
   readonly dlqTopic: string
+  readonly windows: Windows
 }): DeliveryParts => {
-  const { plan, writes, lanes, producer, dlqTopic } = options
+  const { plan, writes, lanes, producer, dlqTopic, windows } = options
   const writeKind: DeliveryParts["writeKind"] = (admitted, stage, runs, via) =>
     Effect.forEach(
       plan.sinks.flatMap((planned, i) => (planned.sink.stage === stage ? [i] : [])),
@@ -119,5 +125,6 @@ export const deliveryParts = (options: {
       lanes.inTurn(admitted.batch, stage, writeKind(admitted, stage, runs, via)),
     writtenBy: (runs) =>
       Object.fromEntries(plan.sinks.map((planned, i) => [planned.sink.name, runs[i]!.written])),
+    saveWindows: (admitted) => windows.save(admitted.batch, admitted.scope, admitted.windowKeys),
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Delivery exactly once on the Kafka side (KAFKA__DELIVERY=exactly_once): MongoDB first, in the
- * batch's turn; then one transaction holds the sink messages, every dead letter and the batch's
+ * batch's turn, beside the keys of the durable duplicate windows; then one transaction holds the sink messages, every dead letter and the batch's
  * next offset, committed in the batch's turn on the sink topic's lane (Kafka/Transactions.ts). A
  * crash between the two leaves MongoDB written and the transaction never committed: the batch is
  * read again, MongoDB rewritten with the same documents, and read_committed readers never see
@@ -105,7 +105,13 @@ export const exactlyOnce = (parts: DeliveryParts, tx: TransactionsShape): Delive
           return { ...classifyWith([]), written: {}, runs: nothingWritten(parts.plan.sinks.length) }
         }
         const runs: Array<SinkRun> = new Array(parts.plan.sinks.length)
-        yield* parts.writeKindInTurn(admitted, "mongodb_sink", runs)
+        yield* Effect.all(
+          [parts.writeKindInTurn(admitted, "mongodb_sink", runs), parts.saveWindows(admitted)],
+          {
+            concurrency: "unbounded",
+            discard: true,
+          },
+        )
         const final = yield* inTransaction(admitted.batch, scope, (via) =>
           Effect.gen(function* () {
             // The transaction holds the batch's turn on the sink topic's lane already.

@@ -28,6 +28,7 @@ import { type Admission, makeAdmission } from "./Admission.js"
 import type { ParsedBatch } from "./Batch.js"
 import { type Branch, mergeBranches } from "./Merge.js"
 import { kafkaSink, mongoSink, type Sink } from "./Sinks.js"
+import type { DurableWindow } from "./Windows.js"
 
 type Records = ReadonlyArray<PipelineRecord>
 
@@ -58,6 +59,8 @@ export interface PipelinePlan {
   /** What each sink is given of a batch, and what no sink may take; the processor asks once per batch. */
   readonly admit: (batch: ParsedBatch, outputs: Outputs) => Admission
   readonly retry: RetrySettings
+  /** The duplicate checks whose windows are kept beside the documents (Windows.ts). */
+  readonly windows: ReadonlyArray<DurableWindow>
 }
 
 /** How to build each kind of sink (Config/SinkKinds.ts); the live ones write to MongoDB and Kafka, tests pass their own. */
@@ -153,6 +156,7 @@ export const buildPlan = (
     const sinks: Array<PlannedSink> = []
     const sinkReaders = new Map<string, (batch: ParsedBatch, outputs: Outputs) => Records>()
     const tasks: Array<Task.Any> = []
+    const windows: Array<DurableWindow> = []
     for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
       if (isSinkTask(t)) {
@@ -164,6 +168,8 @@ export const buildPlan = (
         sinkReaders.set(t.name, read)
       } else {
         const transform = runTask(t, { maxKeyBytes: settings.maxKeyBytes })
+        if (transform.durableWindow !== undefined)
+          windows.push({ task: t.name, window: transform.durableWindow })
         tasks.push(
           task({
             ...common(t, retry),
@@ -195,5 +201,6 @@ export const buildPlan = (
       inputOf,
       admit,
       retry,
+      windows,
     })
   })

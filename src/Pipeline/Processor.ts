@@ -24,6 +24,7 @@ import type { PipelineRecord, Reason } from "../Domain/Record.js"
 import { type Batch, BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { TransactionsShape } from "../Kafka/Transactions.js"
+import type { WindowStore } from "../Mongo/SavedKeys.js"
 import * as Metrics from "../Observability/Metrics.js"
 import { atLeastOnce } from "./AtLeastOnce.js"
 import type { BatchSummary, ParsedBatch } from "./Batch.js"
@@ -35,12 +36,15 @@ import { WriteLanes } from "./Lanes.js"
 import { type Parsed, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
+import { makeWindows, noWindows, type WindowKeys, type Windows } from "./Windows.js"
 import { makeWrites, type WriteScope } from "./Writes.js"
 
 export interface ProcessorSettings {
   readonly pipeline: AppSettings["pipeline"]
   readonly maxMessageBytes: number
   readonly dlqTopic: string
+  /** Where the duplicate checks' durable windows are kept, and the consumer group they belong to; none: in memory only. */
+  readonly windows?: { readonly store: WindowStore; readonly group: string }
 }
 
 /** Where every message of a batch ends, all of it written. */
@@ -105,6 +109,7 @@ interface Steps {
   readonly plan: PipelinePlan
   readonly delivery: Delivery
   readonly settings: ProcessorSettings
+  readonly windows: Windows
 }
 
 /** The DAG over the batch's records: the transforms, then the sinks in parallel. */
@@ -161,6 +166,7 @@ const admit = (
   parsed: Parsed,
   input: ParsedBatch,
   result: Result,
+  windowKeys: ReadonlyArray<WindowKeys>,
 ): Admitted => {
   const { plan } = steps
   const outputs = (name: string) => result.output(name) as ReadonlyArray<PipelineRecord>
@@ -176,6 +182,7 @@ const admit = (
     classifyWith: (rejections: ReadonlyArray<Rejection>) =>
       classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!),
     malformed: malformedLetters(parsed),
+    windowKeys,
   }
 }
 
@@ -185,11 +192,16 @@ const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect
     const messages = yield* steps.delivery.unwritten(batch, scope)
     const parsed = parseMessages(messages, steps.settings.maxMessageBytes)
     const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
+    yield* steps.windows.ready(batch, scope)
     const result = yield* runDag(steps, batch, input)
     const failed = failedTransform(result)
     if (failed !== undefined)
       return { ...(yield* transformFailed(steps, batch, scope, parsed, failed)), consumed: messages.length }
-    const admitted = admit(steps, batch, scope, parsed, input, result)
+    const windowKeys = yield* steps.windows.keysOf(
+      batch,
+      (task) => result.output(task) as ReadonlyArray<PipelineRecord>,
+    )
+    const admitted = admit(steps, batch, scope, parsed, input, result, windowKeys)
     const delivered = yield* steps.delivery.deliver(admitted)
     yield* recordSinkRuns(steps.plan.sinks, delivered.runs)
     return {
@@ -235,9 +247,18 @@ export const makeProcessor = (
   transactions?: TransactionsShape,
 ) => {
   const writes = makeWrites({ pipeline: settings.pipeline, producer, dlqTopic: settings.dlqTopic, stalls })
-  const parts = deliveryParts({ plan, writes, lanes, producer, dlqTopic: settings.dlqTopic })
+  const windows =
+    settings.windows === undefined
+      ? noWindows
+      : makeWindows({
+          windows: plan.windows,
+          store: settings.windows.store,
+          group: settings.windows.group,
+          writes,
+        })
+  const parts = deliveryParts({ plan, writes, lanes, producer, dlqTopic: settings.dlqTopic, windows })
   const delivery = transactions === undefined ? atLeastOnce(parts) : exactlyOnce(parts, transactions)
-  const steps: Steps = { plan, delivery, settings }
+  const steps: Steps = { plan, delivery, settings, windows }
 
   const handle = (batch: Batch): Effect.Effect<BatchSummary, BatchAbandoned> => {
     const scope = scopeOf(batch)

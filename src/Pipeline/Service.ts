@@ -76,6 +76,7 @@ export const runPipeline = (spec: PipelineSpec) =>
               pipeline: settings.pipeline,
               maxMessageBytes: settings.kafka.maxMessageBytes,
               dlqTopic: settings.kafka.topicDlq,
+              windows: { store: mongo.windows, group: settings.kafka.consumerGroup },
             },
             stalls,
             lanes,

@@ -5,7 +5,7 @@
  * neither; and reports the records the server turned away with a data error while writing.
  * Whole-write failures are errors whose kind (Domain/ErrorKind.ts) decides what follows.
  */
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import type { Message } from "kafkajs"
 import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings, SinkType } from "../Config/SinkKinds.js"
@@ -15,7 +15,8 @@ import { encodedSize, headersSize } from "../Kafka/MessageSize.js"
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
-import { maxDocumentBytes } from "../Mongo/MongoSink.js"
+import { maxDocumentBytes, positionField, type StaleDocument } from "../Mongo/MongoSink.js"
+import * as Metrics from "../Observability/Metrics.js"
 import { type BatchOrigin, sinkMessage } from "./Messages.js"
 
 /** Where a record was turned away, as the dead-letter headers name it: the sink's type. */
@@ -63,6 +64,36 @@ const idOverheadBytes = 16
 // Room for the headers of a sink message (correlation id, source coordinates).
 const sinkHeaderBytes = 1024
 
+/** One DEBUG line per stale write: the key, the position of the record and of what is stored. */
+const logStale = (
+  name: string,
+  records: ReadonlyArray<Keyed>,
+  origin: BatchOrigin,
+  stale: ReadonlyArray<StaleDocument>,
+) =>
+  Effect.forEach(
+    stale,
+    ({ index, stored }) => {
+      const { record, key } = records[index]!
+      const from = record.source ?? {
+        topic: origin.topic,
+        partition: origin.partition,
+        offset: record.offset,
+      }
+      return Effect.logDebug("stale write left alone: the stored document is newer").pipe(
+        Effect.annotateLogs({
+          sink: name,
+          key,
+          record_position: `${from.topic}/${from.partition}@${from.offset}`,
+          stored_position: `${stored.topic}/${stored.partition}@${stored.offset}`,
+        }),
+      )
+    },
+    { discard: true },
+  ).pipe(
+    Effect.andThen(Metric.update(Metric.withAttributes(Metrics.staleWrites, { sink: name }), stale.length)),
+  )
+
 export const mongoSink = (
   name: string,
   mongo: MongoDbShape,
@@ -73,6 +104,12 @@ export const mongoSink = (
     name,
     stage: "mongodb_sink",
     refuses: ({ record, key }) => {
+      if (Object.hasOwn(record.value, positionField))
+        return {
+          task: name,
+          rule: "reserved_field",
+          message: `the field "${positionField}" is where the MongoDB sink keeps each document's source position; rename it (field mapping) to keep it`,
+        }
       // BSON takes at most 8 bytes for every byte of JSON (a one-digit number becomes a double
       // with its type and field name): a record read from a small message cannot be too large.
       if (record.sourceBytes !== undefined && record.sourceBytes * 8 + key.length * 3 < maxDocumentBytes)
@@ -86,16 +123,28 @@ export const mongoSink = (
           }
         : undefined
     },
-    write: (records) =>
+    write: (records, origin) =>
       mongo
         .upsert(
-          records.map(({ record, key }) => ({ id: key, document: record.value })),
+          records.map(({ record, key }) => ({
+            id: key,
+            document: record.value,
+            position: record.source ?? {
+              topic: origin.topic,
+              partition: origin.partition,
+              offset: record.offset,
+            },
+          })),
           writeConcern,
         )
         .pipe(
-          Effect.map((rejections) => ({
-            written: records.length - rejections.length,
-            rejected: rejections.map((r) => ({
+          Effect.tap(({ stale }) =>
+            stale.length === 0 ? Effect.void : logStale(name, records, origin, stale),
+          ),
+          Effect.map(({ refused }) => ({
+            // A stale record is accounted as written: the sink holds a newer version of it.
+            written: records.length - refused.length,
+            rejected: refused.map((r) => ({
               record: records[r.index]!.record,
               reason: {
                 task: name,

@@ -15,12 +15,14 @@
  *   Offsets carry no partition, so the same key at the same offset of two partitions also
  *   passes; the upsert by key in MongoDB still leaves one document.
  *
- * What this guarantees: the window is in memory, per instance and per process. It catches
- * duplicates within a batch and across recent batches on this instance. It is empty after a
- * restart and is not shared between instances: a partition that moves to another instance
- * takes no window with it. The MongoDB sink upserts by record key, so replays and duplicates
- * that reach different instances still end as one document in MongoDB; the sink topic may
- * then carry the same keyed message twice.
+ * What this guarantees: the window is in memory and, with `window.durable` (the default),
+ * also kept beside the documents in MongoDB: each batch's remembered keys are saved before its
+ * offsets are committed, and a partition's saved keys are read back into the window when the
+ * partition is assigned (Pipeline/Windows.ts). A restart, a crash or a partition that moves to
+ * another instance then checks the partition's records against the same keys. Keys are read
+ * back per partition: a key seen on two partitions is caught across them only while one
+ * instance holds both. With `durable: false` the window is empty after a restart and stays
+ * with the process.
  */
 import { Effect, Schema } from "effect"
 import { getPath, type Path, PathString, parsePath, setPath } from "../Domain/Path.js"
@@ -39,6 +41,8 @@ const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
 export const DuplicateWindow = Schema.Struct({
   maxKeys: PositiveInt.pipe(Schema.withDecodingDefaultKey(Effect.succeed(100_000))),
   ttlSeconds: Positive.pipe(Schema.withDecodingDefaultKey(Effect.succeed(3_600))),
+  /** Kept beside the documents in MongoDB and read back when a partition is assigned (true), or in memory only. */
+  durable: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(true))),
 })
 
 export const DuplicateCheckSettings = Schema.Struct({
@@ -139,7 +143,7 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
       levels: { windowKeys: window.size },
     }
   }
-  return Object.assign(transform, { window })
+  return Object.assign(transform, settings.window.durable ? { window, durableWindow: window } : { window })
 }
 
 export const definition = defineTask({

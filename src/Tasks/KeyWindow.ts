@@ -71,6 +71,15 @@ export class KeyWindow {
     return undefined
   }
 
+  /**
+   * Puts back a key seen at `at` (a saved window read again after a restart or a partition
+   * move): remembered unless the window holds it already or it is past the TTL.
+   */
+  restore(key: string, offset: string, at: number, now: number): void {
+    if (now - at >= this.ttlMs || this.lookup(key, now) !== undefined) return
+    this.remember(key, offset, at)
+  }
+
   /** Remembers a key not in the window; returns how many keys were evicted to make room. */
   remember(key: string, offset: string, now: number): number {
     let evicted = 0

@@ -12,6 +12,7 @@ import * as DataQuality from "./DataQuality.js"
 import * as DuplicateCheck from "./DuplicateCheck.js"
 import * as FieldMapping from "./FieldMapping.js"
 import * as Filter from "./Filter.js"
+import type { KeyWindow } from "./KeyWindow.js"
 import * as Project from "./Project.js"
 import * as Standardization from "./Standardization.js"
 import type { TaskOptions, Transform, TransformResult } from "./Transform.js"
@@ -92,10 +93,22 @@ export const writesOf = (task: TransformTask): ReadonlyArray<string> =>
 export const runTask = (
   task: TransformTask,
   options: Omit<TaskOptions, "name"> = {},
-): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TransformResult, TransformError>) => {
+): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TransformResult, TransformError>) & {
+  readonly durableWindow?: KeyWindow
+} => {
   const transform = makeTransform(task, options)
   const afterBatch = definitionOf(task.type)!.afterBatch
-  if (afterBatch === undefined) return (records) => Effect.sync(() => transform(records))
-  return (records) =>
-    Effect.sync(() => transform(records)).pipe(Effect.tap((result) => afterBatch(result as never, task.name)))
+  const durable = transform.durableWindow === undefined ? {} : { durableWindow: transform.durableWindow }
+  if (afterBatch === undefined)
+    return Object.assign(
+      (records: ReadonlyArray<PipelineRecord>) => Effect.sync(() => transform(records)),
+      durable,
+    )
+  return Object.assign(
+    (records: ReadonlyArray<PipelineRecord>) =>
+      Effect.sync(() => transform(records)).pipe(
+        Effect.tap((result) => afterBatch(result as never, task.name)),
+      ),
+    durable,
+  )
 }

@@ -7,6 +7,7 @@
  */
 import { type Effect, Schema } from "effect"
 import type { PipelineRecord } from "../Domain/Record.js"
+import type { KeyWindow } from "./KeyWindow.js"
 
 export interface TaskOptions {
   /** Task name as declared in the pipeline; it is the `task` of every reason the task gives. */
@@ -48,9 +49,15 @@ export const mapValid = (
   return { records: out, skipped }
 }
 
-export type Transform<S extends TaskStats = TaskStats> = (
+export type Transform<S extends TaskStats = TaskStats> = ((
   records: ReadonlyArray<PipelineRecord>,
-) => TransformResult<S>
+) => TransformResult<S>) & {
+  /**
+   * A duplicate check's window that the runtime keeps beside the documents and reads back when
+   * a partition is assigned (`window.durable`, Pipeline/Windows.ts).
+   */
+  readonly durableWindow?: KeyWindow
+}
 
 /** Every field a record may have. */
 export const everyField = "*"

@@ -54,7 +54,7 @@ describe("PipelineSpec", () => {
         key: ["event_id"],
         action: "remove",
         markField: "_duplicate",
-        window: { maxKeys: 100_000, ttlSeconds: 3_600 },
+        window: { maxKeys: 100_000, ttlSeconds: 3_600, durable: true },
       },
     })
     assert.deepStrictEqual(mongodb?.settings, { writeConcern: "majority", journal: true, ordered: false })

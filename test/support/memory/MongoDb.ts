@@ -1,9 +1,18 @@
 /**
- * The in-memory stand-in for src/Mongo/MongoDb.ts: documents by `_id`; the server can be down,
- * hang, or refuse a document.
+ * The in-memory stand-in for src/Mongo/MongoDb.ts: documents by `_id`, replaced only by a write
+ * from the same or a later position of their partition; the server can be down, hang, or refuse
+ * a document.
  */
 import { Effect } from "effect"
 import { MongoDb } from "../../../src/Mongo/MongoDb.js"
+import {
+  isNewer,
+  positionField,
+  type StaleDocument,
+  type StoredPosition,
+  storedPosition,
+} from "../../../src/Mongo/MongoSink.js"
+import type { SavedKeys } from "../../../src/Mongo/SavedKeys.js"
 import type { State } from "./State.js"
 
 export const memoryMongo = (state: State) =>
@@ -12,15 +21,36 @@ export const memoryMongo = (state: State) =>
       Effect.suspend(() => {
         if (state.mongoDown !== undefined) return Effect.fail(state.mongoDown)
         if (state.mongoHangs) return Effect.never
-        const rejections = []
-        for (const [index, { id, document }] of documents.entries()) {
+        const refused = []
+        const stale: Array<StaleDocument> = []
+        for (const [index, { id, document, position }] of documents.entries()) {
+          const incoming = storedPosition(position)
+          const stored = state.documents.get(id)?.[positionField] as StoredPosition | undefined
           if (state.refusedIds.has(id)) {
-            rejections.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
+            refused.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
+          } else if (stored !== undefined && isNewer(stored, incoming)) {
+            stale.push({ index, stored })
           } else {
-            state.documents.set(id, { ...document, _id: id })
+            state.documents.set(id, { ...document, _id: id, [positionField]: incoming })
           }
         }
-        return Effect.succeed(rejections)
+        return Effect.succeed({ refused, stale })
       }),
     ping: Effect.void,
+    windows: {
+      save: (scope, saved) =>
+        Effect.sync(() => {
+          const name = `${scope.group}/${scope.task}/${scope.topic}/${scope.partition}`
+          const batches = state.savedKeys.get(name) ?? new Map<string, SavedKeys>()
+          batches.set(saved.first, saved)
+          state.savedKeys.set(name, batches)
+        }),
+      load: (scope, forget) =>
+        Effect.sync(() => {
+          const name = `${scope.group}/${scope.task}/${scope.topic}/${scope.partition}`
+          return [...(state.savedKeys.get(name)?.values() ?? [])]
+            .filter((s) => s.at >= forget.since && Number(s.last) >= forget.offset)
+            .sort((a, b) => Number(a.first) - Number(b.first))
+        }),
+    },
   })

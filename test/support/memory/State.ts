@@ -6,6 +6,7 @@ import type { KafkaMessage, Message } from "kafkajs"
 import type { Document } from "mongodb"
 import { KafkaProduceError } from "../../../src/Kafka/Errors.js"
 import type { MongoWriteError } from "../../../src/Mongo/Errors.js"
+import type { SavedKeys } from "../../../src/Mongo/SavedKeys.js"
 
 export interface SentMessage {
   readonly topic: string
@@ -19,6 +20,8 @@ export class State {
   readonly committed = new Map<number, number>()
   readonly sent: SentMessage[] = []
   readonly documents = new Map<string, Document>()
+  /** The duplicate checks' saved windows: each scope's batches of keys, by first offset. */
+  readonly savedKeys = new Map<string, Map<string, SavedKeys>>()
   /** Sends to a topic fail while its entry is set. */
   readonly failingTopics = new Map<string, KafkaProduceError>()
   mongoDown: MongoWriteError | undefined = undefined
@@ -33,6 +36,7 @@ export class State {
     this.committed.clear()
     this.sent.length = 0
     this.documents.clear()
+    this.savedKeys.clear()
     this.failingTopics.clear()
     this.mongoDown = undefined
     this.mongoHangs = false
