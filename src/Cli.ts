@@ -1,15 +1,17 @@
 /**
  * The command line, built with effect/cli: `run` (the default) starts the service, `validate`
- * checks the settings and the pipeline file, `plan` prints the DAG. Exit codes: 0 success or
- * clean stop, 1 runtime failure, 2 bad configuration or usage.
+ * checks the settings and the pipeline file, `plan` prints the DAG, `replay` sends dead letters
+ * through the pipeline again. Exit codes: 0 success or clean stop, 1 runtime failure, 2 bad
+ * configuration or usage.
  */
 import { Data, Effect, Option, Runtime } from "effect"
-import { Argument, Command } from "effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
 import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } from "./Config/AppConfig.js"
 import { loadPipelineFile } from "./Config/PipelineFile.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
 import { describePlan } from "./Config/PlanText.js"
 import * as Usage from "./Config/Usage.js"
+import { defaultExamples, defaultMaxReplays, type ReplayFlags } from "./Replay/Options.js"
 
 /** A problem the user has to fix before the service can start; exits with code 2 and one clear message. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly text: string }> {
@@ -25,7 +27,58 @@ export interface Actions<E, R> {
   readonly run: Effect.Effect<void, E, R>
   readonly validate: Effect.Effect<void, E, R>
   readonly plan: (file: string | undefined) => Effect.Effect<void, E, R>
+  readonly replay: (flags: ReplayFlags) => Effect.Effect<void, E, R>
 }
+
+// Read as text and checked together afterwards (Replay/Options.ts), so that one pass names every problem.
+const text = (name: string, metavar: string, description: string) =>
+  Flag.String(name).pipe(Flag.withMetavar(metavar), Flag.withDescription(description), Flag.optional)
+const repeated = (name: string, metavar: string, description: string) =>
+  Flag.String(name).pipe(Flag.withMetavar(metavar), Flag.withDescription(description), Flag.atLeast(0))
+
+const replayFlags = {
+  topic: text("topic", "TOPIC", "the dead-letter topic to read [KAFKA__TOPIC_DLQ]"),
+  group: text(
+    "group",
+    "GROUP",
+    "the consumer group that remembers what has been replayed [<KAFKA__CONSUMER_GROUP>.replay]",
+  ),
+  from: text(
+    "from",
+    "WHERE",
+    "first dead letter: a time (2026-12-03T10:00:00Z: written at or after it), an offset for every partition (120) or offsets per partition (0:120,2:95) [where the group is]",
+  ),
+  to: text(
+    "to",
+    "WHERE",
+    "last dead letter, included: a time (written at or before it) or offsets as for --from [the end of the topic when the replay starts]",
+  ),
+  reason: repeated(
+    "reason",
+    "R",
+    "only dead letters turned away for R: a stage (validation, parse, mongodb_sink, kafka_sink, task), a rule (Range, json), an error kind (record), a task (quality), a field (amount) or task.field; repeat for any of several [all]",
+  ),
+  key: repeated("key", "KEY", "only dead letters with this record key; repeat for several [all]"),
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withDescription(
+      "run the dead letters through the pipeline, write nothing, commit nothing: print what would happen",
+    ),
+    Flag.withDefault(false),
+  ),
+  maxReplays: text(
+    "max-replays",
+    "N",
+    `a record replayed N times is replayed no more (the loop limit) [${defaultMaxReplays}]`,
+  ),
+  examples: text("examples", "N", `examples of each outcome in the report [${defaultExamples}]`),
+}
+
+const replayDescription = [
+  "send dead letters through the current pipeline file and settings again, to MongoDB, the sink",
+  "topic and the dead-letter topic as the service would; what has been replayed is remembered in",
+  "the replay's consumer group, so a second run writes nothing. Exit codes: 0 done or stopped by",
+  "SIGTERM/SIGINT, 1 runtime failure, 2 bad configuration or usage",
+].join("\n  ")
 
 const runDescription =
   "start the service (the default): Kafka -> DAG of tasks -> MongoDB + sink topic, dead letters on the DLQ"
@@ -59,6 +112,9 @@ export const command = <E, R>(actions: Actions<E, R>) =>
         },
         ({ file }) => actions.plan(Option.getOrUndefined(file)),
       ).pipe(Command.withDescription("print the pipeline's DAG: tiers and a Mermaid graph")),
+      Command.make("replay", replayFlags, (flags) => actions.replay(flags)).pipe(
+        Command.withDescription(replayDescription),
+      ),
     ]),
   )
 

@@ -6,12 +6,14 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Data, Effect, Exit, Layer, Option, Runtime } from "effect"
-import { loadAll, loadSpec, printPlan, runCommandLine, type StartupError } from "./Cli.js"
+import { loadAll, loadSpec, printPlan, runCommandLine, StartupError } from "./Cli.js"
 import { AppConfig, describeSettings, readEnvironment } from "./Config/AppConfig.js"
 import * as HttpServer from "./Observability/HttpServer.js"
 import * as Logging from "./Observability/Logging.js"
 import { scrub, secretsOfEnv, secretsOfSettings } from "./Observability/Redaction.js"
 import { infrastructure, runPipeline } from "./Pipeline/Service.js"
+import { resolveFlags } from "./Replay/Options.js"
+import { replay } from "./Replay/Replay.js"
 
 /** The service failed and the failure is already in the logs (as JSON, scrubbed); exit 1. */
 class ServiceFailed extends Data.TaggedError("ServiceFailed") {
@@ -52,6 +54,19 @@ const main = runCommandLine(
         ),
       ),
     ),
+    replay: (flags) =>
+      Effect.gen(function* () {
+        const { settings, spec } = yield* loadAll()
+        const resolved = resolveFlags(flags, settings)
+        if ("problems" in resolved) return yield* new StartupError({ text: resolved.problems.join("\n") })
+        yield* replay(settings, spec, resolved.options).pipe(
+          Effect.catchTags({
+            ReplayProblems: (e) => Effect.fail(new StartupError({ text: e.message })),
+            // Logged already, as the service's failures are.
+            ReplayFailed: () => Effect.fail(new ServiceFailed()),
+          }),
+        )
+      }),
     plan: (file) =>
       loadSpec(file ?? readEnvironment().PIPELINE__FILE ?? "config/pipeline.yaml").pipe(
         Effect.andThen(printPlan),

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Effect, Exit, Option, Runtime } from "effect"
 import { runCommandLine } from "../src/Cli.js"
 
 // The commands as users run them: a separate process, its environment under the test's control
@@ -67,7 +67,24 @@ const parsed = (argv: ReadonlyArray<string>) =>
     const exit = yield* Effect.exit(
       runCommandLine(
         argv,
-        { run: record("run"), validate: record("validate"), plan: (file) => record(`plan ${file ?? "-"}`) },
+        {
+          run: record("run"),
+          validate: record("validate"),
+          plan: (file) => record(`plan ${file ?? "-"}`),
+          replay: (flags) =>
+            record(
+              `replay ${[
+                Option.getOrElse(flags.topic, () => "-"),
+                Option.getOrElse(flags.from, () => "-"),
+                Option.getOrElse(flags.to, () => "-"),
+                flags.reason.join("+") || "-",
+                flags.key.join("+") || "-",
+                flags.dryRun ? "dry" : "live",
+                Option.getOrElse(flags.group, () => "-"),
+                Option.getOrElse(flags.maxReplays, () => "-"),
+              ].join(" ")}`,
+            ),
+        },
         { out: (text) => void out.push(text), err: (text) => void err.push(text) },
       ),
     )
@@ -81,6 +98,28 @@ describe("command line arguments", () => {
     [["validate"], ["validate"]],
     [["plan"], ["plan -"]],
     [["plan", "other.yaml"], ["plan other.yaml"]],
+    [["replay"], ["replay - - - - - live - -"]],
+    [
+      [
+        "replay",
+        "--dry-run",
+        "--reason",
+        "validation",
+        "--reason",
+        "Range",
+        "--key",
+        "k1",
+        "--from",
+        "0:5",
+        "--to",
+        "2026-12-03T10:00:00Z",
+      ],
+      ["replay - 0:5 2026-12-03T10:00:00Z validation+Range k1 dry - -"],
+    ],
+    [
+      ["replay", "--topic", "old.dlq", "--group", "g2", "--max-replays", "5"],
+      ["replay old.dlq - - - - live g2 5"],
+    ],
     [["--help"], []],
     [["validate", "-h"], []],
   ]
@@ -102,6 +141,18 @@ describe("command line arguments", () => {
       for (const command of ["run", "validate", "plan"]) assert.include(root.out, command)
       const plan = yield* parsed(["plan", "--help"])
       assert.include(plan.out, "node dist/main.js plan [flags] [<file>]")
+      const replay = yield* parsed(["replay", "--help"])
+      for (const flag of [
+        "--topic",
+        "--group",
+        "--from",
+        "--to",
+        "--reason",
+        "--key",
+        "--dry-run",
+        "--max-replays",
+      ])
+        assert.include(replay.out, flag)
     }),
   )
 
@@ -111,6 +162,7 @@ describe("command line arguments", () => {
     [["validate", "x.yaml"], ['Unexpected positional argument: "x.yaml"']],
     [["plan", "a.yaml", "b.yaml"], ['Unexpected positional argument: "b.yaml"']],
     [["--verbose"], ["Unrecognized flag: --verbose"]],
+    [["replay", "now"], ['Unexpected positional argument: "now"']],
     // Every problem of the command line at once.
     [
       ["validate", "--fast", "--quiet"],
@@ -151,6 +203,23 @@ describe("the commands, run as a process", { timeout: 60_000 }, () => {
     assert.include(r.stderr, "Unrecognized flag: --fast")
     assert.include(r.stderr, "USAGE")
     assert.strictEqual(r.stdout, "")
+  })
+
+  it("replay: every problem of its flags at once, exit 2, before anything connects", async () => {
+    const r = await cli(
+      ["replay", "--from", "yesterday", "--to", "0:5,0:6", "--max-replays", "0", "--group", "pipeline"],
+      { ...goodEnv, KAFKA__BOOTSTRAP_SERVERS: `127.0.0.1:${await closedPort()}` },
+    )
+    assert.strictEqual(r.code, 2, r.stdout + r.stderr)
+    for (const text of [
+      '--from: expected a time (2026-12-03T10:00:00Z), an offset for every partition (120) or offsets per partition (0:120,2:95), got "yesterday"',
+      '--to: partition 0 is named twice in "0:5,0:6"',
+      '--max-replays: expected a whole number from 1 to 1000, got "0"',
+      '--group: "pipeline" is the service\'s own group (KAFKA__CONSUMER_GROUP); a replay needs a group of its own',
+    ])
+      assert.include(r.stderr, text)
+    assert.notInclude(r.stdout + r.stderr, "cannot connect")
+    noSecrets(r.stdout + r.stderr)
   })
 
   it("validate: good settings and the shipped pipeline exit 0", async () => {

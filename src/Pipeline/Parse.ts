@@ -12,6 +12,7 @@ import {
   type PipelineRecord,
   type Reason,
   type SourceHeaders,
+  type SourcePosition,
 } from "../Domain/Record.js"
 
 export interface Malformed {
@@ -58,7 +59,15 @@ const headersOf = (message: KafkaMessage): SourceHeaders | undefined => {
   return undefined
 }
 
-export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: number): Parsed => {
+/**
+ * `sourceOf` says where a message was first read when that is not where it came from (a dead
+ * letter replayed: Replay/); its records carry that as their `source`.
+ */
+export const parseMessages = (
+  messages: ReadonlyArray<KafkaMessage>,
+  maxBytes: number,
+  sourceOf?: (message: KafkaMessage) => SourcePosition | undefined,
+): Parsed => {
   const records: PipelineRecord[] = []
   const sources: KafkaMessage[] = []
   const malformed: Malformed[] = []
@@ -90,7 +99,9 @@ export const parseMessages = (messages: ReadonlyArray<KafkaMessage>, maxBytes: n
       malformed.push(reject(message, "object", `JSON value is ${kind}, expected an object`))
       continue
     }
-    records.push(makeRecord(message.offset, value, bytes.length, headersOf(message)))
+    const record = makeRecord(message.offset, value, bytes.length, headersOf(message))
+    const source = sourceOf?.(message)
+    records.push(source === undefined ? record : { ...record, source })
     sources.push(message)
   }
   return { records, messages: sources, malformed }

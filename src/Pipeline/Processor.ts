@@ -20,7 +20,7 @@ import type { AppSettings } from "../Config/AppConfig.js"
 import type { DagResult } from "../Dag/Executor.js"
 import * as Executor from "../Dag/Executor.js"
 import * as PipelineContext from "../Dag/PipelineContext.js"
-import type { PipelineRecord, Reason } from "../Domain/Record.js"
+import type { PipelineRecord, Reason, SourcePosition } from "../Domain/Record.js"
 import { type Batch, BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { TransactionsShape } from "../Kafka/Transactions.js"
@@ -45,6 +45,8 @@ export interface ProcessorSettings {
   readonly dlqTopic: string
   /** Where the duplicate checks' durable windows are kept, and the consumer group they belong to; none: in memory only. */
   readonly windows?: { readonly store: WindowStore; readonly group: string }
+  /** Where a message was first read, when not where its batch came from (`replay`: a dead letter's original). */
+  readonly sourceOf?: (message: KafkaMessage) => SourcePosition | undefined
 }
 
 /** Where every message of a batch ends, all of it written. */
@@ -190,7 +192,7 @@ const admit = (
 const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect<Outcome, BatchAbandoned> =>
   Effect.gen(function* () {
     const messages = yield* steps.delivery.unwritten(batch, scope)
-    const parsed = parseMessages(messages, steps.settings.maxMessageBytes)
+    const parsed = parseMessages(messages, steps.settings.maxMessageBytes, steps.settings.sourceOf)
     const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
     yield* steps.windows.ready(batch, scope)
     const result = yield* runDag(steps, batch, input)

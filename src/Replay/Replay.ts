@@ -1,0 +1,307 @@
+/**
+ * `replay`: dead letters through the pipeline again, once a rule, a mapping or the data has been
+ * fixed. Reads the dead-letter topic over a range (Range.ts) with a consumer group of its own,
+ * which remembers how far it has replayed; takes the dead letters the flags select
+ * (Selection.ts), gives each its original bytes and headers back (Headers.ts), and runs them
+ * through the service's own processor with the current pipeline file and settings: the same
+ * transforms, admission, sinks, dead-letter topic and delivery mode (exactly_once: each batch's
+ * Kafka writes and the group's offset in one transaction, as the service does). Each record
+ * carries its original source position, which MongoDB's monotonic writes compare. A dry run does
+ * all of that with sinks and a producer that write nothing, and commits nothing.
+ */
+import { Data, Duration, Effect, Layer, Runtime } from "effect"
+import type { KafkaMessage } from "kafkajs"
+import { AppConfig, type AppSettings } from "../Config/AppConfig.js"
+import type { PipelineSpec } from "../Config/PipelineSpec.js"
+import type { SourcePosition } from "../Domain/Record.js"
+import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
+import { KafkaClient } from "../Kafka/KafkaClient.js"
+import type { Batch } from "../Kafka/KafkaSource.js"
+import { KafkaProducer, type ProducerShape } from "../Kafka/Producer.js"
+import { createMissingTopics } from "../Kafka/Topics.js"
+import { KafkaTransactions } from "../Kafka/Transactions.js"
+import { MongoDb } from "../Mongo/MongoDb.js"
+import * as Logging from "../Observability/Logging.js"
+import { secretsOfSettings } from "../Observability/Redaction.js"
+import { StatusFeed, type StatusFeedShape } from "../Observability/Status/Status.js"
+import { WriteLanes } from "../Pipeline/Lanes.js"
+import { buildPlan } from "../Pipeline/PipelineDag.js"
+import { makeProcessor } from "../Pipeline/Processor.js"
+import { PartitionStalls } from "../Pipeline/Stalls.js"
+import { Capture, positionOf } from "./Capture.js"
+import { fingerprintOf } from "./Fingerprint.js"
+import { type DeadLetterInfo, originalOf } from "./Headers.js"
+import { inspect, ReplayProblems } from "./Inspect.js"
+import type { ReplayOptions } from "./Options.js"
+import { replayProducer, replaySinks, replayTransactions, type Stamps } from "./Outputs.js"
+import { describeRange, type PartitionRange } from "./Range.js"
+import { readRanges, type Span } from "./Reader.js"
+import { progressLine, reportText, summaryOf, Tally } from "./Report.js"
+import { decide } from "./Selection.js"
+
+/** The replay stopped after a failure, already logged (exit code 1). */
+export class ReplayFailed extends Data.TaggedError("ReplayFailed") {
+  override readonly [Runtime.errorExitCode]: number = 1
+  override readonly [Runtime.errorReported] = false
+}
+
+/** How often a progress line is written while the replay runs. */
+export const progressEvery = Duration.seconds(5)
+
+/** The service's settings as the replay's Kafka clients need them: its topic and its group take the source's place. */
+const replaySettings = (settings: AppSettings, options: ReplayOptions): AppSettings => ({
+  ...settings,
+  kafka: { ...settings.kafka, topicSource: options.topic, consumerGroup: options.group },
+})
+
+interface Chosen {
+  readonly message: KafkaMessage
+  readonly original: KafkaMessage
+  readonly info: DeadLetterInfo
+  readonly position: string
+}
+
+const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: ReplayOptions) =>
+  Effect.gen(function* () {
+    const exactlyOnce = settings.kafka.delivery === "exactly_once" && !options.dryRun
+    const found = yield* inspect(options, settings.kafka.brokers)
+    if (found.members > 0 && !options.dryRun)
+      return yield* Effect.fail(
+        new ReplayProblems({
+          problems: [
+            `group "${options.group}" has ${found.members} member(s) now: another replay of it is running (wait for it, or give this one another --group)`,
+          ],
+        }),
+      )
+    const fingerprint = fingerprintOf(spec, settings)
+    const ranges: ReadonlyArray<PartitionRange> = found.ranges
+    const offsets = ranges.reduce((n, r) => n + Number(r.end - r.start), 0)
+    yield* Effect.logInfo(
+      options.dryRun ? "replay starting (dry run: nothing is written)" : "replay starting",
+    ).pipe(
+      Effect.annotateLogs({
+        topic: options.topic,
+        group: options.group,
+        ranges: ranges.map(describeRange).join(", "),
+        offsets,
+        reasons: options.reasons.join(", "),
+        keys: options.keys.length,
+        max_replays: options.maxReplays,
+        delivery: settings.kafka.delivery,
+        pipeline_file: settings.pipeline.file,
+        pipeline: fingerprint,
+        dlq: settings.kafka.topicDlq,
+        sink: settings.kafka.topicSink,
+        mongodb: `${settings.mongodb.database}.${settings.mongodb.collection}`,
+      }),
+    )
+    for (const note of found.notes) yield* Effect.logWarning(note)
+
+    const mongo = yield* MongoDb
+    const producer = yield* KafkaProducer
+    const capture = new Capture()
+    const stamps: Stamps = new Map()
+    const sources = new WeakMap<KafkaMessage, SourcePosition>()
+    const wrap = (inner?: ProducerShape) =>
+      replayProducer(
+        { dlqTopic: settings.kafka.topicDlq, stamps, capture, maxMessageBytes: producer.maxMessageBytes },
+        inner,
+      )
+    const writer = wrap(options.dryRun ? undefined : producer)
+    const transactions = exactlyOnce ? replayTransactions(yield* KafkaTransactions, wrap) : undefined
+    const plan = yield* buildPlan(
+      spec,
+      replaySinks({
+        mongo,
+        producer: writer,
+        sinkTopic: settings.kafka.topicSink,
+        capture,
+        dry: options.dryRun,
+      }),
+      settings.pipeline,
+    ).pipe(Effect.orDie)
+    // No saved duplicate windows: the service's hold the replayed records' own keys. The replay's
+    // duplicate checks compare the replayed records with one another.
+    const processor = makeProcessor(
+      plan,
+      writer,
+      {
+        pipeline: settings.pipeline,
+        maxMessageBytes: settings.kafka.maxMessageBytes,
+        dlqTopic: settings.kafka.topicDlq,
+        sourceOf: (message) => sources.get(message),
+      },
+      new PartitionStalls(),
+      new WriteLanes(),
+      transactions,
+    )
+    const tally = new Tally(options.topic, options.examples)
+    const selection = { ...options, fingerprint }
+    const sequences = new Map<number, number>()
+
+    const handle = (span: Span) => {
+      const chosen: Array<Chosen> = []
+      return Effect.gen(function* () {
+        for (const message of span.messages) {
+          const decision = decide(selection, message)
+          if (decision._tag === "PassedOver") {
+            tally.passOver(decision.why, decision.info.stage, decision.info.reasons)
+            continue
+          }
+          const info = decision.info
+          const original = originalOf(message, info)
+          if (info.source !== undefined) sources.set(original, info.source)
+          const position = positionOf(span.partition, message.offset)
+          stamps.set(position, {
+            source: info.source,
+            count: info.replays + 1,
+            from: `${options.topic}/${span.partition}/${message.offset}`,
+            pipeline: fingerprint,
+          })
+          chosen.push({ message, original, info, position })
+        }
+        // exactly_once: a batch with nothing to replay still commits the group's offset in its transaction.
+        if (chosen.length === 0 && transactions === undefined) return
+        const sequence = (sequences.get(span.partition) ?? 0) + 1
+        sequences.set(span.partition, sequence)
+        const batch: Batch = {
+          topic: options.topic,
+          partition: span.partition,
+          messages: chosen.map((c) => c.original),
+          firstOffset: span.firstOffset,
+          lastOffset: span.lastOffset,
+          highWatermark: span.highWatermark,
+          sequence,
+          // One batch of a partition at a time: each starts once the one before it is settled.
+          startsFetch: true,
+          generation: span.generation,
+        }
+        const feed: StatusFeedShape = {
+          tasksRan: () => undefined,
+          taskCounted: (_task, _stats, output) => capture.transformed(span.partition, output),
+          batchWritten: () => undefined,
+        }
+        const summary = yield* processor.handle(batch).pipe(Effect.provideService(StatusFeed, feed))
+        tally.batch(chosen.length, summary)
+        for (const c of chosen)
+          tally.record(c.message, span.partition, c.info, capture.outcomeOf(c.position), {
+            turnedAway: capture.turnedAway(c.position),
+            written: capture.writtenValue(c.position),
+          })
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            const positions = chosen.map((c) => c.position)
+            for (const p of positions) stamps.delete(p)
+            capture.forget(positions)
+          }),
+        ),
+      )
+    }
+
+    const startedAt = Date.now()
+    let complete = false
+    let last = { at: startedAt, read: 0 }
+    const progress = Effect.gen(function* () {
+      const now = Date.now()
+      const rate = ((tally.totals.read - last.read) * 1000) / Math.max(1, now - last.at)
+      last = { at: now, read: tally.totals.read }
+      yield* Effect.logInfo(progressLine(tally, offsets, rate)).pipe(
+        Effect.annotateLogs({ progress: summaryOf(tally) }),
+      )
+    }).pipe(Effect.delay(progressEvery), Effect.forever)
+
+    const finished = Effect.suspend(() => {
+      const seconds = (Date.now() - startedAt) / 1000
+      return Effect.logInfo(
+        complete ? "replay finished" : "replay stopped before the end of its range: run it again to go on",
+      ).pipe(
+        Effect.annotateLogs({
+          summary: {
+            ...summaryOf(tally),
+            dryRun: options.dryRun,
+            complete,
+            seconds: Math.round(seconds * 10) / 10,
+          },
+          topic: options.topic,
+          group: options.group,
+        }),
+        Effect.andThen(
+          Effect.sync(() =>
+            process.stdout.write(
+              reportText(tally, {
+                dryRun: options.dryRun,
+                seconds,
+                complete,
+                maxReplays: options.maxReplays,
+              }),
+            ),
+          ),
+        ),
+      )
+    })
+
+    yield* Effect.gen(function* () {
+      yield* Effect.forkScoped(progress)
+      yield* readRanges(
+        {
+          brokers: settings.kafka.brokers,
+          topic: options.topic,
+          // A dry run reads the same range and commits nothing: in a group of its own, gone when it ends.
+          group: options.dryRun ? `${options.group}.dry-run.${Date.now().toString(36)}` : options.group,
+          ranges,
+          batchSize: settings.pipeline.batchSize,
+          partitionsConcurrency: settings.pipeline.partitionsConcurrency,
+          sessionTimeout: settings.kafka.sessionTimeout,
+          fetchMaxBytes: settings.kafka.fetchMaxBytes,
+          fetchMaxBytesPerPartition: settings.kafka.fetchMaxBytesPerPartition,
+          shutdownTimeout: settings.pipeline.shutdownTimeout,
+          commit: !options.dryRun && !exactlyOnce,
+        },
+        handle,
+      )
+      complete = true
+    }).pipe(Effect.scoped, Effect.ensuring(finished))
+  })
+
+/** Kafka and MongoDB as the service has them; the topics it writes to made if they are missing (KAFKA__CREATE_TOPICS). */
+const layers = (settings: AppSettings) =>
+  KafkaTransactions.layer.pipe(
+    Layer.provideMerge(KafkaProducer.layer),
+    Layer.provideMerge(KafkaAdmin.layer),
+    Layer.provide(
+      Layer.effectDiscard(
+        settings.kafka.createTopics
+          ? createMissingTopics([settings.kafka.topicSink, settings.kafka.topicDlq], settings.kafka.brokers)
+          : Effect.void,
+      ),
+    ),
+    Layer.provideMerge(KafkaClient.layer),
+    Layer.provideMerge(MongoDb.layer),
+    Layer.provideMerge(Layer.succeed(AppConfig, settings)),
+  )
+
+/**
+ * Runs the replay: exit code 0 once the range is read (or after a clean stop by SIGTERM/SIGINT),
+ * ReplayProblems for what the command line names and the broker lacks (exit code 2), ReplayFailed
+ * after any other failure (exit code 1), logged.
+ */
+export const replay = (
+  settings: AppSettings,
+  spec: PipelineSpec,
+  options: ReplayOptions,
+): Effect.Effect<void, ReplayProblems | ReplayFailed> => {
+  const failed = (cause: unknown) =>
+    Effect.logError("the replay stopped after a failure", cause).pipe(
+      Effect.andThen(Effect.fail(new ReplayFailed())),
+    )
+  return replayRanges(settings, spec, options).pipe(
+    Effect.provide(layers(replaySettings(settings, options))),
+    Effect.catch(
+      (error): Effect.Effect<never, ReplayProblems | ReplayFailed> =>
+        error instanceof ReplayProblems ? Effect.fail(error) : failed(error),
+    ),
+    Effect.catchDefect(failed),
+    Effect.provide(Logging.layer(settings.logging, secretsOfSettings(settings))),
+  )
+}
