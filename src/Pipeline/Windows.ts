@@ -88,7 +88,7 @@ export const makeWindows = (options: {
       ({ task, window }) =>
         Effect.gen(function* () {
           const since = yield* Clock.currentTimeMillis
-          const saved = yield* writes.retrying("reading the duplicate window", scope, since, () =>
+          const saved = yield* writes.retrying("reading the duplicate window from MongoDB", scope, since, () =>
             store.load(scopeOf(batch, task), forgetFor(window, Date.now(), batch.firstOffset)),
           )
           // The duplicate check's own clock (wall time), whatever the Effect clock says.
@@ -140,7 +140,7 @@ export const makeWindows = (options: {
         keys,
         ({ task, window, saved }) =>
           Effect.flatMap(Clock.currentTimeMillis, (since) =>
-            writes.retrying("saving the duplicate window", scope, since, () =>
+            writes.retrying("saving the duplicate window to MongoDB", scope, since, () =>
               store.save(scopeOf(batch, task), saved, forgetFor(window, Date.now(), batch.lastOffset)),
             ),
           ).pipe((effect) => orLogged(`saving task ${task}'s keys failed`, effect)),
