@@ -40,8 +40,6 @@ export interface Span {
   readonly messages: ReadonlyArray<KafkaMessage>
   readonly firstOffset: string
   readonly lastOffset: string
-  /** 1, 2, 3, ... for the spans of this partition, in offset order. */
-  readonly sequence: number
   /** How many times the consumer had joined its group when the span was read. */
   readonly generation: number
   readonly highWatermark: string
@@ -65,7 +63,6 @@ export const readRanges = <E>(options: ReaderOptions, handle: (span: Span) => Ef
     const brokers = options.brokers.join(",")
     // The next offset to read, per partition.
     const next = new Map(options.ranges.map((r) => [r.partition, r.start]))
-    const sequences = new Map<number, number>()
     const done = yield* Deferred.make<void, E | ReadFailed>()
     const context = yield* Effect.context<never>()
     const abort = new AbortController()
@@ -184,15 +181,12 @@ export const readRanges = <E>(options: ReaderOptions, handle: (span: Span) => Ef
           if (stopping || !payload.isRunning() || payload.isStale()) return
           const chunk = chunks[i]!
           const last = i === chunks.length - 1 ? upTo : BigInt(chunk[chunk.length - 1]!.offset)
-          const sequence = (sequences.get(partition) ?? 0) + 1
-          sequences.set(partition, sequence)
           const exit = await Effect.runPromiseExitWith(context)(
             handle({
               partition,
               messages: chunk,
               firstOffset: position.toString(),
               lastOffset: last.toString(),
-              sequence,
               generation: joins,
               highWatermark: batch.highWatermark,
             }),

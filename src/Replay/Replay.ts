@@ -10,34 +10,23 @@
  * all of that with sinks and a producer that write nothing, and commits nothing.
  */
 import { Data, Duration, Effect, Layer, Runtime } from "effect"
-import type { KafkaMessage } from "kafkajs"
 import { AppConfig, type AppSettings } from "../Config/AppConfig.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
-import type { SourcePosition } from "../Domain/Record.js"
 import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
-import type { Batch } from "../Kafka/KafkaSource.js"
-import { KafkaProducer, type ProducerShape } from "../Kafka/Producer.js"
+import { KafkaProducer } from "../Kafka/Producer.js"
 import { createMissingTopics } from "../Kafka/Topics.js"
 import { KafkaTransactions } from "../Kafka/Transactions.js"
 import { MongoDb } from "../Mongo/MongoDb.js"
 import * as Logging from "../Observability/Logging.js"
 import { secretsOfSettings } from "../Observability/Redaction.js"
-import { StatusFeed, type StatusFeedShape } from "../Observability/Status/Status.js"
-import { WriteLanes } from "../Pipeline/Lanes.js"
-import { buildPlan } from "../Pipeline/PipelineDag.js"
-import { makeProcessor } from "../Pipeline/Processor.js"
-import { PartitionStalls } from "../Pipeline/Stalls.js"
-import { Capture, positionOf } from "./Capture.js"
 import { fingerprintOf } from "./Fingerprint.js"
-import { type DeadLetterInfo, originalOf } from "./Headers.js"
 import { inspect, ReplayProblems } from "./Inspect.js"
 import type { ReplayOptions } from "./Options.js"
-import { replayProducer, replaySinks, replayTransactions, type Stamps } from "./Outputs.js"
 import { describeRange, type PartitionRange } from "./Range.js"
-import { readRanges, type Span } from "./Reader.js"
-import { progressLine, reportText, summaryOf, Tally } from "./Report.js"
-import { decide } from "./Selection.js"
+import { readRanges } from "./Reader.js"
+import { makeReplayer } from "./Replayer.js"
+import { progressLine, reportText, summaryOf } from "./Report.js"
 
 /** The replay stopped after a failure, already logged (exit code 1). */
 export class ReplayFailed extends Data.TaggedError("ReplayFailed") {
@@ -53,13 +42,6 @@ const replaySettings = (settings: AppSettings, options: ReplayOptions): AppSetti
   ...settings,
   kafka: { ...settings.kafka, topicSource: options.topic, consumerGroup: options.group },
 })
-
-interface Chosen {
-  readonly message: KafkaMessage
-  readonly original: KafkaMessage
-  readonly info: DeadLetterInfo
-  readonly position: string
-}
 
 const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: ReplayOptions) =>
   Effect.gen(function* () {
@@ -97,107 +79,11 @@ const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: Replay
     )
     for (const note of found.notes) yield* Effect.logWarning(note)
 
-    const mongo = yield* MongoDb
-    const producer = yield* KafkaProducer
-    const capture = new Capture()
-    const stamps: Stamps = new Map()
-    const sources = new WeakMap<KafkaMessage, SourcePosition>()
-    const wrap = (inner?: ProducerShape) =>
-      replayProducer(
-        { dlqTopic: settings.kafka.topicDlq, stamps, capture, maxMessageBytes: producer.maxMessageBytes },
-        inner,
-      )
-    const writer = wrap(options.dryRun ? undefined : producer)
-    const transactions = exactlyOnce ? replayTransactions(yield* KafkaTransactions, wrap) : undefined
-    const plan = yield* buildPlan(
-      spec,
-      replaySinks({
-        mongo,
-        producer: writer,
-        sinkTopic: settings.kafka.topicSink,
-        capture,
-        dry: options.dryRun,
-      }),
-      settings.pipeline,
-    ).pipe(Effect.orDie)
-    // No saved duplicate windows: the service's hold the replayed records' own keys. The replay's
-    // duplicate checks compare the replayed records with one another.
-    const processor = makeProcessor(
-      plan,
-      writer,
-      {
-        pipeline: settings.pipeline,
-        maxMessageBytes: settings.kafka.maxMessageBytes,
-        dlqTopic: settings.kafka.topicDlq,
-        sourceOf: (message) => sources.get(message),
-      },
-      new PartitionStalls(),
-      new WriteLanes(),
-      transactions,
-    )
-    const tally = new Tally(options.topic, options.examples)
-    const selection = { ...options, fingerprint }
-    const sequences = new Map<number, number>()
-
-    const handle = (span: Span) => {
-      const chosen: Array<Chosen> = []
-      return Effect.gen(function* () {
-        for (const message of span.messages) {
-          const decision = decide(selection, message)
-          if (decision._tag === "PassedOver") {
-            tally.passOver(decision.why, decision.info.stage, decision.info.reasons)
-            continue
-          }
-          const info = decision.info
-          const original = originalOf(message, info)
-          if (info.source !== undefined) sources.set(original, info.source)
-          const position = positionOf(span.partition, message.offset)
-          stamps.set(position, {
-            source: info.source,
-            count: info.replays + 1,
-            from: `${options.topic}/${span.partition}/${message.offset}`,
-            pipeline: fingerprint,
-          })
-          chosen.push({ message, original, info, position })
-        }
-        // exactly_once: a batch with nothing to replay still commits the group's offset in its transaction.
-        if (chosen.length === 0 && transactions === undefined) return
-        const sequence = (sequences.get(span.partition) ?? 0) + 1
-        sequences.set(span.partition, sequence)
-        const batch: Batch = {
-          topic: options.topic,
-          partition: span.partition,
-          messages: chosen.map((c) => c.original),
-          firstOffset: span.firstOffset,
-          lastOffset: span.lastOffset,
-          highWatermark: span.highWatermark,
-          sequence,
-          // One batch of a partition at a time: each starts once the one before it is settled.
-          startsFetch: true,
-          generation: span.generation,
-        }
-        const feed: StatusFeedShape = {
-          tasksRan: () => undefined,
-          taskCounted: (_task, _stats, output) => capture.transformed(span.partition, output),
-          batchWritten: () => undefined,
-        }
-        const summary = yield* processor.handle(batch).pipe(Effect.provideService(StatusFeed, feed))
-        tally.batch(chosen.length, summary)
-        for (const c of chosen)
-          tally.record(c.message, span.partition, c.info, capture.outcomeOf(c.position), {
-            turnedAway: capture.turnedAway(c.position),
-            written: capture.writtenValue(c.position),
-          })
-      }).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            const positions = chosen.map((c) => c.position)
-            for (const p of positions) stamps.delete(p)
-            capture.forget(positions)
-          }),
-        ),
-      )
-    }
+    const { handle, tally } = yield* makeReplayer(settings, spec, options, fingerprint, {
+      mongo: yield* MongoDb,
+      producer: yield* KafkaProducer,
+      transactions: exactlyOnce ? yield* KafkaTransactions : undefined,
+    }).pipe(Effect.orDie)
 
     const startedAt = Date.now()
     let complete = false
