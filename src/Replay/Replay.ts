@@ -34,6 +34,13 @@ export class ReplayFailed extends Data.TaggedError("ReplayFailed") {
   override readonly [Runtime.errorReported] = false
 }
 
+/** Another replay of the same group is running: two at once would share its partitions. */
+class GroupBusy extends Data.TaggedError("GroupBusy")<{ readonly group: string; readonly members: number }> {
+  override get message() {
+    return `group "${this.group}" has ${this.members} member(s) now: another replay of it is running (wait for it to end, or give this one another --group)`
+  }
+}
+
 /** How often a progress line is written while the replay runs. */
 export const progressEvery = Duration.seconds(5)
 
@@ -48,13 +55,7 @@ const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: Replay
     const exactlyOnce = settings.kafka.delivery === "exactly_once" && !options.dryRun
     const found = yield* inspect(options, settings.kafka.brokers)
     if (found.members > 0 && !options.dryRun)
-      return yield* Effect.fail(
-        new ReplayProblems({
-          problems: [
-            `group "${options.group}" has ${found.members} member(s) now: another replay of it is running (wait for it, or give this one another --group)`,
-          ],
-        }),
-      )
+      return yield* new GroupBusy({ group: options.group, members: found.members })
     const fingerprint = fingerprintOf(spec, settings)
     const ranges: ReadonlyArray<PartitionRange> = found.ranges
     const offsets = ranges.reduce((n, r) => n + Number(r.end - r.start), 0)
@@ -93,7 +94,7 @@ const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: Replay
       const rate = ((tally.totals.read - last.read) * 1000) / Math.max(1, now - last.at)
       last = { at: now, read: tally.totals.read }
       yield* Effect.logInfo(progressLine(tally, offsets, rate)).pipe(
-        Effect.annotateLogs({ progress: summaryOf(tally) }),
+        Effect.annotateLogs({ progress: { ...tally.totals, passedOverTotal: tally.passedOverTotal() } }),
       )
     }).pipe(Effect.delay(progressEvery), Effect.forever)
 
@@ -178,9 +179,11 @@ export const replay = (
   options: ReplayOptions,
 ): Effect.Effect<void, ReplayProblems | ReplayFailed> => {
   const failed = (cause: unknown) =>
-    Effect.logError("the replay stopped after a failure", cause).pipe(
-      Effect.andThen(Effect.fail(new ReplayFailed())),
-    )
+    // A known condition is one line; anything else comes with its cause.
+    (cause instanceof GroupBusy
+      ? Effect.logError(cause.message)
+      : Effect.logError("the replay stopped after a failure", cause)
+    ).pipe(Effect.andThen(Effect.fail(new ReplayFailed())))
   return replayRanges(settings, spec, options).pipe(
     Effect.provide(layers(replaySettings(settings, options))),
     Effect.catch(
