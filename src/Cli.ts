@@ -114,6 +114,27 @@ export const command = <E, R>(actions: Actions<E, R>) =>
       ).pipe(Command.withDescription("print the pipeline's DAG: tiers and a Mermaid graph")),
       Command.make("replay", replayFlags, (flags) => actions.replay(flags)).pipe(
         Command.withDescription(replayDescription),
+        Command.withShortDescription(
+          "send dead letters through the pipeline again (after a rule or the data was fixed); --dry-run first",
+        ),
+        Command.withExamples(({ commandPath }) => {
+          const replay = commandPath.join(" ")
+          return [
+            {
+              command: `${replay} --dry-run`,
+              description: "what replaying every dead letter not replayed yet would do",
+            },
+            {
+              command: `${replay} --reason quantity`,
+              description: "replay those turned away for the quantity field",
+            },
+            {
+              command: `${replay} --from 2026-12-03T10:00:00Z --to 2026-12-03T12:00:00Z`,
+              description: "those written to the dead-letter topic between 10:00 and 12:00 UTC",
+            },
+            { command: `${replay} --key evt-42 --key evt-43`, description: "those of two record keys" },
+          ]
+        }),
       ),
     ]),
   )

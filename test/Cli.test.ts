@@ -138,7 +138,7 @@ describe("command line arguments", () => {
     Effect.gen(function* () {
       const root = yield* parsed(["--help"])
       assert.include(root.out, "USAGE")
-      for (const command of ["run", "validate", "plan"]) assert.include(root.out, command)
+      for (const command of ["run", "validate", "plan", "replay"]) assert.include(root.out, command)
       const plan = yield* parsed(["plan", "--help"])
       assert.include(plan.out, "node dist/main.js plan [flags] [<file>]")
       const replay = yield* parsed(["replay", "--help"])
@@ -192,7 +192,7 @@ describe("the commands, run as a process", { timeout: 60_000 }, () => {
     const r = await cli(["--help"])
     assert.strictEqual(r.code, 0, r.stderr)
     assert.include(r.stdout, "USAGE")
-    for (const command of ["run", "validate", "plan"]) assert.include(r.stdout, command)
+    for (const command of ["run", "validate", "plan", "replay"]) assert.include(r.stdout, command)
     assert.strictEqual(r.stderr, "")
   })
 
