@@ -46,7 +46,12 @@ export interface Outcome {
 
 export const collect = async (names: Names): Promise<Outcome> => {
   const documents = await withMongo(async (client) => {
-    const all = await client.db(names.database).collection<Document>("orders").find({}).toArray()
+    // Without the source position each document keeps (`_kafka`): every run reads its own topic.
+    const all = await client
+      .db(names.database)
+      .collection<Document>("orders")
+      .find({}, { projection: { _kafka: 0 } })
+      .toArray()
     return new Map(all.map((d) => [String(d._id), JSON.stringify(canonical(d))]))
   })
   // As a read_committed consumer sees them (with exactly_once, aborted transactions are not there).
