@@ -96,3 +96,17 @@ export const inspect = (options: ReplayOptions, brokers: ReadonlyArray<string>) 
       })
     return { ...found, ...resolveRanges(found.partitions, found.from, found.to) }
   })
+
+export const topicExists = (topic: string, brokers: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const client = yield* KafkaClient
+    const admin = client.admin()
+    const failure = (cause: unknown) =>
+      new KafkaConnectionError({ client: "admin", brokers: brokers.join(","), cause })
+    return yield* Effect.acquireUseRelease(
+      Effect.tryPromise({ try: () => admin.connect(), catch: failure }),
+      () =>
+        Effect.tryPromise({ try: async () => (await admin.listTopics()).includes(topic), catch: failure }),
+      () => Effect.promise(() => admin.disconnect().catch(() => undefined)),
+    )
+  })

@@ -8,7 +8,6 @@
 import { Effect } from "effect"
 import type { Message } from "kafkajs"
 import type { ProducerShape } from "../Kafka/Producer.js"
-import type { TransactionsShape } from "../Kafka/Transactions.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import type { SinkFactories, StageError } from "../Pipeline/PipelineDag.js"
 import { liveSinks } from "../Pipeline/PipelineDag.js"
@@ -49,16 +48,6 @@ export const replayProducer = (
         ? Effect.tap(sent, () => Effect.sync(() => options.capture.deadLettersSent(messages)))
         : sent
     }),
-})
-
-/** The service's transactions, with the producer each transaction sends through wrapped as above. */
-export const replayTransactions = (
-  tx: TransactionsShape,
-  wrap: (via: ProducerShape) => ProducerShape,
-): TransactionsShape => ({
-  fence: tx.fence,
-  forget: tx.forget,
-  transact: (partition, next, work) => tx.transact(partition, next, (via) => work(wrap(via))),
 })
 
 type AnySink = Sink<StageError>

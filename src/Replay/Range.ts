@@ -4,8 +4,8 @@
  * for a new group) to the end the topic had when the replay began, so that what the replay
  * itself writes there is never read by the same run. --from and --to narrow that, as a time (the
  * dead letters written at or after / at or before it) or as offsets (the same for every
- * partition, or per partition). A range never starts before the group's position: what the
- * group has replayed is not replayed again by it (another --group replays it again).
+ * partition, or per partition). A range never starts before the group's position: what lies
+ * before it was replayed, or passed over for good.
  */
 
 /** --from or --to as given: a time, or offsets. */
@@ -69,6 +69,9 @@ export interface Ranges {
 const max = (a: bigint, b: bigint) => (a > b ? a : b)
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
 
+/** Where the group is in the partition: the next offset it reads (the topic's first for a new group). */
+export const groupPosition = (p: PartitionState): bigint => max(p.committed, p.low)
+
 /**
  * The range of every partition. `from` is the first offset to read, `to` the offset after the
  * last one (each per partition, when given: a time is resolved to offsets by the broker first).
@@ -82,11 +85,11 @@ export const resolveRanges = (
   const ranges = [...partitions]
     .sort((a, b) => a.partition - b.partition)
     .map((p): PartitionRange => {
-      const position = max(p.committed, p.low)
+      const position = groupPosition(p)
       const asked = from?.get(p.partition)
       if (asked !== undefined && asked < p.committed)
         notes.push(
-          `partition ${p.partition}: --from ${asked} is before where this group has replayed to (${p.committed}); it starts there (another --group replays again what this one has)`,
+          `partition ${p.partition}: --from ${asked} is before where this group has replayed to (${p.committed}); it starts there: what lies before was replayed or passed over for good`,
         )
       const start = min(asked === undefined ? position : max(asked, position), p.high)
       const until = to?.get(p.partition)

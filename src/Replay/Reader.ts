@@ -4,7 +4,7 @@
  * a time, and up to PIPELINE__PARTITIONS_CONCURRENCY partitions at once. A kafkajs consumer of
  * the replay's own group reads them (so that two replays of one group cannot run at once
  * unnoticed), positioned at each range's start whatever the group has committed; with `commit`,
- * each batch's next offset is committed once `handle` is done with it. Done when every range
+ * the offset `handle` answers is committed once it is done with a batch. Done when every range
  * has been read to its end: transaction markers and aborted messages are read past, never
  * handed over.
  *
@@ -30,7 +30,7 @@ export interface ReaderOptions {
   readonly fetchMaxBytes: number
   readonly fetchMaxBytesPerPartition: number
   readonly shutdownTimeout: Duration.Duration
-  /** Commit each batch's next offset once it is handled (false: the handler commits, or nothing is). */
+  /** Commit the offset `handle` answers once a batch is handled (false: the handler commits, or nothing is). */
   readonly commit: boolean
 }
 
@@ -54,7 +54,11 @@ export class ReadFailed extends Data.TaggedError("ReadFailed")<{ readonly reason
 
 const disconnectTimeout = Duration.seconds(10)
 
-export const readRanges = <E>(options: ReaderOptions, handle: (span: Span) => Effect.Effect<void, E>) =>
+/**
+ * `handle` answers with the offset the partition's group may commit once the span is done (with
+ * `commit`); it may be short of the span's end.
+ */
+export const readRanges = <E>(options: ReaderOptions, handle: (span: Span) => Effect.Effect<bigint, E>) =>
   Effect.gen(function* () {
     const pending = new Map(options.ranges.filter((r) => r.start < r.end).map((r) => [r.partition, r]))
     if (pending.size === 0) return
@@ -202,7 +206,7 @@ export const readRanges = <E>(options: ReaderOptions, handle: (span: Span) => Ef
           payload.resolveOffset(last.toString())
           if (options.commit)
             await payload.commitOffsetsIfNecessary({
-              topics: [{ topic, partitions: [{ partition, offset: position.toString() }] }],
+              topics: [{ topic, partitions: [{ partition, offset: exit.value.toString() }] }],
             })
         }
         if (upTo >= position) {

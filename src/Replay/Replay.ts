@@ -21,9 +21,10 @@ import { MongoDb } from "../Mongo/MongoDb.js"
 import * as Logging from "../Observability/Logging.js"
 import { secretsOfSettings } from "../Observability/Redaction.js"
 import { fingerprintOf } from "./Fingerprint.js"
-import { inspect, ReplayProblems } from "./Inspect.js"
+import { inspect, ReplayProblems, topicExists } from "./Inspect.js"
+import { ensureLedger, ledgerTopicOf, loadLedger } from "./Ledger.js"
 import type { ReplayOptions } from "./Options.js"
-import { describeRange, type PartitionRange } from "./Range.js"
+import { describeRange, groupPosition, type PartitionRange } from "./Range.js"
 import { readRanges } from "./Reader.js"
 import { makeReplayer } from "./Replayer.js"
 import { progressLine, reportText, summaryOf } from "./Report.js"
@@ -80,11 +81,45 @@ const replayRanges = (settings: AppSettings, spec: PipelineSpec, options: Replay
     )
     for (const note of found.notes) yield* Effect.logWarning(note)
 
-    const { handle, tally } = yield* makeReplayer(settings, spec, options, fingerprint, {
-      mongo: yield* MongoDb,
-      producer: yield* KafkaProducer,
-      transactions: exactlyOnce ? yield* KafkaTransactions : undefined,
-    }).pipe(Effect.orDie)
+    const ledger = ledgerTopicOf(options.topic)
+    if (!options.dryRun && offsets > 0) {
+      if (settings.kafka.createTopics) yield* ensureLedger(ledger, settings.kafka.brokers)
+      else if (!(yield* topicExists(ledger, settings.kafka.brokers)))
+        return yield* new ReplayProblems({
+          problems: [
+            `the replay ledger, topic "${ledger}", does not exist and KAFKA__CREATE_TOPICS is false: create it (cleanup.policy=compact)`,
+          ],
+        })
+    }
+    const replayed =
+      offsets === 0
+        ? new Set<string>()
+        : yield* loadLedger(
+            ledger,
+            settings.kafka.brokers,
+            `${options.group}.ledger-reader.${Date.now().toString(36)}`,
+          )
+    // A partition this run does not begin reading where its group is: the group's offset stays there.
+    const holdAt = new Map<number, bigint>()
+    for (const p of found.partitions) {
+      const position = groupPosition(p)
+      const range = ranges.find((r) => r.partition === p.partition)
+      if (range !== undefined && range.start > position && range.start < range.end)
+        holdAt.set(p.partition, position)
+    }
+
+    const { handle, tally } = yield* makeReplayer(
+      settings,
+      spec,
+      options,
+      fingerprint,
+      {
+        mongo: yield* MongoDb,
+        producer: yield* KafkaProducer,
+        transactions: exactlyOnce ? yield* KafkaTransactions : undefined,
+      },
+      { ledger, replayed, holdAt },
+    ).pipe(Effect.orDie)
 
     const startedAt = Date.now()
     let complete = false

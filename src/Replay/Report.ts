@@ -62,7 +62,14 @@ export class Tally {
     duplicates: 0,
     filtered: 0,
     alreadyCommitted: 0,
-    passedOver: { not_dead_letter: 0, not_selected: 0, truncated: 0, over_limit: 0, replayed_before: 0 },
+    passedOver: {
+      not_dead_letter: 0,
+      replayed: 0,
+      truncated: 0,
+      over_limit: 0,
+      same_pipeline: 0,
+      not_selected: 0,
+    },
   }
   /** The reasons of the dead letters written again. */
   readonly stillInvalidBy = new Map<string, number>()
@@ -80,7 +87,7 @@ export class Tally {
   readonly passOver = (why: PassedOver, stage: string | undefined, reasons: ReadonlyArray<Reason>) => {
     this.totals.read++
     this.totals.passedOver[why]++
-    if (why === "not_selected" || why === "not_dead_letter") return
+    if (why === "not_selected" || why === "not_dead_letter" || why === "replayed") return
     for (const label of labelsOf(stage, reasons, "")) bump(this.passedOverBy, `${why}: ${label}`)
   }
 
@@ -168,10 +175,11 @@ const words: Record<Outcome, { readonly live: string; readonly dry: string }> = 
 }
 
 const passedOverWords: Record<PassedOver, string> = {
-  not_selected: "not selected (--reason/--key)",
-  replayed_before: "replayed before with this same pipeline (it would end the same way)",
+  not_selected: "not selected (--reason/--key): a later replay may still take them",
+  replayed: "replayed already (the replay ledger has them)",
+  same_pipeline: "a replay's own dead letters, written with this same pipeline (they would end the same way)",
   over_limit: "replayed as many times as --max-replays allows",
-  truncated: "not whole in the dead letter (cut to fit the topic): read it from its source",
+  truncated: "not whole in the dead letter (cut to fit the topic): read the original from its source",
   not_dead_letter: "not a dead letter (no pipeline.error.stage header)",
 }
 

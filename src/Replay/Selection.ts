@@ -1,8 +1,9 @@
 /**
  * Which dead letters a replay sends through the pipeline again, and why it passes over the
- * others: a message that is no dead letter, one that --reason/--key leave out, one that does not
- * hold its original whole, one replayed as often as the limit allows, and one a replay already
- * wrote with the same pipeline (replayed again it would end the same way).
+ * others: a message that is no dead letter, one the ledger says was replayed already (by any run,
+ * Ledger.ts), one that does not hold its original whole, one replayed as often as the limit
+ * allows, one a replay wrote with the same pipeline (replayed again it would end the same way),
+ * and one that --reason/--key leave out (the only one a later run may still replay).
  */
 import type { KafkaMessage } from "kafkajs"
 import { type DeadLetterInfo, describeDeadLetter } from "./Headers.js"
@@ -16,9 +17,17 @@ export interface Selection {
   readonly maxReplays: number
   /** The fingerprint of the pipeline and settings of this replay. */
   readonly fingerprint: string
+  /** The dead letters replayed already (`<partition>/<offset>`), as the ledger says. */
+  readonly replayed: ReadonlySet<string>
 }
 
-export type PassedOver = "not_dead_letter" | "not_selected" | "truncated" | "over_limit" | "replayed_before"
+export type PassedOver =
+  | "not_dead_letter"
+  | "replayed"
+  | "truncated"
+  | "over_limit"
+  | "same_pipeline"
+  | "not_selected"
 
 export type Decision =
   | { readonly _tag: "Replay"; readonly info: DeadLetterInfo }
@@ -46,18 +55,20 @@ export const hasReason = (info: DeadLetterInfo, wanted: string): boolean => {
   )
 }
 
-export const decide = (selection: Selection, message: KafkaMessage): Decision => {
+/** What to do with `message`, the dead letter at `position` (`<partition>/<offset>`). */
+export const decide = (selection: Selection, message: KafkaMessage, position: string): Decision => {
   const info = describeDeadLetter(message)
   const passOver = (why: PassedOver): Decision => ({ _tag: "PassedOver", why, info })
   if (info.stage === undefined) return passOver("not_dead_letter")
+  if (selection.replayed.has(position)) return passOver("replayed")
+  if (info.truncated) return passOver("truncated")
+  if (info.replays >= selection.maxReplays) return passOver("over_limit")
+  if (info.pipeline === selection.fingerprint) return passOver("same_pipeline")
   if (selection.reasons.length > 0 && !selection.reasons.some((r) => hasReason(info, r)))
     return passOver("not_selected")
   if (selection.keys.length > 0) {
     const key = message.key?.toString()
     if (key === undefined || !selection.keys.includes(key)) return passOver("not_selected")
   }
-  if (info.truncated) return passOver("truncated")
-  if (info.replays >= selection.maxReplays) return passOver("over_limit")
-  if (info.pipeline === selection.fingerprint) return passOver("replayed_before")
   return { _tag: "Replay", info }
 }

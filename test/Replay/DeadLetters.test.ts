@@ -48,7 +48,7 @@ const deadLetter = (
     "7",
   )
 
-const selection: Selection = { reasons: [], keys: [], maxReplays: 3, fingerprint: "f1" }
+const selection: Selection = { reasons: [], keys: [], maxReplays: 3, fingerprint: "f1", replayed: new Set() }
 
 describe("a dead letter, read back", () => {
   it("says its stage, its reasons, where the original was read and when", () => {
@@ -79,7 +79,7 @@ describe("a dead letter, read back", () => {
     const letter = deadLetter([quantity], "validation", 400)
     assert.isDefined(letter.headers?.[header.truncatedFrom])
     assert.isTrue(describeDeadLetter(letter).truncated)
-    assert.deepStrictEqual(decide(selection, letter), {
+    assert.deepStrictEqual(decide(selection, letter, "1/7"), {
       _tag: "PassedOver",
       why: "truncated",
       info: describeDeadLetter(letter),
@@ -142,12 +142,20 @@ describe("which dead letters are replayed", () => {
 
   it("selects by reason and key; passes over what is no dead letter", () => {
     const letter = deadLetter([quantity])
-    assert.strictEqual(decide(selection, letter)._tag, "Replay")
-    assert.strictEqual(decide({ ...selection, reasons: ["json", "quantity"] }, letter)._tag, "Replay")
-    assert.deepInclude(decide({ ...selection, reasons: ["json"] }, letter), { why: "not_selected" })
-    assert.strictEqual(decide({ ...selection, keys: ["evt-1"] }, letter)._tag, "Replay")
-    assert.deepInclude(decide({ ...selection, keys: ["evt-2"] }, letter), { why: "not_selected" })
-    assert.deepInclude(decide(selection, original), { why: "not_dead_letter" })
+    assert.strictEqual(decide(selection, letter, "1/7")._tag, "Replay")
+    assert.strictEqual(decide({ ...selection, reasons: ["json", "quantity"] }, letter, "1/7")._tag, "Replay")
+    assert.deepInclude(decide({ ...selection, reasons: ["json"] }, letter, "1/7"), { why: "not_selected" })
+    assert.strictEqual(decide({ ...selection, keys: ["evt-1"] }, letter, "1/7")._tag, "Replay")
+    assert.deepInclude(decide({ ...selection, keys: ["evt-2"] }, letter, "1/7"), { why: "not_selected" })
+    assert.deepInclude(decide(selection, original, "1/7"), { why: "not_dead_letter" })
+  })
+
+  it("passes over what the ledger says was replayed, whatever the flags", () => {
+    const letter = deadLetter([quantity])
+    const ledger = { ...selection, replayed: new Set(["1/7"]) }
+    assert.deepInclude(decide(ledger, letter, "1/7"), { why: "replayed" })
+    assert.deepInclude(decide({ ...ledger, reasons: ["json"] }, letter, "1/7"), { why: "replayed" })
+    assert.strictEqual(decide(ledger, letter, "1/8")._tag, "Replay")
   })
 
   it("never replays in a loop: the replay count's limit, and nothing again with the pipeline that wrote it", () => {
@@ -166,9 +174,9 @@ describe("which dead letters are replayed", () => {
         letter.offset,
       )
     }
-    assert.strictEqual(decide(selection, replayedOnce(2, "f0"))._tag, "Replay")
-    assert.deepInclude(decide(selection, replayedOnce(3, "f0")), { why: "over_limit" })
-    assert.deepInclude(decide(selection, replayedOnce(1, "f1")), { why: "replayed_before" })
+    assert.strictEqual(decide(selection, replayedOnce(2, "f0"), "1/7")._tag, "Replay")
+    assert.deepInclude(decide(selection, replayedOnce(3, "f0"), "1/7"), { why: "over_limit" })
+    assert.deepInclude(decide(selection, replayedOnce(1, "f1"), "1/7"), { why: "same_pipeline" })
     assert.strictEqual(describeDeadLetter(replayedOnce(2, "f0")).replays, 2)
   })
 })

@@ -41,14 +41,14 @@ const settings = Effect.runSync(
   }),
 )
 
-const options = (dryRun: boolean): ReplayOptions => {
+const options = (dryRun: boolean, reason: ReadonlyArray<string> = []): ReplayOptions => {
   const resolved = resolveFlags(
     {
       topic: Option.none(),
       group: Option.none(),
       from: Option.none(),
       to: Option.none(),
-      reason: [],
+      reason,
       key: [],
       dryRun,
       maxReplays: Option.none(),
@@ -138,17 +138,20 @@ const deadLetters = Effect.gen(function* () {
   return state.sent.filter((s) => s.topic === "orders.dlq").map((s, i) => read(s.message, i))
 })
 
-const replayed = (dryRun: boolean) =>
+const replayed = (dryRun: boolean, reason: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
     const letters = yield* deadLetters
     const state = new State()
     const spec = yield* loadPipelineFile(relaxedFile())
-    const { handle, tally } = yield* makeReplayer(settings, spec, options(dryRun), "fp-1", {
-      mongo: memoryMongo(state),
-      producer: memoryProducer(state),
-      transactions: undefined,
-    })
-    yield* handle({
+    const { handle, tally } = yield* makeReplayer(
+      settings,
+      spec,
+      options(dryRun, reason),
+      "fp-1",
+      { mongo: memoryMongo(state), producer: memoryProducer(state), transactions: undefined },
+      { ledger: "orders.dlq.replayed", replayed: new Set(), holdAt: new Map() },
+    )
+    const commit = yield* handle({
       partition: 0,
       messages: letters,
       firstOffset: "0",
@@ -156,7 +159,7 @@ const replayed = (dryRun: boolean) =>
       generation: 1,
       highWatermark: String(letters.length),
     })
-    return { letters, state, tally }
+    return { letters, state, tally, commit }
   })
 
 describe("a span of dead letters, replayed", () => {
@@ -189,39 +192,76 @@ describe("a span of dead letters, replayed", () => {
       assert.include(report, "parse / parse [json]")
       assert.strictEqual(tally.examples.get("written")!.length, 3)
       assert.strictEqual(tally.examples.get("still_invalid")!.length, 3)
-    }))
+    }),
+  )
 
-  it.effect("live: what the dry run said, each record written from its original source position, stamped", () =>
-    Effect.gen(function* () {
-      const dry = (yield* replayed(true)).tally.totals
-      const { letters, state, tally } = yield* replayed(false)
-      assert.deepStrictEqual(tally.totals, dry)
-      assert.deepStrictEqual(new Set(state.documents.keys()), relaxedKeys)
-      const letterOf = new Map(letters.map((l) => [l.key?.toString(), l]))
-      for (const [id, document] of state.documents) {
-        const original = letterOf.get(id)!
-        assert.deepStrictEqual(document[positionField], {
-          topic: "orders",
-          partition: 1,
-          offset: Number(original.headers![header.sourceOffset]!.toString()),
+  it.effect(
+    "live: what the dry run said, each record written from its original source position, stamped",
+    () =>
+      Effect.gen(function* () {
+        const dry = (yield* replayed(true)).tally.totals
+        const { letters, state, tally } = yield* replayed(false)
+        assert.deepStrictEqual(tally.totals, dry)
+        assert.deepStrictEqual(new Set(state.documents.keys()), relaxedKeys)
+        const letterOf = new Map(letters.map((l) => [l.key?.toString(), l]))
+        for (const [id, document] of state.documents) {
+          const original = letterOf.get(id)!
+          assert.deepStrictEqual(document[positionField], {
+            topic: "orders",
+            partition: 1,
+            offset: Number(original.headers![header.sourceOffset]!.toString()),
+          })
+        }
+        const sink = state.sent.filter((s) => s.topic === "orders.clean")
+        assert.strictEqual(sink.length, relaxedKeys.size)
+        const again = state.sent.filter((s) => s.topic === "orders.dlq")
+        assert.strictEqual(again.length, letters.length - relaxedKeys.size)
+        for (const { message } of [...sink, ...again]) {
+          const headers = message.headers!
+          assert.strictEqual(headers[header.sourceTopic], "orders")
+          assert.strictEqual(headers[header.sourcePartition], "1")
+          assert.strictEqual(headers[replayHeader.count], "1")
+          assert.strictEqual(headers[replayHeader.pipeline], "fp-1")
+          assert.match(String(headers[replayHeader.from]), /^orders\.dlq\/0\/\d+$/)
+          assert.isDefined(headers["x-index"], "the original's own headers")
+        }
+        assert.isUndefined(
+          sink[0]!.message.headers![header.errorStage],
+          "no dead-letter header on a sink message",
+        )
+      }),
+  )
+
+  it.effect(
+    "each replayed dead letter goes in the ledger; the group's offset stops at the first one --reason leaves out",
+    () =>
+      Effect.gen(function* () {
+        const { letters, state, tally, commit } = yield* replayed(false, ["quantity"])
+        const chosen = tally.totals.replayed
+        assert.isAbove(chosen, 0)
+        assert.isAbove(tally.totals.passedOver.not_selected, 0)
+        const ledger = state.sent.filter((s) => s.topic === "orders.dlq.replayed")
+        assert.strictEqual(ledger.length, chosen)
+        const outcomes = ledger.map(
+          (l) => (JSON.parse(String(l.message.value)) as { outcome: string }).outcome,
+        )
+        assert.strictEqual(outcomes.filter((o) => o === "written").length, relaxedKeys.size)
+        const firstLeftOut = letters.findIndex((l) => {
+          const reasons = l.headers?.[header.errorReasons]?.toString() ?? ""
+          return !reasons.includes('"field":"quantity"')
         })
-      }
-      const sink = state.sent.filter((s) => s.topic === "orders.clean")
-      assert.strictEqual(sink.length, relaxedKeys.size)
-      const again = state.sent.filter((s) => s.topic === "orders.dlq")
-      assert.strictEqual(again.length, letters.length - relaxedKeys.size)
-      for (const { message } of [...sink, ...again]) {
-        const headers = message.headers!
-        assert.strictEqual(headers[header.sourceTopic], "orders")
-        assert.strictEqual(headers[header.sourcePartition], "1")
-        assert.strictEqual(headers[replayHeader.count], "1")
-        assert.strictEqual(headers[replayHeader.pipeline], "fp-1")
-        assert.match(String(headers[replayHeader.from]), /^orders\.dlq\/0\/\d+$/)
-        assert.isDefined(headers["x-index"], "the original's own headers")
-      }
-      assert.isUndefined(
-        sink[0]!.message.headers![header.errorStage],
-        "no dead-letter header on a sink message",
-      )
-    }))
+        assert.strictEqual(
+          commit,
+          BigInt(firstLeftOut),
+          "the first dead letter left out is where the group stays",
+        )
+
+        const everything = yield* replayed(false)
+        assert.strictEqual(
+          everything.commit,
+          BigInt(everything.letters.length),
+          "nothing left out: past the span",
+        )
+      }),
+  )
 })

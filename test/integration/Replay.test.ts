@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { type GeneratedRecord, generate } from "../../src/Generator/Records.js"
+import type { PassedOver } from "../../src/Replay/Selection.js"
 import {
   committedOffsets,
   createTopic,
@@ -26,6 +27,7 @@ import {
   root,
   serviceEnv,
   startService,
+  topicSize,
   waitFor,
   withMongo,
 } from "./support/Service.js"
@@ -44,7 +46,7 @@ interface Summary {
   readonly duplicates: number
   readonly filtered: number
   readonly alreadyCommitted: number
-  readonly passedOver: Record<string, number>
+  readonly passedOver: Record<PassedOver, number>
   readonly passedOverTotal: number
   readonly dryRun: boolean
   readonly complete: boolean
@@ -114,7 +116,7 @@ let names: Names
 let records: ReadonlyArray<GeneratedRecord>
 /** The dead letters the service wrote. */
 let deadLetters: ReadonlyArray<ReadMessage>
-/** The dead-letter topic's end offsets once the service was done. */
+/** The dead-letter topic's end offsets once the service was done (its copies' too). */
 let serviceEnds: ReadonlyMap<number, number>
 /** The keys the relaxed rule lets through: the generator's records whose only defect is the quantity's range. */
 let relaxedKeys: ReadonlySet<string>
@@ -161,13 +163,45 @@ beforeAll(async () => {
   assert.deepStrictEqual(sorted(byRangeOnly.map((m) => m.key!)), sorted(relaxedKeys))
 })
 
+/**
+ * A dead-letter topic of the test's own holding the service's dead letters as they are, each in
+ * its partition at its offset, with a sink topic and a database of its own: the replay ledger
+ * keeps what any replay of a dead-letter topic did, so each test replays a topic of its own.
+ */
+const copyOfDeadLetters = async (prefix: string): Promise<Names> => {
+  const dlq = unique(prefix)
+  await createTopic(dlq, 3)
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  try {
+    for (const partition of serviceEnds.keys()) {
+      const messages = deadLetters.filter((m) => m.partition === partition)
+      for (let i = 0; i < messages.length; i += 500)
+        await producer.send({
+          topic: dlq,
+          acks: -1,
+          messages: messages
+            .slice(i, i + 500)
+            .map((m) => ({ partition, key: m.key, value: m.value, headers: m.headers })),
+        })
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  assert.deepStrictEqual(await ends(dlq), serviceEnds, "the copy has every dead letter at its offset")
+  const database = dlq.replace(/-/g, "_")
+  databases.push(database)
+  return { ...names, dlq, sink: `${dlq}.clean`, database }
+}
+
+const group = () => `${names.group}.replay`
+const ledgerOf = (copy: Names) => `${copy.dlq}.replayed`
+
 describe("replay", () => {
   it("a relaxed rule: the dry run says what the replay does, the replay writes it as the service would, a second replay writes nothing", async () => {
+    const copy = await copyOfDeadLetters("replay-relaxed")
     // The test is about a changed pipeline file: the relaxed copy.
-    const env = serviceEnv(names, { PIPELINE__FILE: relaxedPipeline() })
-    const group = `${names.group}.replay`
-    const sinkBefore = await readTopic(names.sink)
-    const documentsBefore = (await mongoDocuments(names.database)).length
+    const env = serviceEnv(copy, { PIPELINE__FILE: relaxedPipeline() })
 
     const dry = await replay(env, ["--dry-run"])
     assert.strictEqual(dry.code, 0, dry.output)
@@ -179,15 +213,16 @@ describe("replay", () => {
     assert.include(dry.output, "Dry run: nothing was written and nothing was committed.")
     assert.include(
       dry.output,
-      `${relaxedKeys.size} written`,
+      `validation / quality.quantity [Range]: ${relaxedKeys.size} written`,
       "the counts by reason: every Range refusal written",
     )
     // Nothing written, nothing committed.
-    assert.strictEqual((await readTopic(names.dlq)).length, deadLetters.length)
-    assert.strictEqual((await readTopic(names.sink)).length, sinkBefore.length)
-    assert.strictEqual((await mongoDocuments(names.database)).length, documentsBefore)
+    assert.strictEqual((await readTopic(copy.dlq)).length, deadLetters.length)
+    assert.strictEqual(await topicSize(copy.sink).catch(() => 0), 0)
+    assert.strictEqual((await mongoDocuments(copy.database)).length, 0)
+    assert.strictEqual(await topicSize(ledgerOf(copy)).catch(() => 0), 0)
     assert.deepStrictEqual(
-      [...(await committedOffsets(group, names.dlq)).values()].filter((o) => o >= 0),
+      [...(await committedOffsets(group(), copy.dlq)).values()].filter((o) => o >= 0),
       [],
       "the replay's group has committed nothing",
     )
@@ -203,7 +238,7 @@ describe("replay", () => {
     assert.strictEqual(live.summary.read, live.summary.replayed + live.summary.passedOverTotal)
 
     // The sinks: the relaxed records, once each, from their original source position.
-    const sink = replayedFrom(await readTopic(names.sink))
+    const sink = await readTopic(copy.sink)
     assert.deepStrictEqual(sorted(sink.map((m) => m.key!)), sorted(relaxedKeys))
     const deadLetterOf = new Map(deadLetters.map((m) => [m.key, m]))
     for (const m of sink) {
@@ -217,9 +252,9 @@ describe("replay", () => {
       )
       assert.strictEqual(m.headers["x-defect"], "out_of_range", "the original's headers are")
     }
-    const documents = await mongoDocuments(names.database)
-    assert.strictEqual(documents.length, documentsBefore + relaxedKeys.size)
-    for (const d of documents.filter((d) => relaxedKeys.has(d._id))) {
+    const documents = await mongoDocuments(copy.database)
+    assert.deepStrictEqual(sorted(documents.map((d) => d._id)), sorted(relaxedKeys))
+    for (const d of documents) {
       const original = deadLetterOf.get(d._id)!
       assert.deepStrictEqual(d._kafka, {
         topic: names.source,
@@ -228,31 +263,38 @@ describe("replay", () => {
       })
     }
     // The others: back to the dead-letter topic once each, with a replay count and their source.
-    const again = replayedFrom(await readTopic(names.dlq))
+    const again = replayedFrom(await readTopic(copy.dlq))
     assert.strictEqual(again.length, live.summary.stillInvalid)
     assert.strictEqual(new Set(again.map((m) => m.headers["pipeline.replay.from"])).size, again.length)
     for (const m of again) {
       assert.strictEqual(m.headers["pipeline.replay.count"], "1")
       assert.strictEqual(m.headers["pipeline.source.topic"], names.source)
     }
-    assert.deepStrictEqual(await committedOffsets(group, names.dlq), serviceEnds)
+    assert.deepStrictEqual(await committedOffsets(group(), copy.dlq), serviceEnds)
+    // The ledger: every dead letter replayed, with what it became.
+    const ledger = await readTopic(ledgerOf(copy))
+    assert.strictEqual(new Set(ledger.map((m) => m.key)).size, deadLetters.length)
+    const outcomes = ledger.map((m) => (JSON.parse(m.value!.toString()) as { outcome: string }).outcome)
+    assert.strictEqual(outcomes.filter((o) => o === "written").length, relaxedKeys.size)
 
     const second = await replay(env)
     assert.strictEqual(second.code, 0, second.output)
     assert.strictEqual(second.summary.replayed, 0)
     assert.strictEqual(second.summary.read, again.length)
-    assert.strictEqual(second.summary.passedOver.replayed_before, again.length)
-    assert.strictEqual(replayedFrom(await readTopic(names.dlq)).length, again.length)
-    assert.strictEqual(replayedFrom(await readTopic(names.sink)).length, relaxedKeys.size)
-    assert.strictEqual((await mongoDocuments(names.database)).length, documents.length)
+    assert.strictEqual(second.summary.passedOver.same_pipeline, again.length)
+    assert.strictEqual(replayedFrom(await readTopic(copy.dlq)).length, again.length)
+    assert.strictEqual((await readTopic(copy.sink)).length, relaxedKeys.size)
+    assert.strictEqual((await mongoDocuments(copy.database)).length, relaxedKeys.size)
   })
 
-  it("--reason and a time range select: the rest is passed over and counted", async () => {
-    const env = serviceEnv(names, { PIPELINE__FILE: relaxedPipeline() })
-    const run = await replay(env, [
+  it("--reason and a time range select; what --reason leaves out, a later replay takes, and nothing twice", async () => {
+    const copy = await copyOfDeadLetters("replay-selective")
+    const env = serviceEnv(copy, { PIPELINE__FILE: relaxedPipeline() })
+    const quantity = (m: ReadMessage) =>
+      (m.headers["pipeline.error.reasons"] ?? "").includes('"field":"quantity"')
+
+    const dry = await replay(env, [
       "--dry-run",
-      "--group",
-      unique("selective"),
       "--reason",
       "quantity",
       "--reason",
@@ -262,88 +304,106 @@ describe("replay", () => {
       "--to",
       new Date(Date.now() + 3_600_000).toISOString(),
     ])
-    assert.strictEqual(run.code, 0, run.output)
-    const matching = deadLetters.filter((m) => {
-      const reasons = m.headers["pipeline.error.reasons"] ?? ""
-      return reasons.includes('"field":"quantity"') || reasons.includes('"rule":"json"')
-    })
+    assert.strictEqual(dry.code, 0, dry.output)
+    const matching = deadLetters.filter(
+      (m) => quantity(m) || (m.headers["pipeline.error.reasons"] ?? "").includes('"rule":"json"'),
+    )
     assert.isAbove(matching.length, relaxedKeys.size, "malformed messages and conversions are among them")
-    assert.isAtLeast(run.summary.read, deadLetters.length)
-    assert.strictEqual(run.summary.replayed, matching.length)
-    assert.strictEqual(run.summary.read, run.summary.replayed + run.summary.passedOverTotal)
-    assert.isAbove(run.summary.passedOver.not_selected ?? 0, 0)
-    assert.strictEqual(run.summary.written, relaxedKeys.size)
+    assert.strictEqual(dry.summary.read, deadLetters.length)
+    assert.strictEqual(dry.summary.replayed, matching.length)
+    assert.strictEqual(dry.summary.passedOver.not_selected, deadLetters.length - matching.length)
+    assert.strictEqual(dry.summary.written, relaxedKeys.size)
+
+    const some = await replay(env, ["--reason", "quantity"])
+    assert.strictEqual(some.code, 0, some.output)
+    assert.strictEqual(some.summary.replayed, deadLetters.filter(quantity).length)
+    assert.strictEqual(some.summary.written, relaxedKeys.size)
+    // The group stays at each partition's first dead letter --reason left out.
+    const held = await committedOffsets(group(), copy.dlq)
+    for (const [partition, end] of serviceEnds) {
+      const first = deadLetters.filter((m) => m.partition === partition).findIndex((m) => !quantity(m))
+      assert.strictEqual(held.get(partition) ?? -1, first < 0 ? end : first)
+    }
+
+    const rest = await replay(env)
+    assert.strictEqual(rest.code, 0, rest.output)
+    assert.strictEqual(rest.summary.replayed, deadLetters.length - some.summary.replayed)
+    assert.strictEqual(rest.summary.written, 0)
+    assert.isAbove(rest.summary.passedOver.replayed, 0, "those the first replay took past the group's offset")
+    assert.strictEqual(rest.summary.passedOver.same_pipeline, some.summary.stillInvalid)
+
+    // Every dead letter replayed once: the relaxed ones written, the others dead-lettered again.
+    assert.deepStrictEqual(sorted((await readTopic(copy.sink)).map((m) => m.key!)), sorted(relaxedKeys))
+    const again = replayedFrom(await readTopic(copy.dlq))
+    assert.strictEqual(new Set(again.map((m) => m.headers["pipeline.replay.from"])).size, again.length)
+    assert.strictEqual(again.length, deadLetters.length - relaxedKeys.size)
+    assert.strictEqual(new Set((await readTopic(ledgerOf(copy))).map((m) => m.key)).size, deadLetters.length)
+
+    const nothing = await replay(env)
+    assert.strictEqual(nothing.code, 0, nothing.output)
+    assert.strictEqual(nothing.summary.replayed, 0)
   })
 
   it("stopped by SIGTERM and run again: nothing lost, nothing doubled", async () => {
-    const group = unique("interrupted")
-    const sink = unique("replay-sink")
-    const dlq = unique("replay-dlq")
-    const database = unique("replay_db").replace(/-/g, "_")
-    databases.push(database)
-    // The replay reads the service's dead letters (--topic) and writes to topics and a database
-    // of its own, so that what it writes is told apart from what the other tests' replays wrote.
+    const copy = await copyOfDeadLetters("replay-stopped")
     // One message per batch (PIPELINE__BATCH_SIZE=1): the replay takes many batches, and the
     // signal lands between them.
-    const env = serviceEnv(
-      { ...names, sink, dlq, database },
-      { PIPELINE__FILE: relaxedPipeline(), PIPELINE__BATCH_SIZE: "1" },
-    )
-    const args = ["--topic", names.dlq, "--group", group, "--to", toFlag(serviceEnds)]
+    const env = serviceEnv(copy, { PIPELINE__FILE: relaxedPipeline(), PIPELINE__BATCH_SIZE: "1" })
     const total = [...serviceEnds.values()].reduce((a, b) => a + b, 0)
     const committed = async () =>
-      [...(await committedOffsets(group, names.dlq)).values()].reduce((a, b) => a + b, 0)
+      [...(await committedOffsets(group(), copy.dlq)).values()].reduce((a, b) => a + Math.max(0, b), 0)
 
-    const first = startService(env, ["replay", ...args])
+    const first = startService(env, ["replay"])
     await waitFor("the replay's first commit", async () => (await committed()) > 0, 60_000, first.output)
     first.child.kill("SIGTERM")
     assert.strictEqual(await first.exited, 0, first.output())
     const stopped = summaryOf(first.output())
     assert.isFalse(stopped.complete, "stopped before the end of its range")
     assert.include(first.output(), "run the replay again to go on")
-    const afterStop = await committed()
-    assert.isBelow(afterStop, total, "the signal landed mid-way")
+    assert.isBelow(await committed(), total, "the signal landed mid-way")
 
-    const second = await replay(env, args)
+    // Only the dead letters the service wrote (--to): not those the first run wrote again.
+    const second = await replay(env, ["--to", toFlag(serviceEnds)])
     assert.strictEqual(second.code, 0, second.output)
     assert.isTrue(second.summary.complete)
     assert.strictEqual(stopped.read + second.summary.read, deadLetters.length, "every dead letter read once")
-    assert.deepStrictEqual(await committedOffsets(group, names.dlq), serviceEnds)
+    assert.strictEqual(stopped.replayed + second.summary.replayed, deadLetters.length)
+    assert.deepStrictEqual(await committedOffsets(group(), copy.dlq), serviceEnds)
 
-    const written = await readTopic(sink)
+    const written = await readTopic(copy.sink)
     assert.deepStrictEqual(
       sorted(written.map((m) => m.key!)),
       sorted(relaxedKeys),
       "each relaxed record once",
     )
-    assert.deepStrictEqual(sorted((await mongoDocuments(database)).map((d) => d._id)), sorted(relaxedKeys))
-    const again = await readTopic(dlq)
+    assert.deepStrictEqual(
+      sorted((await mongoDocuments(copy.database)).map((d) => d._id)),
+      sorted(relaxedKeys),
+    )
+    const again = replayedFrom(await readTopic(copy.dlq))
     const from = again.map((m) => m.headers["pipeline.replay.from"]!)
     assert.strictEqual(new Set(from).size, from.length, "no dead letter replayed twice")
     assert.strictEqual(again.length, deadLetters.length - relaxedKeys.size, "none lost")
   })
 
-  it("exactly_once: the replay's writes and its group's offsets go in transactions", async () => {
-    const group = unique("exactly-once")
-    const sink = unique("replay-eo-sink")
-    const dlq = unique("replay-eo-dlq")
-    const database = unique("replay_eo").replace(/-/g, "_")
-    databases.push(database)
-    // The test is about KAFKA__DELIVERY=exactly_once; topics and a database of its own as above.
-    const env = serviceEnv(
-      { ...names, sink, dlq, database },
-      { PIPELINE__FILE: relaxedPipeline(), KAFKA__DELIVERY: "exactly_once" },
-    )
-    const run = await replay(env, ["--topic", names.dlq, "--group", group, "--to", toFlag(serviceEnds)])
+  it("exactly_once: the replay's writes, its ledger and its group's offsets go in transactions", async () => {
+    const copy = await copyOfDeadLetters("replay-exactly-once")
+    // The test is about KAFKA__DELIVERY=exactly_once.
+    const env = serviceEnv(copy, { PIPELINE__FILE: relaxedPipeline(), KAFKA__DELIVERY: "exactly_once" })
+    const run = await replay(env)
     assert.strictEqual(run.code, 0, run.output)
     assert.strictEqual(run.summary.written, relaxedKeys.size)
-    assert.deepStrictEqual(await committedOffsets(group, names.dlq), serviceEnds)
-    const written = await readTopic(sink)
+    assert.deepStrictEqual(await committedOffsets(group(), copy.dlq), serviceEnds)
+    const written = await readTopic(copy.sink)
     assert.deepStrictEqual(sorted(written.map((m) => m.key!)), sorted(relaxedKeys))
-    const again = await readTopic(dlq)
+    const again = replayedFrom(await readTopic(copy.dlq))
     assert.strictEqual(again.length, deadLetters.length - relaxedKeys.size)
+    const ledger = await readTopic(ledgerOf(copy))
+    assert.strictEqual(new Set(ledger.map((m) => m.key)).size, deadLetters.length)
     // A transaction's commit marker takes an offset: the topics hold more offsets than messages.
-    const offsets = [...(await ends(dlq)).values()].reduce((a, b) => a + b, 0)
-    assert.isAbove(offsets, again.length, "the dead letters were written in transactions")
+    const offsets = [...(await ends(ledgerOf(copy))).values()].reduce((a, b) => a + b, 0)
+    assert.isAbove(offsets, ledger.length, "the ledger was written in transactions")
+    const sinkOffsets = [...(await ends(copy.sink)).values()].reduce((a, b) => a + b, 0)
+    assert.isAbove(sinkOffsets, written.length, "the sink topic too")
   })
 })
