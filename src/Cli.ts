@@ -75,9 +75,10 @@ const replayFlags = {
 
 const replayDescription = [
   "send dead letters through the current pipeline file and settings again, to MongoDB, the sink",
-  "topic and the dead-letter topic as the service would; what has been replayed is remembered in",
-  "the replay's consumer group, so a second run writes nothing. Exit codes: 0 done or stopped by",
-  "SIGTERM/SIGINT, 1 runtime failure, 2 bad configuration or usage",
+  "topic and the dead-letter topic as the service would. Its consumer group remembers how far it",
+  "has read, and the ledger (topic <dead-letter topic>.replayed) every dead letter it replayed: a",
+  "second run writes nothing. Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,",
+  "2 bad configuration or usage",
 ].join("\n  ")
 
 const runDescription =

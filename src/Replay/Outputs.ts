@@ -1,6 +1,5 @@
 /**
- * Where a replay's processor writes: the service's own producer, transactions and sinks, each
- * wrapped so that every message written for a replayed record carries the record's original
+ * Where a replay's processor writes: the service's own producer and sinks, each wrapped so that every message written for a replayed record carries the record's original
  * source coordinates and the replay headers (Headers.ts), and so that the replay sees what each
  * record became (Capture.ts). A dry run gets sinks and a producer that write nothing and take
  * exactly what the live ones would.

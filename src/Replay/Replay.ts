@@ -1,8 +1,9 @@
 /**
  * `replay`: dead letters through the pipeline again, once a rule, a mapping or the data has been
  * fixed. Reads the dead-letter topic over a range (Range.ts) with a consumer group of its own,
- * which remembers how far it has replayed; takes the dead letters the flags select
- * (Selection.ts), gives each its original bytes and headers back (Headers.ts), and runs them
+ * which remembers how far it has read, and the ledger of what any replay replayed (Ledger.ts);
+ * takes the dead letters the flags select and the ledger lacks (Selection.ts), gives each its
+ * original bytes and headers back (Headers.ts), and runs them
  * through the service's own processor with the current pipeline file and settings: the same
  * transforms, admission, sinks, dead-letter topic and delivery mode (exactly_once: each batch's
  * Kafka writes and the group's offset in one transaction, as the service does). Each record
