@@ -21,7 +21,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import { type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
 import { AppConfig } from "../Config/AppConfig.js"
 import { compressionTypes } from "./Codecs.js"
-import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
+import { describeCause, KafkaConnectionError, KafkaProduceError, kindOfKafkaError } from "./Errors.js"
 import { KafkaAdmin } from "./KafkaAdmin.js"
 import { KafkaClient } from "./KafkaClient.js"
 import {
@@ -49,6 +49,11 @@ export interface TransactionsShape {
     next: string,
     work: (producer: ProducerShape) => Effect.Effect<A, E>,
   ) => Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError>
+}
+
+/** What a transaction that the broker expired (open past its timeout) failed with. */
+export class TransactionExpired extends Error {
+  override readonly name = "TransactionExpired"
 }
 
 interface Owned {
@@ -182,8 +187,21 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
         partition: number,
         next: string,
         work: (producer: ProducerShape) => Effect.Effect<A, E>,
-      ): Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError> =>
-        Effect.gen(function* () {
+      ): Effect.Effect<A, E | KafkaConnectionError | KafkaProduceError> => {
+        // When the transaction began: one open for longer than the broker's timeout was expired by it.
+        let began: number | undefined
+        const openFor = () => (began === undefined ? 0 : Date.now() - began)
+        const expired = () => began !== undefined && openFor() >= Duration.toMillis(timeouts.broker)
+        const expiredError = (cause: unknown) =>
+          new KafkaProduceError({
+            topic: kafka.topicSink,
+            messages: 0,
+            kind: "fenced",
+            cause: new TransactionExpired(
+              `the broker expired the transaction: it was open for ${Math.round(openFor() / 1000)} s, past the producers' transaction timeout (${Duration.format(timeouts.broker)}); the process was held up (a stopped or starved event loop): ${describeCause(cause)}`,
+            ),
+          })
+        return Effect.gen(function* () {
           const { producer } = yield* ownedFor(partition)
           const tx = yield* deadline(
             "beginning the transaction",
@@ -194,6 +212,7 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
               catch: (cause) => failure(kafka.topicSink, 0, cause),
             }),
           )
+          began = Date.now()
           const abort = Effect.promise(() => tx.abort().catch(() => undefined)).pipe(
             // An abort that gets no answer is left to the broker: the next producer's fence ends it.
             Effect.timeoutOption(kafka.sendDeadline),
@@ -223,20 +242,30 @@ export class KafkaTransactions extends Context.Service<KafkaTransactions, Transa
             duration: timeouts.attempt,
             orElse: () =>
               Effect.fail(
-                new KafkaProduceError({
-                  topic: kafka.topicSink,
-                  messages: 0,
-                  kind: "transient",
-                  cause: new Error(
-                    `the transaction was still open after ${Duration.format(timeouts.attempt)}; aborted before the broker's transaction timeout (${Duration.format(timeouts.broker)}) would expire it`,
-                  ),
-                }),
+                expired()
+                  ? expiredError("the attempt's own deadline came late")
+                  : new KafkaProduceError({
+                      topic: kafka.topicSink,
+                      messages: 0,
+                      kind: "transient",
+                      cause: new Error(
+                        `the transaction was still open after ${Duration.format(timeouts.attempt)}; aborted before the broker's transaction timeout (${Duration.format(timeouts.broker)}) would expire it`,
+                      ),
+                    }),
               ),
           }),
+          // A fenced producer whose transaction outlived the broker's timeout was not fenced by
+          // another instance: the broker expired the transaction. Said so; handled as fenced.
+          Effect.mapError((error) =>
+            error instanceof KafkaProduceError && error.kind === "fenced" && expired()
+              ? expiredError(error)
+              : error,
+          ),
           // After a failure the producer's state is not to be trusted: the next transaction of the
           // partition starts with a new producer, whose first transaction aborts this one's.
           Effect.tapError(() => drop(partition)),
         )
+      }
 
       yield* Effect.addFinalizer(() =>
         Effect.promise(async () => {

@@ -69,4 +69,57 @@ describe("exactly-once fencing", () => {
     },
     120_000,
   )
+
+  it.live(
+    "a transaction the broker expires (the process held up past the transaction timeout) is reported as expired, never seen, and the next one goes in",
+    () => {
+      const names = freshNames("expire")
+      // KAFKA__REQUEST_TIMEOUT_SECONDS=1 makes the producers' transaction timeout 24 s (four send
+      // deadlines of six request timeouts) instead of 12 minutes, so the broker expires the
+      // transaction within this test.
+      const env = serviceEnv(names, { KAFKA__DELIVERY: "exactly_once", KAFKA__REQUEST_TIMEOUT_SECONDS: "1" })
+      const instance = KafkaTransactions.layer.pipe(
+        Layer.provideMerge(KafkaProducer.layer),
+        Layer.provideMerge(KafkaAdmin.layer),
+        Layer.provideMerge(KafkaClient.layer),
+        Layer.provide(AppConfig.layerFrom(env)),
+      )
+      const sendOne = (key: string) => (producer: ProducerShape) =>
+        producer.send(names.sink, [{ key, value: JSON.stringify({ key }) }])
+      return Effect.gen(function* () {
+        yield* Effect.promise(() => createTopic(names.source, 1))
+        yield* Effect.promise(() => createTopic(names.sink, 1))
+        const tx = Context.get(yield* Layer.build(instance), KafkaTransactions)
+        assert.strictEqual(yield* tx.fence(0), -1n)
+        // The transaction holds a message; then the whole process stands still (its event loop
+        // blocked, as when it is stopped or starved) past the timeout and the broker's check.
+        const exit = yield* Effect.exit(
+          tx.transact(0, "10", (producer) =>
+            sendOne("expired")(producer).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 36_000)
+                }),
+              ),
+            ),
+          ),
+        )
+        assert.isTrue(Exit.isFailure(exit), "the expired transaction did not commit")
+        if (Exit.isFailure(exit)) {
+          const errors = exit.cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
+          assert.deepStrictEqual(
+            errors.map((e) => kindOf(e)),
+            ["fenced"],
+            Cause.pretty(exit.cause),
+          )
+          assert.include(String((errors[0] as Error).message), "the broker expired the transaction")
+        }
+        // The partition's next transaction starts with a new producer and goes in.
+        yield* tx.transact(0, "10", sendOne("after"))
+        const keys = (yield* Effect.promise(() => readCommitted(names.sink))).map((m) => m.key).sort()
+        assert.deepStrictEqual(keys, ["after"])
+      }).pipe(Effect.scoped)
+    },
+    120_000,
+  )
 })
