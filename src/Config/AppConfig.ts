@@ -51,6 +51,8 @@ export interface AppSettings {
     readonly timeout: Duration.Duration
     /** Documents per replace command (the path for keys that exist already). */
     readonly replaceBatchSize: number
+    /** What a message whose value is null does: deletes its key's document, is counted and skipped, or is dead-lettered. */
+    readonly onTombstone: "delete" | "ignore" | "dead_letter"
   }
   readonly pipeline: {
     readonly file: string
@@ -300,6 +302,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         collection: r.string("MONGODB__COLLECTION"),
         timeout: r.seconds("MONGODB__TIMEOUT_SECONDS", 30, 1, 3600),
         replaceBatchSize: r.int("MONGODB__REPLACE_BATCH_SIZE", 25, 1, 100_000),
+        onTombstone: r.oneOf("MONGODB__ON_TOMBSTONE", ["delete", "ignore", "dead_letter"], "dead_letter"),
       },
       pipeline: {
         file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),

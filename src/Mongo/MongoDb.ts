@@ -1,5 +1,5 @@
 /**
- * MongoDB as the pipeline uses it: upserts by `_id` into the target collection, the duplicate
+ * MongoDB as the pipeline uses it: upserts and deletes by `_id` in the target collection, the duplicate
  * checks' saved windows beside it, and a ping.
  * The live layer holds the client (pooled, one per process), connected when the layer is
  * built and closed when it is torn down. The connection string is a secret: it is only
@@ -9,6 +9,7 @@ import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { MongoClient, type WriteConcernSettings } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
+import { type DeletedKey, type DeleteResult, deleteAll } from "./MongoDeletes.js"
 import { type SinkDocument, type StoredDocument, type UpsertResult, upsertAll } from "./MongoSink.js"
 import { type StoredKeys, type WindowStore, windowStore } from "./SavedKeys.js"
 
@@ -23,6 +24,14 @@ export interface MongoDbShape {
     documents: ReadonlyArray<SinkDocument>,
     writeConcern: WriteConcernSettings,
   ) => Effect.Effect<UpsertResult, MongoWriteError>
+  /**
+   * Deletes the document of each key, unless it was written from a later position of the
+   * tombstone's partition (then it is reported as stale). Fails when the server cannot take the deletes.
+   */
+  readonly remove: (
+    keys: ReadonlyArray<DeletedKey>,
+    writeConcern: WriteConcernSettings,
+  ) => Effect.Effect<DeleteResult, MongoWriteError>
   readonly ping: Effect.Effect<void, MongoConnectionError>
   /** The duplicate checks' windows, kept in `<collection>_duplicate_windows` (SavedKeys.ts). */
   readonly windows: WindowStore
@@ -73,6 +82,7 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
       const options = { replaceBatchSize: mongodb.replaceBatchSize, conditionalReplace: !ferretDb }
       return MongoDb.of({
         upsert: (documents, writeConcern) => upsertAll(collection, documents, writeConcern, options),
+        remove: (keys, writeConcern) => deleteAll(collection, keys, writeConcern, options),
         windows: windowStore(db.collection<StoredKeys>(`${mongodb.collection}_duplicate_windows`)),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),

@@ -73,7 +73,7 @@ export const isNewer = (stored: StoredPosition | undefined, incoming: StoredPosi
   stored.offset > incoming.offset
 
 /** The filter a replace matches only when the stored document is not newer than `position`. */
-const notNewerThan = (position: StoredPosition): Document => ({
+export const notNewerThan = (position: StoredPosition): Document => ({
   $or: [
     { [`${positionField}.topic`]: { $ne: position.topic } },
     { [`${positionField}.partition`]: { $ne: position.partition } },

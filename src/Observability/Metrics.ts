@@ -21,6 +21,10 @@ export const recordsDuplicate = Metric.counter("pipeline_records_duplicate_total
 export const recordsFiltered = Metric.counter("pipeline_records_filtered_total", {
   description: "Records no sink's branch carries: a filter stopped them on every branch that leads to a sink",
 })
+export const tombstones = Metric.counter("pipeline_tombstones_total", {
+  description:
+    "Messages whose value is null, by what MONGODB__ON_TOMBSTONE did with them: applied (deleted from MongoDB, passed on to the sink topic) or ignored",
+})
 export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettered_total", {
   description: "Messages written to the dead-letter topic, by stage",
 })

@@ -16,6 +16,8 @@ export interface Totals {
   filtered: number
   rejectedBySink: number
   failedBatch: number
+  tombstonesApplied: number
+  tombstonesIgnored: number
   deadLettered: number
 }
 
@@ -29,6 +31,8 @@ export const emptyTotals = (): Totals => ({
   filtered: 0,
   rejectedBySink: 0,
   failedBatch: 0,
+  tombstonesApplied: 0,
+  tombstonesIgnored: 0,
   deadLettered: 0,
 })
 
@@ -45,6 +49,8 @@ export const add = (totals: Totals, s: BatchCounts): void => {
   totals.filtered += s.filtered
   totals.rejectedBySink += s.rejectedBySink
   totals.failedBatch += s.failedBatch
+  totals.tombstonesApplied += s.tombstonesApplied
+  totals.tombstonesIgnored += s.tombstonesIgnored
   totals.deadLettered += s.deadLettered
 }
 

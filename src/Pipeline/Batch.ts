@@ -23,6 +23,10 @@ export interface BatchSummary {
   readonly filtered: number
   readonly rejectedBySink: number
   readonly failedBatch: number
+  /** Tombstones applied to the sinks (MONGODB__ON_TOMBSTONE=delete): MongoDB deleted the key, the sink topic carries it. */
+  readonly tombstonesApplied: number
+  /** Tombstones counted and skipped (MONGODB__ON_TOMBSTONE=ignore). */
+  readonly tombstonesIgnored: number
   readonly deadLettered: number
   readonly written: Readonly<Record<string, number>>
 }

@@ -76,6 +76,16 @@ export const recordBatch = (
     yield* Metric.update(Metrics.recordsValid, summary.valid)
     yield* Metric.update(Metrics.recordsDuplicate, summary.duplicates)
     yield* Metric.update(Metrics.recordsFiltered, summary.filtered)
+    if (summary.tombstonesApplied > 0)
+      yield* Metric.update(
+        Metric.withAttributes(Metrics.tombstones, { action: "applied" }),
+        summary.tombstonesApplied,
+      )
+    if (summary.tombstonesIgnored > 0)
+      yield* Metric.update(
+        Metric.withAttributes(Metrics.tombstones, { action: "ignored" }),
+        summary.tombstonesIgnored,
+      )
     for (const [sink, n] of Object.entries(summary.written)) {
       yield* Metric.update(Metric.withAttributes(Metrics.recordsWritten, { sink }), n)
     }

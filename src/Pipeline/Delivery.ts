@@ -3,7 +3,8 @@
  * AtLeastOnce.ts writes the sinks and sends the dead letters side by side and lets the source
  * commit; ExactlyOnce.ts writes MongoDB, then sends the Kafka side and the offset in one
  * transaction. Both are built from the parts here: the dead letters as messages, and every sink
- * of a kind written in the batch's turn on the kind's lane.
+ * of a kind written in the batch's turn on the kind's lane, its records and then the batch's
+ * tombstones.
  */
 import { Clock, Effect } from "effect"
 import type { KafkaMessage } from "kafkajs"
@@ -13,6 +14,7 @@ import type { Admission } from "./Admission.js"
 import type { Classified, DeadLetter, Rejection } from "./Classify.js"
 import type { WriteLanes } from "./Lanes.js"
 import { deadLetterMessage } from "./Messages.js"
+import type { Tombstone } from "./Parse.js"
 import type { PipelinePlan } from "./PipelineDag.js"
 import type { SinkStage } from "./Sinks.js"
 import type { WindowKeys, Windows } from "./Windows.js"
@@ -34,6 +36,8 @@ export interface Admitted {
   readonly classifyWith: (rejections: ReadonlyArray<Rejection>) => Classified
   /** The dead letters of the messages that were not records. */
   readonly malformed: ReadonlyArray<DeadLetter>
+  /** Tombstones every sink applies after its records (MONGODB__ON_TOMBSTONE=delete). */
+  readonly tombstones: ReadonlyArray<Tombstone>
   /** The keys the batch leaves in the duplicate checks' durable windows, saved before its offsets are committed. */
   readonly windowKeys: ReadonlyArray<WindowKeys>
 }
@@ -99,8 +103,13 @@ export const deliveryParts = (options: {
       (i) => {
         const planned = plan.sinks[i]!
         const records = admitted.admission.admitted.get(planned.sink.name) ?? []
-        return Effect.map(writes.writeSink(planned, records, admitted.scope, via), (run) => {
+        return Effect.flatMap(writes.writeSink(planned, records, admitted.scope, via), (run) => {
           runs[i] = run
+          if (admitted.tombstones.length === 0) return Effect.void
+          // After the records, in the same turn: a tombstone never overtakes a record before it.
+          const rejected = new Set(run.rejected.map((r) => r.record))
+          const written = records.filter((k) => !rejected.has(k.record))
+          return writes.removeFromSink(planned, admitted.tombstones, written, admitted.scope, via)
         })
       },
       // A transaction's sends go one after another.

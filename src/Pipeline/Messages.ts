@@ -56,6 +56,24 @@ export const sinkMessage = (
       : { ...(headers as IHeaders), ...sourceHeaders(origin, offset) },
 })
 
+/**
+ * A tombstone passed on to the sink topic: its key, a null value, and the headers a record's
+ * message would carry, so that a compacted sink topic drops the key as the source did.
+ */
+export const tombstoneMessage = (
+  origin: BatchOrigin,
+  key: string,
+  offset: string,
+  headers?: SourceHeaders,
+): Message => ({
+  key,
+  value: null,
+  headers:
+    headers === undefined
+      ? sourceHeaders(origin, offset)
+      : { ...(headers as IHeaders), ...sourceHeaders(origin, offset) },
+})
+
 /** Where in the pipeline a record was turned away. */
 export type Stage = "parse" | "validation" | "task" | SinkType
 

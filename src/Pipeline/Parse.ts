@@ -2,6 +2,11 @@
  * From Kafka messages to records. Bytes that are not a JSON object are not records: they are
  * set aside for the dead-letter topic at once, with the reason, and never reach the tasks.
  *
+ * A tombstone (a message whose value is null, as compacted topics and change-data-capture
+ * streams use to delete a key) is handled by MONGODB__ON_TOMBSTONE: `dead_letter` sets it aside
+ * as malformed (rule `empty`), `ignore` counts it, `delete` keeps it, keyed by its message key,
+ * for the sinks to delete that key. A tombstone without a usable key is malformed.
+ *
  * Integers beyond 2^53 (64-bit ids) cannot be held exactly by a JavaScript number: they are
  * kept as their decimal text, so two different ids never become the same key or value.
  */
@@ -20,11 +25,49 @@ export interface Malformed {
   readonly reason: Reason
 }
 
+/** What becomes of a message whose value is null (MONGODB__ON_TOMBSTONE). */
+export type OnTombstone = "delete" | "ignore" | "dead_letter"
+
+/** A tombstone to apply: the key whose document is deleted, and where it was read. */
+export interface Tombstone {
+  readonly message: KafkaMessage
+  /** The message key as text: the record key of the document it deletes. */
+  readonly key: string
+  /** Where the tombstone was first read, when not in its batch (a dead letter replayed). */
+  readonly source?: SourcePosition
+}
+
 export interface Parsed {
   readonly records: ReadonlyArray<PipelineRecord>
   /** The source message of each record, by the record's position in `records`. */
   readonly messages: ReadonlyArray<KafkaMessage>
   readonly malformed: ReadonlyArray<Malformed>
+  /** Tombstones for the sinks to apply (MONGODB__ON_TOMBSTONE=delete), in offset order. */
+  readonly tombstones: ReadonlyArray<Tombstone>
+  /** Tombstones counted and left alone (MONGODB__ON_TOMBSTONE=ignore). */
+  readonly ignored: ReadonlyArray<KafkaMessage>
+}
+
+export interface TombstoneHandling {
+  readonly onTombstone: OnTombstone
+  /** Longest key a tombstone may carry, in UTF-8 bytes (PIPELINE__MAX_KEY_BYTES). */
+  readonly maxKeyBytes: number
+}
+
+const deadLetterTombstones: TombstoneHandling = { onTombstone: "dead_letter", maxKeyBytes: 1024 }
+
+/** The key a tombstone deletes, or why it has none. */
+const tombstoneKey = (message: KafkaMessage, maxKeyBytes: number): string | Malformed => {
+  const key = message.key === null || message.key === undefined ? "" : message.key.toString("utf8")
+  if (key === "")
+    return reject(message, "tombstone_key", "a tombstone (null value) without a key: no document to delete")
+  if (Buffer.byteLength(key, "utf8") > maxKeyBytes)
+    return reject(
+      message,
+      "tombstone_key",
+      `the tombstone's key is longer than ${maxKeyBytes} bytes (PIPELINE__MAX_KEY_BYTES)`,
+    )
+  return key
 }
 
 const reject = (message: KafkaMessage, rule: string, text: string): Malformed => ({
@@ -67,12 +110,29 @@ export const parseMessages = (
   messages: ReadonlyArray<KafkaMessage>,
   maxBytes: number,
   sourceOf?: (message: KafkaMessage) => SourcePosition | undefined,
+  handling: TombstoneHandling = deadLetterTombstones,
 ): Parsed => {
   const records: PipelineRecord[] = []
   const sources: KafkaMessage[] = []
   const malformed: Malformed[] = []
+  const tombstones: Tombstone[] = []
+  const ignored: KafkaMessage[] = []
   for (const message of messages) {
     const bytes = message.value
+    if (bytes === null && handling.onTombstone === "ignore") {
+      ignored.push(message)
+      continue
+    }
+    if (bytes === null && handling.onTombstone === "delete") {
+      const key = tombstoneKey(message, handling.maxKeyBytes)
+      if (typeof key !== "string") {
+        malformed.push(key)
+        continue
+      }
+      const source = sourceOf?.(message)
+      tombstones.push(source === undefined ? { message, key } : { message, key, source })
+      continue
+    }
     if (bytes === null || bytes.length === 0) {
       malformed.push(reject(message, "empty", "message has no value (empty or tombstone)"))
       continue
@@ -104,5 +164,5 @@ export const parseMessages = (
     records.push(source === undefined ? record : { ...record, source })
     sources.push(message)
   }
-  return { records, messages: sources, malformed }
+  return { records, messages: sources, malformed, tombstones, ignored }
 }

@@ -4,8 +4,8 @@
  * so far side by side, then the dead letters of records a sink turned away while writing, and
  * only then return (the source commits after that). Every message ends in exactly one place:
  * the sinks (valid), the dead-letter topic (malformed, invalid, refused or rejected by a sink,
- * or in a batch whose transform failed), the duplicate count, or the filtered count (no sink's
- * branch carries it).
+ * or in a batch whose transform failed), the duplicate count, the filtered count (no sink's
+ * branch carries it), or the tombstone counts (applied to the sinks, or ignored).
  *
  * How the batch reaches the sinks by delivery mode is Delivery.ts (AtLeastOnce.ts,
  * ExactlyOnce.ts); how the writes ride out failures (stall, retry, isolate the record) is
@@ -33,7 +33,7 @@ import { type Classified, classify, type DeadLetter, type Rejection, type Versio
 import { type Admitted, type Delivery, deliveryParts } from "./Delivery.js"
 import { exactlyOnce } from "./ExactlyOnce.js"
 import { WriteLanes } from "./Lanes.js"
-import { type Parsed, parseMessages } from "./Parse.js"
+import { type Parsed, parseMessages, type TombstoneHandling } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
 import { makeWindows, noWindows, type WindowKeys, type Windows } from "./Windows.js"
@@ -47,6 +47,8 @@ export interface ProcessorSettings {
   readonly windows?: { readonly store: WindowStore; readonly group: string }
   /** Where a message was first read, when not where its batch came from (`replay`: a dead letter's original). */
   readonly sourceOf?: (message: KafkaMessage) => SourcePosition | undefined
+  /** What a message whose value is null does (MONGODB__ON_TOMBSTONE); dead-lettered when not given. */
+  readonly tombstones?: TombstoneHandling
 }
 
 /** Where every message of a batch ends, all of it written. */
@@ -55,6 +57,8 @@ interface Outcome extends Classified {
   readonly consumed: number
   readonly malformed: number
   readonly failedBatch: number
+  readonly tombstonesApplied: number
+  readonly tombstonesIgnored: number
   readonly written: Readonly<Record<string, number>>
 }
 
@@ -84,6 +88,8 @@ const allFailed = (
   filtered: 0,
   rejectedBySink: 0,
   malformed: 0,
+  tombstonesApplied: 0,
+  tombstonesIgnored: 0,
   consumed: messages.length,
   failedBatch: messages.length,
   written: {},
@@ -155,7 +161,12 @@ const transformFailed = (
     )
     const reason: Reason = { task: failed.name, rule: "task_failed", message: failed.error.message }
     const malformed = malformedLetters(parsed)
-    const outcome = { ...allFailed(parsed.messages, reason, malformed), malformed: malformed.length }
+    // The tombstones go with the records: the batch writes no sink.
+    const outcome = {
+      ...allFailed([...parsed.messages, ...parsed.tombstones.map((t) => t.message)], reason, malformed),
+      malformed: malformed.length,
+      tombstonesIgnored: parsed.ignored.length,
+    }
     yield* steps.delivery.deadLettersOnly(batch, scope, outcome.deadLetters)
     return outcome
   })
@@ -184,6 +195,7 @@ const admit = (
     classifyWith: (rejections: ReadonlyArray<Rejection>) =>
       classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!),
     malformed: malformedLetters(parsed),
+    tombstones: parsed.tombstones,
     windowKeys,
   }
 }
@@ -192,7 +204,12 @@ const admit = (
 const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect<Outcome, BatchAbandoned> =>
   Effect.gen(function* () {
     const messages = yield* steps.delivery.unwritten(batch, scope)
-    const parsed = parseMessages(messages, steps.settings.maxMessageBytes, steps.settings.sourceOf)
+    const parsed = parseMessages(
+      messages,
+      steps.settings.maxMessageBytes,
+      steps.settings.sourceOf,
+      steps.settings.tombstones,
+    )
     const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
     yield* steps.windows.ready(batch, scope)
     const result = yield* runDag(steps, batch, input)
@@ -211,6 +228,8 @@ const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect
       consumed: messages.length,
       malformed: admitted.malformed.length,
       failedBatch: 0,
+      tombstonesApplied: parsed.tombstones.length,
+      tombstonesIgnored: parsed.ignored.length,
       deadLetters: [...admitted.malformed, ...delivered.deadLetters],
     }
   }).pipe(
@@ -234,6 +253,8 @@ const summaryOf = (scope: WriteScope, outcome: Outcome): BatchSummary => ({
   filtered: outcome.filtered,
   rejectedBySink: outcome.rejectedBySink,
   failedBatch: outcome.failedBatch,
+  tombstonesApplied: outcome.tombstonesApplied,
+  tombstonesIgnored: outcome.tombstonesIgnored,
   deadLettered: outcome.deadLetters.length,
   written: outcome.written,
 })

@@ -75,6 +75,10 @@ export const runPipeline = (spec: PipelineSpec) =>
             {
               pipeline: settings.pipeline,
               maxMessageBytes: settings.kafka.maxMessageBytes,
+              tombstones: {
+                onTombstone: settings.mongodb.onTombstone,
+                maxKeyBytes: settings.pipeline.maxKeyBytes,
+              },
               dlqTopic: settings.kafka.topicDlq,
               windows: { store: mongo.windows, group: settings.kafka.consumerGroup },
             },

@@ -9,7 +9,7 @@ import { Effect, Metric } from "effect"
 import type { Message } from "kafkajs"
 import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings, SinkType } from "../Config/SinkKinds.js"
-import type { PipelineRecord, Reason } from "../Domain/Record.js"
+import type { PipelineRecord, Reason, SourcePosition } from "../Domain/Record.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
 import { encodedSize, headersSize } from "../Kafka/MessageSize.js"
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
@@ -17,7 +17,8 @@ import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import { maxDocumentBytes, positionField, type StaleDocument } from "../Mongo/MongoSink.js"
 import * as Metrics from "../Observability/Metrics.js"
-import { type BatchOrigin, sinkMessage } from "./Messages.js"
+import { type BatchOrigin, sinkMessage, tombstoneMessage } from "./Messages.js"
+import type { Tombstone } from "./Parse.js"
 
 /** Where a record was turned away, as the dead-letter headers name it: the sink's type. */
 export type SinkStage = SinkType
@@ -52,6 +53,35 @@ export interface Sink<Err> {
     origin: BatchOrigin,
     via?: ProducerShape,
   ) => Effect.Effect<SinkOutcome, Err>
+  /**
+   * Applies the batch's tombstones (MONGODB__ON_TOMBSTONE=delete) once `written`, the records it
+   * wrote of the batch, are written: MongoDB deletes each key's document unless it is newer; the
+   * sink topic carries each tombstone on. The sinks the pipeline builds all have it.
+   */
+  readonly remove?: (
+    tombstones: ReadonlyArray<Tombstone>,
+    written: ReadonlyArray<Keyed>,
+    origin: BatchOrigin,
+    via?: ProducerShape,
+  ) => Effect.Effect<void, Err>
+}
+
+/** Where a tombstone was read: its own source when replayed, else its batch's partition. */
+const positionOf = (tombstone: Tombstone, origin: BatchOrigin): SourcePosition =>
+  tombstone.source ?? { topic: origin.topic, partition: origin.partition, offset: tombstone.message.offset }
+
+/**
+ * The tombstones a compacted topic still needs after `written`: one followed, in the same batch,
+ * by a written record of its key is left out (sent after that record it would delete the newer value).
+ */
+export const unsuperseded = (
+  tombstones: ReadonlyArray<Tombstone>,
+  written: ReadonlyArray<Keyed>,
+): ReadonlyArray<Tombstone> => {
+  const latest = new Map<string, number>()
+  for (const { key, record } of written)
+    latest.set(key, Math.max(latest.get(key) ?? -1, Number(record.offset)))
+  return tombstones.filter((t) => (latest.get(t.key) ?? -1) < Number(t.message.offset))
 }
 
 export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSettings => ({
@@ -67,19 +97,13 @@ const sinkHeaderBytes = 1024
 /** One DEBUG line per stale write: the key, the position of the record and of what is stored. */
 const logStale = (
   name: string,
-  records: ReadonlyArray<Keyed>,
-  origin: BatchOrigin,
+  writes: ReadonlyArray<{ readonly key: string; readonly from: SourcePosition }>,
   stale: ReadonlyArray<StaleDocument>,
 ) =>
   Effect.forEach(
     stale,
-    ({ index, stored }) => {
-      const { record, key } = records[index]!
-      const from = record.source ?? {
-        topic: origin.topic,
-        partition: origin.partition,
-        offset: record.offset,
-      }
+    ({ stored }, i) => {
+      const { key, from } = writes[i]!
       return Effect.logDebug("stale write left alone: the stored document is newer").pipe(
         Effect.annotateLogs({
           sink: name,
@@ -139,7 +163,21 @@ export const mongoSink = (
         )
         .pipe(
           Effect.tap(({ stale }) =>
-            stale.length === 0 ? Effect.void : logStale(name, records, origin, stale),
+            stale.length === 0
+              ? Effect.void
+              : logStale(
+                  name,
+                  stale.map(({ index }) => {
+                    const { record, key } = records[index]!
+                    const from = record.source ?? {
+                      topic: origin.topic,
+                      partition: origin.partition,
+                      offset: record.offset,
+                    }
+                    return { key, from }
+                  }),
+                  stale,
+                ),
           ),
           Effect.map(({ refused }) => ({
             // A stale record is accounted as written: the sink holds a newer version of it.
@@ -154,6 +192,28 @@ export const mongoSink = (
             })),
           })),
         ),
+    remove: (tombstones, _written, origin) =>
+      tombstones.length === 0
+        ? Effect.void
+        : mongo
+            .remove(
+              tombstones.map((t) => ({ id: t.key, position: positionOf(t, origin) })),
+              writeConcern,
+            )
+            .pipe(
+              Effect.flatMap(({ stale }) =>
+                stale.length === 0
+                  ? Effect.void
+                  : logStale(
+                      name,
+                      stale.map(({ index }) => ({
+                        key: tombstones[index]!.key,
+                        from: positionOf(tombstones[index]!, origin),
+                      })),
+                      stale,
+                    ),
+              ),
+            ),
   }
 }
 
@@ -204,5 +264,16 @@ export const kafkaSink = (
           settings.compression,
         ),
       ).pipe(Effect.as({ written: records.length, rejected: [] })),
+    remove: (tombstones, written, origin, via) =>
+      Effect.suspend(() => {
+        const due = unsuperseded(tombstones, written)
+        return due.length === 0
+          ? Effect.void
+          : (via ?? producer).send(
+              topic,
+              due.map((t) => tombstoneMessage(origin, t.key, t.message.offset, t.message.headers)),
+              settings.compression,
+            )
+      }),
   }
 }

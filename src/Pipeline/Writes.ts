@@ -19,6 +19,7 @@ import { BatchAbandoned } from "../Kafka/KafkaSource.js"
 import type { ProducerShape } from "../Kafka/Producer.js"
 import type { Rejection } from "./Classify.js"
 import type { BatchOrigin } from "./Messages.js"
+import type { Tombstone } from "./Parse.js"
 import type { PlannedSink, StageError } from "./PipelineDag.js"
 import type { Keyed, Sink, SinkOutcome } from "./Sinks.js"
 import type { PartitionStalls } from "./Stalls.js"
@@ -236,6 +237,37 @@ export const makeWrites = (options: {
     })
 
   /**
+   * Applies the batch's tombstones to a sink once its records are written (`written`): stalled
+   * and retried while the failure is transient, a few retries when of unknown kind, and then the
+   * batch is given up (read again, uncommitted): a tombstone is never dropped.
+   */
+  const removeFromSink = (
+    planned: PlannedSink,
+    tombstones: ReadonlyArray<Tombstone>,
+    written: ReadonlyArray<Keyed>,
+    scope: WriteScope,
+    via?: ProducerShape,
+  ): Effect.Effect<void, BatchAbandoned> => {
+    const remove = planned.sink.remove
+    if (remove === undefined || tombstones.length === 0) return Effect.void
+    const timeout = planned.timeout
+    const once = () => {
+      const write = remove(tombstones, written, scope.origin, via)
+      return timeout === undefined
+        ? write
+        : write.pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(new SinkTimeout({ sink: planned.sink.name, timeout })),
+            }),
+          )
+    }
+    return Effect.flatMap(Clock.currentTimeMillis, (since) =>
+      retrying(`the ${planned.sink.name} sink's deletes`, scope, since, once),
+    )
+  }
+
+  /**
    * Sends the dead letters (with `via`, the batch's transaction, or the service's producer). What
    * a message causes (too large, refused as a record) splits the send down to that message, which
    * goes as the pipeline's headers alone (the reasons and the source coordinates). Anything else
@@ -331,7 +363,7 @@ export const makeWrites = (options: {
       ),
     )
 
-  return { writeSink, sendDeadLetters, retrying }
+  return { writeSink, removeFromSink, sendDeadLetters, retrying }
 }
 
 const pipelineHeaders = (message: Message): Record<string, string> => {

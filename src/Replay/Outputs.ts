@@ -54,6 +54,8 @@ type AnySink = Sink<StageError>
 /** A sink whose writes the replay sees: live, they go on as they are; dry, nothing is written. */
 const seen = (sink: AnySink, capture: Capture, dry: boolean): AnySink => ({
   ...sink,
+  // A dry run deletes nothing either.
+  ...(dry && sink.remove !== undefined ? { remove: () => Effect.void } : {}),
   write: (records, origin, via) => {
     const written = dry
       ? Effect.succeed({ written: records.length, rejected: [] })

@@ -124,6 +124,7 @@ export const makeReplayer = (
       {
         pipeline: settings.pipeline,
         maxMessageBytes: settings.kafka.maxMessageBytes,
+        tombstones: { onTombstone: settings.mongodb.onTombstone, maxKeyBytes: settings.pipeline.maxKeyBytes },
         dlqTopic: settings.kafka.topicDlq,
         sourceOf: (message) => sources.get(message),
       },

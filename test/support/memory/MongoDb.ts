@@ -1,6 +1,6 @@
 /**
- * The in-memory stand-in for src/Mongo/MongoDb.ts: documents by `_id`, replaced only by a write
- * from the same or a later position of their partition; the server can be down, hang, or refuse
+ * The in-memory stand-in for src/Mongo/MongoDb.ts: documents by `_id`, replaced (or deleted) only
+ * by a write from the same or a later position of their partition; the server can be down, hang, or refuse
  * a document.
  */
 import { Effect } from "effect"
@@ -35,6 +35,24 @@ export const memoryMongo = (state: State) =>
           }
         }
         return Effect.succeed({ refused, stale })
+      }),
+    remove: (keys) =>
+      Effect.suspend(() => {
+        if (state.mongoDown !== undefined) return Effect.fail(state.mongoDown)
+        if (state.mongoHangs) return Effect.never
+        let deleted = 0
+        const stale: Array<StaleDocument> = []
+        for (const [index, { id, position }] of keys.entries()) {
+          const stored = state.documents.get(id)
+          if (stored === undefined) continue
+          const at = stored[positionField] as StoredPosition | undefined
+          if (at !== undefined && isNewer(at, storedPosition(position))) stale.push({ index, stored: at })
+          else {
+            state.documents.delete(id)
+            deleted++
+          }
+        }
+        return Effect.succeed({ deleted, stale })
       }),
     ping: Effect.void,
     windows: {
