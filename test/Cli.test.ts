@@ -257,12 +257,12 @@ describe("the commands, run as a process", { timeout: 60_000 }, () => {
     const r = await cli(["validate"], {
       ...goodEnv,
       MONGODB__COLECTION: "orders",
-      MONGODB__WRITE_MODEL: "bogus",
+      MONGODB__WRITE_CONCERN: "bogus",
     })
     assert.strictEqual(r.code, 2)
     assert.include(r.stderr, "invalid configuration (2 problems)")
     assert.include(r.stderr, "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?")
-    assert.include(r.stderr, "MONGODB__WRITE_MODEL: no such setting (the MONGODB__ settings: ")
+    assert.include(r.stderr, "MONGODB__WRITE_CONCERN: no such setting (the MONGODB__ settings: ")
   })
 
   it("validate: a broken pipeline file exits 2 with its problems, together with the settings' problems", async () => {

@@ -51,6 +51,8 @@ export interface AppSettings {
     readonly timeout: Duration.Duration
     /** Documents per replace command (the path for keys that exist already). */
     readonly replaceBatchSize: number
+    /** How a record is written over a stored document of its key: replaced, merged (its fields set), or not at all (insert only). */
+    readonly writeModel: "replace" | "merge" | "insert"
     /** What a message whose value is null does: deletes its key's document, is counted and skipped, or is dead-lettered. */
     readonly onTombstone: "delete" | "ignore" | "dead_letter"
   }
@@ -302,6 +304,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         collection: r.string("MONGODB__COLLECTION"),
         timeout: r.seconds("MONGODB__TIMEOUT_SECONDS", 30, 1, 3600),
         replaceBatchSize: r.int("MONGODB__REPLACE_BATCH_SIZE", 25, 1, 100_000),
+        writeModel: r.oneOf("MONGODB__WRITE_MODEL", ["replace", "merge", "insert"], "replace"),
         onTombstone: r.oneOf("MONGODB__ON_TOMBSTONE", ["delete", "ignore", "dead_letter"], "dead_letter"),
       },
       pipeline: {

@@ -10,7 +10,13 @@ import { MongoClient, type WriteConcernSettings } from "mongodb"
 import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
 import { type DeletedKey, type DeleteResult, deleteAll } from "./MongoDeletes.js"
-import { type SinkDocument, type StoredDocument, type UpsertResult, upsertAll } from "./MongoSink.js"
+import {
+  type SinkDocument,
+  type StoredDocument,
+  type UpsertResult,
+  upsertAll,
+  type WriteModel,
+} from "./MongoSink.js"
 import { type StoredKeys, type WindowStore, windowStore } from "./SavedKeys.js"
 
 export interface MongoDbShape {
@@ -32,6 +38,8 @@ export interface MongoDbShape {
     keys: ReadonlyArray<DeletedKey>,
     writeConcern: WriteConcernSettings,
   ) => Effect.Effect<DeleteResult, MongoWriteError>
+  /** What a write does to a stored document of its key (MONGODB__WRITE_MODEL). */
+  readonly writeModel: WriteModel
   readonly ping: Effect.Effect<void, MongoConnectionError>
   /** The duplicate checks' windows, kept in `<collection>_duplicate_windows` (SavedKeys.ts). */
   readonly windows: WindowStore
@@ -79,10 +87,15 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
         Effect.map(Option.getOrElse(() => false)),
         Effect.orElseSucceed(() => false),
       )
-      const options = { replaceBatchSize: mongodb.replaceBatchSize, conditionalReplace: !ferretDb }
+      const options = {
+        replaceBatchSize: mongodb.replaceBatchSize,
+        conditionalReplace: !ferretDb,
+        writeModel: mongodb.writeModel,
+      }
       return MongoDb.of({
         upsert: (documents, writeConcern) => upsertAll(collection, documents, writeConcern, options),
         remove: (keys, writeConcern) => deleteAll(collection, keys, writeConcern, options),
+        writeModel: mongodb.writeModel,
         windows: windowStore(db.collection<StoredKeys>(`${mongodb.collection}_duplicate_windows`)),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),

@@ -20,6 +20,12 @@
  * and may report a wrong index), so a document counts as written only when a bulk containing it
  * was acknowledged, and as rejected only when it failed on its own with a data error.
  *
+ * The write model (MONGODB__WRITE_MODEL) says what a write does to a stored document of its key:
+ * `replace` (the default) replaces it; `merge` sets the record's top-level fields on it
+ * (`$set`, by `_id`, with the same position condition), keeping the fields the record lacks;
+ * `insert` leaves it as it is and reports the record as skipped. New keys are inserted whole
+ * under every model.
+ *
  * A replace command carries at most `replaceBatchSize` documents: a server with a slow replace
  * path or a small connection pool then answers each command within the timeout, or the
  * write times out and stalls visibly, rather than one huge command hanging.
@@ -96,9 +102,14 @@ export interface StaleDocument {
   readonly stored: StoredPosition
 }
 
+/** What a write does to a stored document of its key (MONGODB__WRITE_MODEL). */
+export type WriteModel = "replace" | "merge" | "insert"
+
 export interface UpsertResult {
   readonly refused: ReadonlyArray<RefusedDocument>
   readonly stale: ReadonlyArray<StaleDocument>
+  /** Indexes of the documents not written because their key is stored (the `insert` model). */
+  readonly skipped: ReadonlyArray<number>
 }
 
 export interface UpsertOptions {
@@ -109,6 +120,8 @@ export interface UpsertOptions {
    * filter beyond `{_id}` scans the collection (FerretDB), and the read before the write decides.
    */
   readonly conditionalReplace: boolean
+  /** What a write does to a stored document of its key; `replace` when not given. */
+  readonly writeModel?: WriteModel
 }
 
 // Stored positions are read this many `_id` lookups at a time where `$in` would scan (FerretDB).
@@ -134,8 +147,10 @@ export const upsertAll = (
   Effect.tryPromise({
     try: async () => {
       const { replaceBatchSize, conditionalReplace } = options
+      const writeModel = options.writeModel ?? "replace"
       const rejections: RefusedDocument[] = []
       const stale: StaleDocument[] = []
+      const skipped: number[] = []
       const pending = documents.map((_, index) => index)
       const positions = documents.map((d) => storedPosition(d.position))
 
@@ -189,8 +204,8 @@ export const upsertAll = (
         })
       }
 
-      /** Inserts; returns the documents that need the replace path (their key exists, or a data error). */
-      const insert = async (indexes: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
+      /** Inserts; returns the documents the insert refused (their key exists, or a data error). */
+      const insert = async (indexes: ReadonlyArray<number>): Promise<ReadonlyArray<RefusedDocument>> => {
         if (indexes.length === 0) return []
         try {
           await collection.insertMany(indexes.map(withId), { ordered: false, writeConcern })
@@ -200,17 +215,37 @@ export const upsertAll = (
           if (!(cause instanceof MongoBulkWriteError) || errors.length === 0) throw cause
           if (cause.writeConcernError !== undefined) throw cause
           if (!errors.every((e) => e.code === 11000 || isDataWriteError(e.code))) throw cause
-          return errors.map((e) => indexes[e.index]!)
+          return errors.map((e) => ({
+            index: indexes[e.index]!,
+            code: e.code,
+            message: e.errmsg ?? describe(cause),
+          }))
+        }
+      }
+
+      /**
+       * Insert only: a document whose key is stored is skipped; one the server refused otherwise
+       * (a data error, a clash on another unique index) is rejected with the insert's error.
+       */
+      const settleInserts = async (refused: ReadonlyArray<RefusedDocument>): Promise<void> => {
+        const clashes = refused.filter((r) => r.code === 11000)
+        const stored =
+          clashes.length === 0 ? new Map() : await storedPositions(clashes.map((r) => documents[r.index]!.id))
+        for (const r of refused) {
+          if (r.code === 11000 && stored.has(documents[r.index]!.id)) skipped.push(r.index)
+          else rejections.push(r)
         }
       }
 
       const bulk = async (indexes: ReadonlyArray<number>): Promise<Attempt> => {
         try {
           await collection.bulkWrite(
-            indexes.map((i) => ({
-              // The equality on _id in the filter gives an inserted document its _id.
-              replaceOne: { filter: filterOf(i), replacement: withoutId(i), upsert: true },
-            })),
+            indexes.map((i) =>
+              writeModel === "merge"
+                ? { updateOne: { filter: filterOf(i), update: { $set: withoutId(i) }, upsert: true } }
+                : // The equality on _id in the filter gives an inserted document its _id.
+                  { replaceOne: { filter: filterOf(i), replacement: withoutId(i), upsert: true } },
+            ),
             { ordered: false, writeConcern },
           )
           return { ok: true }
@@ -243,13 +278,18 @@ export const upsertAll = (
         if (!final.ok) rejections.push({ index, code: final.code, message: final.message })
       }
 
-      const existing = await withoutStale(await insert(pending))
-      for (let i = 0; i < existing.length; i += replaceBatchSize) {
-        await write(existing.slice(i, i + replaceBatchSize))
+      const refusedByInsert = await insert(pending)
+      if (writeModel === "insert") await settleInserts(refusedByInsert)
+      else {
+        const existing = await withoutStale(refusedByInsert.map((r) => r.index))
+        for (let i = 0; i < existing.length; i += replaceBatchSize) {
+          await write(existing.slice(i, i + replaceBatchSize))
+        }
       }
       return {
         refused: rejections.sort((a, b) => a.index - b.index),
         stale: stale.sort((a, b) => a.index - b.index),
+        skipped: skipped.sort((a, b) => a - b),
       }
     },
     catch: (cause) =>

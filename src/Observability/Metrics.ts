@@ -35,6 +35,10 @@ export const staleWrites = Metric.counter("pipeline_mongodb_stale_writes_total",
   description:
     "Records a MongoDB sink left alone because the stored document was written from a later offset of the same partition, by sink",
 })
+export const skippedInserts = Metric.counter("pipeline_mongodb_skipped_inserts_total", {
+  description:
+    "Records a MongoDB sink did not write because a document of their key is stored (MONGODB__WRITE_MODEL=insert), by sink",
+})
 export const taskRecords = Metric.counter("pipeline_task_records_total", {
   description:
     "What each task counted over its batches, by task and counter (records in, invalidated, skipped, and the task's own: mapped, converted, duplicates, ...)",

@@ -128,6 +128,17 @@ export const mongoSink = (
     name,
     stage: "mongodb_sink",
     refuses: ({ record, key }) => {
+      // `$set` reads a dot in a field name as a path: merged, "a.b" would land in a's field b.
+      if (mongo.writeModel === "merge") {
+        const dotted = Object.keys(record.value).find((field) => field.includes("."))
+        if (dotted !== undefined)
+          return {
+            task: name,
+            rule: "field_name",
+            field: dotted,
+            message: `MONGODB__WRITE_MODEL=merge sets each field by name, and reads the dot in "${dotted}" as a path; rename it (field mapping) to merge it`,
+          }
+      }
       if (Object.hasOwn(record.value, positionField))
         return {
           task: name,
@@ -179,8 +190,14 @@ export const mongoSink = (
                   stale,
                 ),
           ),
+          Effect.tap(({ skipped }) =>
+            skipped.length === 0
+              ? Effect.void
+              : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
+          ),
           Effect.map(({ refused }) => ({
-            // A stale record is accounted as written: the sink holds a newer version of it.
+            // A stale record, or one the insert model skipped, is accounted as written: the sink
+            // holds a version of its key.
             written: records.length - refused.length,
             rejected: refused.map((r) => ({
               record: records[r.index]!.record,

@@ -39,10 +39,11 @@ describe("AppConfig", () => {
       assert.strictEqual(s.logging.format, "json")
       assert.strictEqual(Redacted.value(s.mongodb.uri), base.MONGODB__CONNECTION_STRING)
       assert.strictEqual(s.mongodb.onTombstone, "dead_letter")
+      assert.strictEqual(s.mongodb.writeModel, "replace")
     }),
   )
 
-  it.effect("reads MONGODB__ON_TOMBSTONE and names a value it does not know", () =>
+  it.effect("reads MONGODB__ON_TOMBSTONE and MONGODB__WRITE_MODEL and names a value they do not know", () =>
     Effect.gen(function* () {
       for (const choice of ["delete", "ignore", "dead_letter"] as const)
         assert.strictEqual(
@@ -51,6 +52,14 @@ describe("AppConfig", () => {
         )
       assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__ON_TOMBSTONE: "drop" }), [
         'MONGODB__ON_TOMBSTONE: expected one of delete, ignore, dead_letter, got "drop"',
+      ])
+      for (const model of ["replace", "merge", "insert"] as const)
+        assert.strictEqual(
+          (yield* decodeSettings({ ...base, MONGODB__WRITE_MODEL: model })).mongodb.writeModel,
+          model,
+        )
+      assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__WRITE_MODEL: "update" }), [
+        'MONGODB__WRITE_MODEL: expected one of replace, merge, insert, got "update"',
       ])
     }),
   )
@@ -106,7 +115,7 @@ describe("AppConfig", () => {
           ...base,
           MONGODB__COLECTION: "orders",
           kafka__topic_sink: "x",
-          MONGODB__WRITE_MODEL: "bogus",
+          MONGODB__WRITE_CONCERN: "bogus",
           PIPELINE__SOURCE_FORMAT: "debezium",
           METRICS__PROT: "9464",
           LOGGING__LEVL: "",
@@ -115,7 +124,7 @@ describe("AppConfig", () => {
           "LOGGING__LEVL: no such setting; did you mean LOGGING__LEVEL?",
           "METRICS__PROT: no such setting; did you mean METRICS__PORT?",
           "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?",
-          "MONGODB__WRITE_MODEL: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__ON_TOMBSTONE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS; .env.example lists them all)",
+          "MONGODB__WRITE_CONCERN: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__ON_TOMBSTONE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS, MONGODB__WRITE_MODEL; .env.example lists them all)",
           "PIPELINE__SOURCE_FORMAT: no such setting (the PIPELINE__ settings: PIPELINE__BATCHES_IN_FLIGHT, PIPELINE__BATCH_SIZE, PIPELINE__FILE, PIPELINE__HEAP_LIMITS, PIPELINE__MAX_IN_FLIGHT_BYTES, PIPELINE__MAX_KEY_BYTES, PIPELINE__MAX_NESTING_DEPTH, PIPELINE__MAX_RETRY_DELAY_SECONDS, PIPELINE__MAX_WORKERS, PIPELINE__PARTITIONS_CONCURRENCY, PIPELINE__RETRY_COUNT, PIPELINE__RETRY_DELAY_SECONDS, PIPELINE__SHUTDOWN_TIMEOUT_SECONDS, PIPELINE__STALL_TIMEOUT_SECONDS; .env.example lists them all)",
           "kafka__topic_sink: no such setting; did you mean KAFKA__TOPIC_SINK?",
         ])

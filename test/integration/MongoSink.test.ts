@@ -49,9 +49,9 @@ describe.each([
     Effect.gen(function* () {
       const c = collection()
       const first = yield* upsertAll(c, docs(["a", "b", "c"], { v: 1 }), majority, options)
-      assert.deepStrictEqual(first, { refused: [], stale: [] })
+      assert.deepStrictEqual(first, { refused: [], stale: [], skipped: [] })
       const replay = yield* upsertAll(c, docs(["b", "c", "d"], { v: 2 }, 10), majority, options)
-      assert.deepStrictEqual(replay, { refused: [], stale: [] })
+      assert.deepStrictEqual(replay, { refused: [], stale: [], skipped: [] })
       const stored = yield* Effect.promise(() => c.find({}).sort({ _id: 1 }).toArray())
       assert.deepStrictEqual(
         stored.map((d) => [d._id, d.v]),
@@ -176,7 +176,7 @@ describe.each([
           ...docs(["twice"], { v: "second" }, 30),
         ]
         const result = yield* upsertAll(c, batch, majority, options)
-        assert.deepStrictEqual(result, { refused: [], stale: [] })
+        assert.deepStrictEqual(result, { refused: [], stale: [], skipped: [] })
         const after = yield* stored(c)
         assert.deepStrictEqual(
           after.map((d) => [d._id, d.v, d._kafka?.offset]),

@@ -155,7 +155,7 @@ export const layer = (env: Env = {}) =>
         ),
         Layer.succeed(KafkaProducer, memoryProducer(state)),
         Layer.succeed(KafkaAdmin, memoryAdmin(state)),
-        Layer.succeed(MongoDb, memoryMongo(state)),
+        Layer.succeed(MongoDb, memoryMongo(state, settings.mongodb.writeModel)),
         Stalls.layer,
         Status.layer.pipe(Layer.provide(Layer.succeed(AppConfig, settings))),
       )

@@ -11,11 +11,12 @@ import {
   type StaleDocument,
   type StoredPosition,
   storedPosition,
+  type WriteModel,
 } from "../../../src/Mongo/MongoSink.js"
 import type { SavedKeys } from "../../../src/Mongo/SavedKeys.js"
 import type { State } from "./State.js"
 
-export const memoryMongo = (state: State) =>
+export const memoryMongo = (state: State, writeModel: WriteModel = "replace") =>
   MongoDb.of({
     upsert: (documents) =>
       Effect.suspend(() => {
@@ -23,18 +24,22 @@ export const memoryMongo = (state: State) =>
         if (state.mongoHangs) return Effect.never
         const refused = []
         const stale: Array<StaleDocument> = []
+        const skipped: Array<number> = []
         for (const [index, { id, document, position }] of documents.entries()) {
           const incoming = storedPosition(position)
           const stored = state.documents.get(id)?.[positionField] as StoredPosition | undefined
           if (state.refusedIds.has(id)) {
             refused.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
+          } else if (writeModel === "insert" && state.documents.has(id)) {
+            skipped.push(index)
           } else if (stored !== undefined && isNewer(stored, incoming)) {
             stale.push({ index, stored })
           } else {
-            state.documents.set(id, { ...document, _id: id, [positionField]: incoming })
+            const kept = writeModel === "merge" ? state.documents.get(id) : undefined
+            state.documents.set(id, { ...kept, ...document, _id: id, [positionField]: incoming })
           }
         }
-        return Effect.succeed({ refused, stale })
+        return Effect.succeed({ refused, stale, skipped })
       }),
     remove: (keys) =>
       Effect.suspend(() => {
@@ -54,6 +59,7 @@ export const memoryMongo = (state: State) =>
         }
         return Effect.succeed({ deleted, stale })
       }),
+    writeModel,
     ping: Effect.void,
     windows: {
       save: (scope, saved) =>
