@@ -75,6 +75,8 @@ export interface AppSettings {
     readonly maxNestingDepth: number
     /** Longest record key, in UTF-8 bytes. */
     readonly maxKeyBytes: number
+    /** What the source's values are: records, or Debezium change events (their rows, and deletes). */
+    readonly sourceFormat: "plain" | "debezium"
   }
   readonly logging: { readonly level: LogLevelName; readonly format: "json" | "text" }
   readonly metrics: {
@@ -323,6 +325,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         maxNestingDepth: r.int("PIPELINE__MAX_NESTING_DEPTH", 100, 2, 100),
         // 1 KiB: what MongoDB's indexes took as a key for years (KeyTooLong beyond it).
         maxKeyBytes: r.int("PIPELINE__MAX_KEY_BYTES", 1024, 1, 1_048_576),
+        sourceFormat: r.oneOf("PIPELINE__SOURCE_FORMAT", ["plain", "debezium"], "plain"),
       },
       logging: {
         level: r.oneOf("LOGGING__LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO"),

@@ -23,7 +23,7 @@ export const recordsFiltered = Metric.counter("pipeline_records_filtered_total",
 })
 export const tombstones = Metric.counter("pipeline_tombstones_total", {
   description:
-    "Messages whose value is null, by what MONGODB__ON_TOMBSTONE did with them: applied (deleted from MongoDB, passed on to the sink topic) or ignored",
+    "Messages whose value is null, by what MONGODB__ON_TOMBSTONE did with them: applied (deleted from MongoDB, passed on to the sink topic; Debezium deletes too) or ignored",
 })
 export const recordsDeadLettered = Metric.counter("pipeline_records_dead_lettered_total", {
   description: "Messages written to the dead-letter topic, by stage",

@@ -2,6 +2,9 @@
  * From Kafka messages to records. Bytes that are not a JSON object are not records: they are
  * set aside for the dead-letter topic at once, with the reason, and never reach the tasks.
  *
+ * With PIPELINE__SOURCE_FORMAT=debezium each value is a change event (Debezium.ts): its `after`
+ * row becomes the record, and a delete joins the tombstones to apply.
+ *
  * A tombstone (a message whose value is null, as compacted topics and change-data-capture
  * streams use to delete a key) is handled by MONGODB__ON_TOMBSTONE: `dead_letter` sets it aside
  * as malformed (rule `empty`), `ignore` counts it, `delete` keeps it, keyed by its message key,
@@ -13,12 +16,14 @@
 import type { KafkaMessage } from "kafkajs"
 import {
   isJsonObject,
+  type JsonObject,
   makeRecord,
   type PipelineRecord,
   type Reason,
   type SourceHeaders,
   type SourcePosition,
 } from "../Domain/Record.js"
+import { changeEvent } from "./Debezium.js"
 
 export interface Malformed {
   readonly message: KafkaMessage
@@ -42,19 +47,27 @@ export interface Parsed {
   /** The source message of each record, by the record's position in `records`. */
   readonly messages: ReadonlyArray<KafkaMessage>
   readonly malformed: ReadonlyArray<Malformed>
-  /** Tombstones for the sinks to apply (MONGODB__ON_TOMBSTONE=delete), in offset order. */
+  /** Deletes for the sinks to apply (tombstones with MONGODB__ON_TOMBSTONE=delete, Debezium deletes), in offset order. */
   readonly tombstones: ReadonlyArray<Tombstone>
   /** Tombstones counted and left alone (MONGODB__ON_TOMBSTONE=ignore). */
   readonly ignored: ReadonlyArray<KafkaMessage>
 }
 
-export interface TombstoneHandling {
+/** How the source's values are written (PIPELINE__SOURCE_FORMAT): records, or Debezium change events. */
+export type SourceFormat = "plain" | "debezium"
+
+export interface ParseOptions {
   readonly onTombstone: OnTombstone
-  /** Longest key a tombstone may carry, in UTF-8 bytes (PIPELINE__MAX_KEY_BYTES). */
+  /** Longest key a tombstone or a delete may carry, in UTF-8 bytes (PIPELINE__MAX_KEY_BYTES). */
   readonly maxKeyBytes: number
+  readonly format: SourceFormat
 }
 
-const deadLetterTombstones: TombstoneHandling = { onTombstone: "dead_letter", maxKeyBytes: 1024 }
+const plainDeadLetteringTombstones: ParseOptions = {
+  onTombstone: "dead_letter",
+  maxKeyBytes: 1024,
+  format: "plain",
+}
 
 /** The key a tombstone deletes, or why it has none. */
 const tombstoneKey = (message: KafkaMessage, maxKeyBytes: number): string | Malformed => {
@@ -110,7 +123,7 @@ export const parseMessages = (
   messages: ReadonlyArray<KafkaMessage>,
   maxBytes: number,
   sourceOf?: (message: KafkaMessage) => SourcePosition | undefined,
-  handling: TombstoneHandling = deadLetterTombstones,
+  handling: ParseOptions = plainDeadLetteringTombstones,
 ): Parsed => {
   const records: PipelineRecord[] = []
   const sources: KafkaMessage[] = []
@@ -159,7 +172,23 @@ export const parseMessages = (
       malformed.push(reject(message, "object", `JSON value is ${kind}, expected an object`))
       continue
     }
-    const record = makeRecord(message.offset, value, bytes.length, headersOf(message))
+    let row: JsonObject = value
+    if (handling.format === "debezium") {
+      const event = changeEvent(value, message.key, handling.maxKeyBytes)
+      if (event._tag === "Invalid") {
+        malformed.push(reject(message, event.rule, event.message))
+        continue
+      }
+      if (event._tag === "Delete") {
+        const source = sourceOf?.(message)
+        tombstones.push(
+          source === undefined ? { message, key: event.key } : { message, key: event.key, source },
+        )
+        continue
+      }
+      row = event.row
+    }
+    const record = makeRecord(message.offset, row, bytes.length, headersOf(message))
     const source = sourceOf?.(message)
     records.push(source === undefined ? record : { ...record, source })
     sources.push(message)

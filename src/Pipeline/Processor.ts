@@ -33,7 +33,7 @@ import { type Classified, classify, type DeadLetter, type Rejection, type Versio
 import { type Admitted, type Delivery, deliveryParts } from "./Delivery.js"
 import { exactlyOnce } from "./ExactlyOnce.js"
 import { WriteLanes } from "./Lanes.js"
-import { type Parsed, parseMessages, type TombstoneHandling } from "./Parse.js"
+import { type Parsed, type ParseOptions, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
 import { makeWindows, noWindows, type WindowKeys, type Windows } from "./Windows.js"
@@ -47,8 +47,8 @@ export interface ProcessorSettings {
   readonly windows?: { readonly store: WindowStore; readonly group: string }
   /** Where a message was first read, when not where its batch came from (`replay`: a dead letter's original). */
   readonly sourceOf?: (message: KafkaMessage) => SourcePosition | undefined
-  /** What a message whose value is null does (MONGODB__ON_TOMBSTONE); dead-lettered when not given. */
-  readonly tombstones?: TombstoneHandling
+  /** How values are read and what a null one does (PIPELINE__SOURCE_FORMAT, MONGODB__ON_TOMBSTONE); plain records, tombstones dead-lettered, when not given. */
+  readonly parsing?: ParseOptions
 }
 
 /** Where every message of a batch ends, all of it written. */
@@ -208,7 +208,7 @@ const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect
       messages,
       steps.settings.maxMessageBytes,
       steps.settings.sourceOf,
-      steps.settings.tombstones,
+      steps.settings.parsing,
     )
     const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
     yield* steps.windows.ready(batch, scope)

@@ -75,9 +75,10 @@ export const runPipeline = (spec: PipelineSpec) =>
             {
               pipeline: settings.pipeline,
               maxMessageBytes: settings.kafka.maxMessageBytes,
-              tombstones: {
+              parsing: {
                 onTombstone: settings.mongodb.onTombstone,
                 maxKeyBytes: settings.pipeline.maxKeyBytes,
+                format: settings.pipeline.sourceFormat,
               },
               dlqTopic: settings.kafka.topicDlq,
               windows: { store: mongo.windows, group: settings.kafka.consumerGroup },

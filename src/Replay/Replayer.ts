@@ -124,7 +124,11 @@ export const makeReplayer = (
       {
         pipeline: settings.pipeline,
         maxMessageBytes: settings.kafka.maxMessageBytes,
-        tombstones: { onTombstone: settings.mongodb.onTombstone, maxKeyBytes: settings.pipeline.maxKeyBytes },
+        parsing: {
+          onTombstone: settings.mongodb.onTombstone,
+          maxKeyBytes: settings.pipeline.maxKeyBytes,
+          format: settings.pipeline.sourceFormat,
+        },
         dlqTopic: settings.kafka.topicDlq,
         sourceOf: (message) => sources.get(message),
       },

@@ -40,28 +40,38 @@ describe("AppConfig", () => {
       assert.strictEqual(Redacted.value(s.mongodb.uri), base.MONGODB__CONNECTION_STRING)
       assert.strictEqual(s.mongodb.onTombstone, "dead_letter")
       assert.strictEqual(s.mongodb.writeModel, "replace")
+      assert.strictEqual(s.pipeline.sourceFormat, "plain")
     }),
   )
 
-  it.effect("reads MONGODB__ON_TOMBSTONE and MONGODB__WRITE_MODEL and names a value they do not know", () =>
-    Effect.gen(function* () {
-      for (const choice of ["delete", "ignore", "dead_letter"] as const)
+  it.effect(
+    "reads MONGODB__ON_TOMBSTONE, MONGODB__WRITE_MODEL, PIPELINE__SOURCE_FORMAT and names a value they do not know",
+    () =>
+      Effect.gen(function* () {
+        for (const choice of ["delete", "ignore", "dead_letter"] as const)
+          assert.strictEqual(
+            (yield* decodeSettings({ ...base, MONGODB__ON_TOMBSTONE: choice })).mongodb.onTombstone,
+            choice,
+          )
+        assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__ON_TOMBSTONE: "drop" }), [
+          'MONGODB__ON_TOMBSTONE: expected one of delete, ignore, dead_letter, got "drop"',
+        ])
+        for (const model of ["replace", "merge", "insert"] as const)
+          assert.strictEqual(
+            (yield* decodeSettings({ ...base, MONGODB__WRITE_MODEL: model })).mongodb.writeModel,
+            model,
+          )
+        assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__WRITE_MODEL: "update" }), [
+          'MONGODB__WRITE_MODEL: expected one of replace, merge, insert, got "update"',
+        ])
         assert.strictEqual(
-          (yield* decodeSettings({ ...base, MONGODB__ON_TOMBSTONE: choice })).mongodb.onTombstone,
-          choice,
+          (yield* decodeSettings({ ...base, PIPELINE__SOURCE_FORMAT: "debezium" })).pipeline.sourceFormat,
+          "debezium",
         )
-      assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__ON_TOMBSTONE: "drop" }), [
-        'MONGODB__ON_TOMBSTONE: expected one of delete, ignore, dead_letter, got "drop"',
-      ])
-      for (const model of ["replace", "merge", "insert"] as const)
-        assert.strictEqual(
-          (yield* decodeSettings({ ...base, MONGODB__WRITE_MODEL: model })).mongodb.writeModel,
-          model,
-        )
-      assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__WRITE_MODEL: "update" }), [
-        'MONGODB__WRITE_MODEL: expected one of replace, merge, insert, got "update"',
-      ])
-    }),
+        assert.deepStrictEqual(yield* problemsOf({ ...base, PIPELINE__SOURCE_FORMAT: "avro" }), [
+          'PIPELINE__SOURCE_FORMAT: expected one of plain, debezium, got "avro"',
+        ])
+      }),
   )
 
   it.effect("reads SASL credentials when both are set, and keeps the secret redacted", () =>
@@ -116,7 +126,7 @@ describe("AppConfig", () => {
           MONGODB__COLECTION: "orders",
           kafka__topic_sink: "x",
           MONGODB__WRITE_CONCERN: "bogus",
-          PIPELINE__SOURCE_FORMAT: "debezium",
+          PIPELINE__COMPRESSION: "zstd",
           METRICS__PROT: "9464",
           LOGGING__LEVL: "",
         })
@@ -125,7 +135,7 @@ describe("AppConfig", () => {
           "METRICS__PROT: no such setting; did you mean METRICS__PORT?",
           "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?",
           "MONGODB__WRITE_CONCERN: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__ON_TOMBSTONE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS, MONGODB__WRITE_MODEL; .env.example lists them all)",
-          "PIPELINE__SOURCE_FORMAT: no such setting (the PIPELINE__ settings: PIPELINE__BATCHES_IN_FLIGHT, PIPELINE__BATCH_SIZE, PIPELINE__FILE, PIPELINE__HEAP_LIMITS, PIPELINE__MAX_IN_FLIGHT_BYTES, PIPELINE__MAX_KEY_BYTES, PIPELINE__MAX_NESTING_DEPTH, PIPELINE__MAX_RETRY_DELAY_SECONDS, PIPELINE__MAX_WORKERS, PIPELINE__PARTITIONS_CONCURRENCY, PIPELINE__RETRY_COUNT, PIPELINE__RETRY_DELAY_SECONDS, PIPELINE__SHUTDOWN_TIMEOUT_SECONDS, PIPELINE__STALL_TIMEOUT_SECONDS; .env.example lists them all)",
+          "PIPELINE__COMPRESSION: no such setting (the PIPELINE__ settings: PIPELINE__BATCHES_IN_FLIGHT, PIPELINE__BATCH_SIZE, PIPELINE__FILE, PIPELINE__HEAP_LIMITS, PIPELINE__MAX_IN_FLIGHT_BYTES, PIPELINE__MAX_KEY_BYTES, PIPELINE__MAX_NESTING_DEPTH, PIPELINE__MAX_RETRY_DELAY_SECONDS, PIPELINE__MAX_WORKERS, PIPELINE__PARTITIONS_CONCURRENCY, PIPELINE__RETRY_COUNT, PIPELINE__RETRY_DELAY_SECONDS, PIPELINE__SHUTDOWN_TIMEOUT_SECONDS, PIPELINE__SOURCE_FORMAT, PIPELINE__STALL_TIMEOUT_SECONDS; .env.example lists them all)",
           "kafka__topic_sink: no such setting; did you mean KAFKA__TOPIC_SINK?",
         ])
       }),

@@ -79,7 +79,11 @@ const run = (onTombstone: string | undefined, batches: ReadonlyArray<Batch>) =>
       pipeline: settings.pipeline,
       maxMessageBytes: settings.kafka.maxMessageBytes,
       dlqTopic: settings.kafka.topicDlq,
-      tombstones: { onTombstone: settings.mongodb.onTombstone, maxKeyBytes: settings.pipeline.maxKeyBytes },
+      parsing: {
+        onTombstone: settings.mongodb.onTombstone,
+        maxKeyBytes: settings.pipeline.maxKeyBytes,
+        format: settings.pipeline.sourceFormat,
+      },
     })
     const summaries: BatchSummary[] = []
     for (const batch of batches) summaries.push(yield* processor.handle(batch))
