@@ -52,13 +52,16 @@ const produceAll = async (topic: string) => {
   }
 }
 
-const run = async (onTombstone: string | undefined) => {
+const run = async (onTombstone: string | undefined, extra: Record<string, string> = {}) => {
   const names = freshNames(`tombstones-${onTombstone ?? "default"}`)
   databases.push(names.database)
   await createTopic(names.source, 3)
   await produceAll(names.source)
   const service = await drain(
-    serviceEnv(names, onTombstone === undefined ? {} : { MONGODB__ON_TOMBSTONE: onTombstone }),
+    serviceEnv(names, {
+      ...(onTombstone === undefined ? {} : { MONGODB__ON_TOMBSTONE: onTombstone }),
+      ...extra,
+    }),
     names,
   )
   assert.strictEqual(service.code, 0, service.output)
@@ -84,35 +87,42 @@ const run = async (onTombstone: string | undefined) => {
 }
 
 describe("tombstones through the service", () => {
-  it("delete: the tombstoned keys leave MongoDB, and the sink topic carries their tombstones last", async () => {
-    const { count, ids, sink, dlq } = await run("delete")
-    assert.isAbove(deletedKeys.length, 10)
-    assert.deepStrictEqual(
-      ids,
-      validKeys.filter((k) => !deletedKeys.includes(k)),
-    )
-    assert.strictEqual(count("tombstonesApplied"), deletedKeys.length + 1)
-    // The last message of each key on the sink topic (what compaction keeps) is its tombstone.
-    const last = new Map(sink.map((m) => [m.key, m]))
-    for (const key of deletedKeys) assert.isNull(last.get(key)?.value, `the last message of ${key}`)
-    assert.isNull(last.get("never-written")?.value)
-    assert.strictEqual(
-      sink.filter((m) => m.value === null).length,
-      deletedKeys.length + 1,
-      "one tombstone per keyed tombstone",
-    )
-    const keyless = dlq.filter((m) => m.headers["x-index"]?.startsWith("t"))
-    assert.strictEqual(keyless.length, 1)
-    assert.strictEqual(keyless[0]!.headers[header.errorStage], "parse")
-    assert.include(keyless[0]!.headers[header.errorReasons], "tombstone_key")
-    assert.deepStrictEqual(
-      dlq
-        .map((m) => m.headers["x-index"]!)
-        .filter((i) => !i.startsWith("t"))
-        .sort(),
-      [...turnedAway].sort(),
-    )
-  })
+  it.each([
+    ["at least once", {}],
+    // The delivery mode is the other setting here: the tombstones go in each batch's transaction.
+    ["exactly once", { KAFKA__DELIVERY: "exactly_once" }],
+  ])(
+    "delete (%s): the tombstoned keys leave MongoDB, and the sink topic carries their tombstones last",
+    async (_, extra) => {
+      const { count, ids, sink, dlq } = await run("delete", extra)
+      assert.isAbove(deletedKeys.length, 10)
+      assert.deepStrictEqual(
+        ids,
+        validKeys.filter((k) => !deletedKeys.includes(k)),
+      )
+      assert.strictEqual(count("tombstonesApplied"), deletedKeys.length + 1)
+      // The last message of each key on the sink topic (what compaction keeps) is its tombstone.
+      const last = new Map(sink.map((m) => [m.key, m]))
+      for (const key of deletedKeys) assert.isNull(last.get(key)?.value, `the last message of ${key}`)
+      assert.isNull(last.get("never-written")?.value)
+      assert.strictEqual(
+        sink.filter((m) => m.value === null).length,
+        deletedKeys.length + 1,
+        "one tombstone per keyed tombstone",
+      )
+      const keyless = dlq.filter((m) => m.headers["x-index"]?.startsWith("t"))
+      assert.strictEqual(keyless.length, 1)
+      assert.strictEqual(keyless[0]!.headers[header.errorStage], "parse")
+      assert.include(keyless[0]!.headers[header.errorReasons], "tombstone_key")
+      assert.deepStrictEqual(
+        dlq
+          .map((m) => m.headers["x-index"]!)
+          .filter((i) => !i.startsWith("t"))
+          .sort(),
+        [...turnedAway].sort(),
+      )
+    },
+  )
 
   it("ignore: tombstones are counted and MongoDB keeps every key", async () => {
     const { count, ids, sink, dlq } = await run("ignore")
