@@ -285,4 +285,27 @@ describe("snapshotOf", () => {
     )
     assert.strictEqual(snapshot.consumer.lagSource, "broker")
   })
+
+  it("counts tombstones applied and ignored, so that the totals account for every message", () => {
+    const board = new Board(0)
+    board.batchWritten(
+      {
+        consumed: 5,
+        valid: 2,
+        duplicates: 0,
+        filtered: 0,
+        deadLettered: 0,
+        tombstonesApplied: 2,
+        tombstonesIgnored: 1,
+        written: { mongodb: 2, kafka: 2 },
+      },
+      [],
+    )
+    const { total } = snapshotOf(board, observed(), settings, {}, 1000).totals
+    assert.strictEqual(total.tombstones, 3)
+    assert.strictEqual(
+      total.valid + total.duplicates + total.filtered + total.deadLettered + total.tombstones,
+      total.consumed,
+    )
+  })
 })

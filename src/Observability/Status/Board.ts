@@ -21,6 +21,9 @@ export interface BatchCounts {
   readonly duplicates: number
   readonly filtered: number
   readonly deadLettered: number
+  /** Tombstones applied to the sinks and ignored (MONGODB__ON_TOMBSTONE), Debezium deletes with them. */
+  readonly tombstonesApplied?: number
+  readonly tombstonesIgnored?: number
   readonly written: Readonly<Record<string, number>>
 }
 
@@ -77,6 +80,7 @@ export interface Counters {
   duplicates: number
   filtered: number
   deadLettered: number
+  tombstones: number
   readonly written: Map<string, number>
   readonly tasks: Map<string, TaskCounts>
   /** By stage, then task, then rule. */
@@ -96,6 +100,7 @@ export const emptyCounters = (): Counters => ({
   duplicates: 0,
   filtered: 0,
   deadLettered: 0,
+  tombstones: 0,
   written: new Map(),
   tasks: new Map(),
   reasons: new Map(),
@@ -170,6 +175,7 @@ export const since = (now: Counters, before: Counters): Counters => ({
   duplicates: now.duplicates - before.duplicates,
   filtered: now.filtered - before.filtered,
   deadLettered: now.deadLettered - before.deadLettered,
+  tombstones: now.tombstones - before.tombstones,
   written: minusMap(now.written, before.written),
   tasks: new Map([...now.tasks].map(([name, t]) => [name, minusTask(t, before.tasks.get(name))])),
   reasons: new Map(
@@ -286,6 +292,7 @@ export class Board {
     c.duplicates += batch.duplicates
     c.filtered += batch.filtered
     c.deadLettered += batch.deadLettered
+    c.tombstones += (batch.tombstonesApplied ?? 0) + (batch.tombstonesIgnored ?? 0)
     for (const sink in batch.written) {
       const n = batch.written[sink]!
       add(c.written, sink, n)

@@ -51,6 +51,8 @@ export interface Totals {
   /** Records no sink's branch carries (a filter stopped them on every branch that leads to a sink). */
   readonly filtered: number
   readonly deadLettered: number
+  /** Tombstones and Debezium deletes, applied or ignored (MONGODB__ON_TOMBSTONE). */
+  readonly tombstones: number
   readonly written: Readonly<Record<string, number>>
 }
 
@@ -175,6 +177,7 @@ const totalsOf = (c: Counters): Totals => ({
   duplicates: c.duplicates,
   filtered: c.filtered,
   deadLettered: c.deadLettered,
+  tombstones: c.tombstones,
   written: Object.fromEntries(c.written),
 })
 
