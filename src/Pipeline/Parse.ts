@@ -69,6 +69,11 @@ const plainDeadLetteringTombstones: ParseOptions = {
   format: "plain",
 }
 
+const reject = (message: KafkaMessage, rule: string, text: string): Malformed => ({
+  message,
+  reason: { task: "parse", rule, message: text },
+})
+
 /** The key a tombstone deletes, or why it has none. */
 const tombstoneKey = (message: KafkaMessage, maxKeyBytes: number): string | Malformed => {
   const key = message.key === null || message.key === undefined ? "" : message.key.toString("utf8")
@@ -82,11 +87,6 @@ const tombstoneKey = (message: KafkaMessage, maxKeyBytes: number): string | Malf
     )
   return key
 }
-
-const reject = (message: KafkaMessage, rule: string, text: string): Malformed => ({
-  message,
-  reason: { task: "parse", rule, message: text },
-})
 
 // A number JavaScript may not hold exactly has 16 digits or more, or an exponent.
 const mayHoldLargeInteger = /\d{16}|\d[eE]\+?\d/
