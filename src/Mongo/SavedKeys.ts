@@ -5,12 +5,13 @@
  * to another instance), so that the window a partition is checked against does not depend on
  * which process held it.
  *
- * Every command filters on the exact `_id` or scans this small collection: it holds at most the
- * keys of one TTL and about `maxKeys` offsets per partition (older ones are deleted), and
- * FerretDB scans for any other filter anyway (../shared/INFRA.md).
+ * Every write and delete filters on the exact `_id` (FerretDB scans the collection for any other
+ * filter: ../shared/INFRA.md); only the read-back when a partition is assigned reads by partition,
+ * over this small collection: it holds at most the keys of one TTL and about `maxKeys` offsets
+ * per partition (older ones are deleted).
  */
 import { Data, Effect } from "effect"
-import type { Collection } from "mongodb"
+import { type Collection, MongoBulkWriteError } from "mongodb"
 import { type ErrorKind, isRetryableKind } from "../Domain/ErrorKind.js"
 import { describe, kindOfMongoError } from "./Errors.js"
 
@@ -70,6 +71,11 @@ const scopeFilter = (scope: WindowScope) => ({
 
 // Old entries of a partition are deleted on every load and after this many saves of it.
 const pruneEvery = 64
+// Saves waiting while one is being written go in the next write together, this many at most:
+// FerretDB writes an insert of up to 100 documents in one transaction.
+const saveGroup = 100
+// Deletes by `_id` per command (FerretDB holds a connection per statement until the command ends).
+const deleteGroup = 25
 
 export interface WindowStore {
   /** Saves one batch's keys (again, if the batch is read again). */
@@ -85,14 +91,95 @@ export interface WindowStore {
   ) => Effect.Effect<ReadonlyArray<SavedKeys>, WindowStoreError>
 }
 
-export const windowStore = (collection: Collection<StoredKeys>): WindowStore => {
-  const saves = new Map<string, number>()
+interface Known {
+  readonly id: string
+  readonly at: number
+  readonly last: number
+}
 
-  const prune = (scope: WindowScope, forget: Forget) =>
-    collection.deleteMany({
-      ...scopeFilter(scope),
-      $or: [{ at: { $lt: new Date(forget.since) } }, { last: { $lt: forget.offset } }],
-    })
+interface Waiting {
+  readonly scope: WindowScope
+  readonly document: StoredKeys
+  readonly forget: Forget
+  readonly done: (error?: unknown) => void
+}
+
+const nameOf = (scope: WindowScope) => `${scope.group}/${scope.task}/${scope.topic}/${scope.partition}`
+
+const forgotten = (known: { readonly at: number; readonly last: number }, forget: Forget) =>
+  known.at < forget.since || known.last < forget.offset
+
+/**
+ * Saves are written in groups: the first goes at once, and those that come while it is being
+ * written go together in the next insert (one command and one transaction for many batches),
+ * so that small batches at a low rate do not each cost the server a write of their own. Old
+ * entries are deleted by `_id`, the ids known from the saves and the last read-back.
+ */
+export const windowStore = (collection: Collection<StoredKeys>): WindowStore => {
+  const known = new Map<string, Array<Known>>()
+  const saves = new Map<string, number>()
+  let waiting: Array<Waiting> = []
+  let writing = false
+
+  const deleteIds = async (ids: ReadonlyArray<string>) => {
+    for (let i = 0; i < ids.length; i += deleteGroup) {
+      await collection.bulkWrite(
+        ids.slice(i, i + deleteGroup).map((id) => ({ deleteOne: { filter: { _id: id } } })),
+        { ordered: false },
+      )
+    }
+  }
+
+  const prune = async (scope: WindowScope, forget: Forget) => {
+    const name = nameOf(scope)
+    const list = known.get(name) ?? []
+    known.set(
+      name,
+      list.filter((k) => !forgotten(k, forget)),
+    )
+    await deleteIds(list.filter((k) => forgotten(k, forget)).map((k) => k.id))
+  }
+
+  /** Inserts the documents; those saved before (a batch read again) are replaced by `_id`. */
+  const write = async (documents: ReadonlyArray<StoredKeys>) => {
+    try {
+      await collection.insertMany([...documents], { ordered: false })
+    } catch (cause) {
+      const errors = cause instanceof MongoBulkWriteError ? writeErrorsOfBulk(cause) : []
+      if (errors.length === 0 || errors.some((e) => e.code !== 11000)) throw cause
+      for (const e of errors) {
+        const document = documents[e.index]!
+        await collection.replaceOne({ _id: document._id }, document, { upsert: true })
+      }
+    }
+  }
+
+  const drain = async () => {
+    writing = true
+    while (waiting.length > 0) {
+      const group = waiting.slice(0, saveGroup)
+      waiting = waiting.slice(saveGroup)
+      try {
+        await write(group.map((w) => w.document))
+        const pruning = new Map<string, Waiting>()
+        for (const w of group) {
+          const name = nameOf(w.scope)
+          known.set(name, [
+            ...(known.get(name) ?? []),
+            { id: w.document._id, at: w.document.at.getTime(), last: w.document.last },
+          ])
+          const count = (saves.get(name) ?? 0) + 1
+          saves.set(name, count % pruneEvery)
+          if (count === pruneEvery) pruning.set(name, w)
+        }
+        for (const w of pruning.values()) await prune(w.scope, w.forget)
+        for (const w of group) w.done()
+      } catch (cause) {
+        for (const w of group) w.done(cause)
+      }
+    }
+    writing = false
+  }
 
   const attempt = <A>(action: "save" | "load", run: () => Promise<A>) =>
     Effect.tryPromise({
@@ -102,39 +189,51 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
 
   return {
     save: (scope, saved, forget) =>
-      attempt("save", async () => {
-        const id = `${scope.group}/${scope.task}/${scope.topic}/${scope.partition}/${saved.first}`
-        await collection.replaceOne(
-          { _id: id },
-          {
-            ...scopeFilter(scope),
-            first: Number(saved.first),
-            last: Number(saved.last),
-            at: new Date(saved.at),
-            keys: [...saved.keys],
-            offsets: [...saved.offsets],
-          },
-          { upsert: true },
-        )
-        const name = `${scope.group}/${scope.task}/${scope.topic}/${scope.partition}`
-        const count = (saves.get(name) ?? 0) + 1
-        saves.set(name, count % pruneEvery)
-        if (count === pruneEvery) await prune(scope, forget)
-      }),
+      attempt(
+        "save",
+        () =>
+          new Promise<void>((resolve, reject) => {
+            waiting.push({
+              scope,
+              forget,
+              document: {
+                _id: `${nameOf(scope)}/${saved.first}`,
+                ...scopeFilter(scope),
+                first: Number(saved.first),
+                last: Number(saved.last),
+                at: new Date(saved.at),
+                keys: [...saved.keys],
+                offsets: [...saved.offsets],
+              },
+              done: (error) => (error === undefined ? resolve() : reject(error)),
+            })
+            if (!writing) void drain()
+          }),
+      ),
 
     load: (scope, forget) =>
       attempt("load", async () => {
-        await prune(scope, forget)
         const found = await collection.find(scopeFilter(scope)).toArray()
-        return found
+        await deleteIds(
+          found.filter((d) => forgotten({ at: d.at.getTime(), last: d.last }, forget)).map((d) => d._id),
+        )
+        const kept = found
+          .filter((d) => !forgotten({ at: d.at.getTime(), last: d.last }, forget))
           .sort((a, b) => a.first - b.first)
-          .map((d) => ({
-            first: String(d.first),
-            last: String(d.last),
-            at: d.at.getTime(),
-            keys: d.keys,
-            offsets: d.offsets,
-          }))
+        known.set(
+          nameOf(scope),
+          kept.map((d) => ({ id: d._id, at: d.at.getTime(), last: d.last })),
+        )
+        return kept.map((d) => ({
+          first: String(d.first),
+          last: String(d.last),
+          at: d.at.getTime(),
+          keys: d.keys,
+          offsets: d.offsets,
+        }))
       }),
   }
 }
+
+const writeErrorsOfBulk = (e: MongoBulkWriteError) =>
+  e.writeErrors === undefined ? [] : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]
