@@ -88,8 +88,11 @@ export const makeWindows = (options: {
       ({ task, window }) =>
         Effect.gen(function* () {
           const since = yield* Clock.currentTimeMillis
-          const saved = yield* writes.retrying("reading the duplicate window from MongoDB", scope, since, () =>
-            store.load(scopeOf(batch, task), forgetFor(window, Date.now(), batch.firstOffset)),
+          const saved = yield* writes.retrying(
+            "reading the duplicate window from MongoDB",
+            scope,
+            since,
+            () => store.load(scopeOf(batch, task), forgetFor(window, Date.now(), batch.firstOffset)),
           )
           // The duplicate check's own clock (wall time), whatever the Effect clock says.
           const now = Date.now()
