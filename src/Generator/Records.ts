@@ -40,9 +40,12 @@ export const defaultRecordOptions: RecordOptions = {
 
 export type Kind = "valid" | "invalid" | "duplicate" | "malformed" | "oversized"
 
+/** The messages of a Debezium change stream (Debezium.ts). */
+export type ChangeKind = "create" | "update" | "delete" | "tombstone"
+
 export interface GeneratedRecord {
   readonly index: number
-  readonly kind: Kind
+  readonly kind: Kind | ChangeKind
   /** The record key (its event_id); null when the record lost its event_id to a defect. */
   readonly key: string | null
   /** A JSON object for records; raw bytes for malformed and oversized messages. */
@@ -53,6 +56,8 @@ export interface GeneratedRecord {
   /** For duplicates: the event_id (and index) of the earlier valid record they repeat. */
   readonly isDuplicateOf?: string
   readonly originalIndex?: number
+  /** A tombstone: its value on the wire is null (`value` holds no bytes). */
+  readonly tombstone?: true
 }
 
 // Independent random streams per record (see Random.hash).
@@ -152,8 +157,12 @@ export function* generate(options: RecordOptions, start = 0, count = Infinity): 
   for (let i = start; i < start + count; i++) yield build(options, shares, i)
 }
 
-/** The message value as it goes on the wire: JSON for records, the bytes as they are otherwise. */
+/** The message value as it goes on the wire: JSON for records, the bytes as they are otherwise (none for a tombstone). */
 export const encode = (record: GeneratedRecord): Buffer =>
   record.value instanceof Uint8Array
     ? Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength)
     : bytes(JSON.stringify(record.value))
+
+/** The value for a Kafka message: null for a tombstone, what `encode` gives otherwise. */
+export const encodeValue = (record: GeneratedRecord): Buffer | null =>
+  record.tombstone === true ? null : encode(record)

@@ -4,6 +4,7 @@
  * output acknowledged them, with a progress line on the side.
  */
 import { Clock, Duration, Effect } from "effect"
+import { changeStream } from "./Debezium.js"
 import type { Options } from "./Options/Options.js"
 import { Output } from "./Output/Output.js"
 import { nextStep } from "./RateSchedule.js"
@@ -50,7 +51,10 @@ const progress = (stats: Stats, terminal: Terminal) =>
 export const run = Effect.fnUntraced(function* (options: Options, stats: Stats, terminal: Terminal) {
   const output = yield* Output
   const plan = { rate: options.rate, total: options.total, maxBatch: options.batchSize }
-  const records = generate(options.records)
+  const records =
+    options.debezium === undefined
+      ? generate(options.records)
+      : changeStream(options.records.seed, options.records.baseTime, options.debezium)
   const start = yield* Clock.currentTimeMillis
   const elapsed = Effect.gen(function* () {
     stats.elapsedMillis = (yield* Clock.currentTimeMillis) - start

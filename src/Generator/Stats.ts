@@ -13,6 +13,11 @@ export interface Stats {
   duplicates: number
   malformed: number
   oversized: number
+  /** The messages of a Debezium change stream, by op; tombstones are messages of their own. */
+  creates: number
+  updates: number
+  deletes: number
+  tombstones: number
   /** Messages the output refused. */
   errors: number
   /** From the first send to the last acknowledgement (or the stop). */
@@ -34,6 +39,10 @@ export const emptyStats = (): Stats => ({
   duplicates: 0,
   malformed: 0,
   oversized: 0,
+  creates: 0,
+  updates: 0,
+  deletes: 0,
+  tombstones: 0,
   errors: 0,
   elapsedMillis: 0,
 })
@@ -60,6 +69,18 @@ export const countDelivered = (stats: Stats, records: ReadonlyArray<GeneratedRec
         break
       case "oversized":
         stats.oversized++
+        break
+      case "create":
+        stats.creates++
+        break
+      case "update":
+        stats.updates++
+        break
+      case "delete":
+        stats.deletes++
+        break
+      case "tombstone":
+        stats.tombstones++
     }
   }
 }
@@ -73,8 +94,18 @@ export const progressLine = (stats: Stats): string =>
 export const summary = (stats: Stats, seed: number): string => {
   const elapsedMillis = stats.elapsedMillis
   const defects = RECORD_DEFECTS.map((d) => `${d} ${stats.invalidByDefect[d]}`).join(", ")
+  const head = `generate: done, ${stats.sent} messages in ${(elapsedMillis / 1000).toFixed(2)} s (${perSecond(stats.sent, elapsedMillis)} msg/s), seed ${seed}`
+  if (stats.creates + stats.updates + stats.deletes + stats.tombstones > 0)
+    return [
+      head,
+      `  creates     ${stats.creates}`,
+      `  updates     ${stats.updates}`,
+      `  deletes     ${stats.deletes}`,
+      `  tombstones  ${stats.tombstones}`,
+      `  errors      ${stats.errors}`,
+    ].join("\n")
   return [
-    `generate: done, ${stats.sent} messages in ${(elapsedMillis / 1000).toFixed(2)} s (${perSecond(stats.sent, elapsedMillis)} msg/s), seed ${seed}`,
+    head,
     `  valid       ${stats.valid}`,
     `  invalid     ${stats.invalid} (${defects})`,
     `  duplicates  ${stats.duplicates}`,

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
 import { main, teardown } from "../../src/Generator/Cli.js"
+import { changeStream } from "../../src/Generator/Debezium.js"
 import { defaultRecordOptions, encode, generate } from "../../src/Generator/Records.js"
 import type { Terminal } from "../../src/Generator/Run.js"
 import { KafkaProduceError } from "../../src/Kafka/Errors.js"
@@ -103,6 +104,35 @@ describe("Cli", () => {
       assert.deepStrictEqual(lines, expected)
       assert.match(io.err(), /generate: done, 1200 messages in [\d.]+ s \(([\d.]+|-) msg\/s\), seed 5\n/)
       assert.match(io.err(), /\n {2}malformed {3}\d+\n/)
+    }),
+  )
+
+  it.effect("--format debezium writes the change stream, a tombstone as null, and counts it by op", () =>
+    Effect.gen(function* () {
+      const io = capture()
+      const path = join(dir, "changes.jsonl")
+      const argv = ["--output", "file", "--file", path, "--rate", "0", "--total", "600", "--seed", "5"]
+      argv.push("--format", "debezium", "--rows", "20", "--delete-ratio", "0.2")
+      yield* main(argv, {}, io.terminal)
+      const lines = readFileSync(path, "utf8").split("\n")
+      assert.strictEqual(lines.pop(), "")
+      const messages = [
+        ...changeStream(
+          5,
+          defaultRecordOptions.baseTime,
+          { rows: 20, deleteRatio: 0.2, tombstoneRatio: 1 },
+          600,
+        ),
+      ]
+      assert.deepStrictEqual(
+        lines,
+        messages.map((m) => (m.kind === "tombstone" ? "null" : encode(m).toString())),
+      )
+      const count = (kind: string) => messages.filter((m) => m.kind === kind).length
+      assert.isAbove(count("tombstone"), 0)
+      const counted = { creates: "create", updates: "update", deletes: "delete", tombstones: "tombstone" }
+      for (const [label, kind] of Object.entries(counted))
+        assert.match(io.err(), new RegExp(`\n {2}${label} +${count(kind)}\n`))
     }),
   )
 

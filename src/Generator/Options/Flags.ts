@@ -6,6 +6,7 @@
  */
 import type { Option } from "effect"
 import { Flag } from "effect/cli"
+import { defaultDebeziumOptions } from "../Debezium.js"
 import { ONE_MIB } from "../Records.js"
 import type { ValueOption } from "./Values.js"
 
@@ -40,6 +41,22 @@ export const flags: { readonly [K in ValueOption]: Flag.Flag<Option.Option<strin
   file: text("file", "PATH", "JSON-lines file (file)"),
   seed: text("seed", "N", "seed (0..4294967295); same seed, same records [random]"),
   "batch-size": text("batch-size", "N", "messages per send or write [500]"),
+  format: text(
+    "format",
+    "F",
+    "plain (order events) | debezium (change events of a table) [PIPELINE__SOURCE_FORMAT, plain]",
+  ),
+  rows: text("rows", "N", `debezium: rows of the table, ids 1..N [${defaultDebeziumOptions.rows}]`),
+  "delete-ratio": text(
+    "delete-ratio",
+    "R",
+    `debezium: share of change events that delete a row [${defaultDebeziumOptions.deleteRatio}]`,
+  ),
+  "tombstone-ratio": text(
+    "tombstone-ratio",
+    "R",
+    `debezium: share of deletes followed by their tombstone [${defaultDebeziumOptions.tombstoneRatio}]`,
+  ),
 }
 
 export const description = [
@@ -48,5 +65,9 @@ export const description = [
   "Defaults in [brackets]: an environment variable (also read from .env), then a value; a flag wins.",
   "Ratios are shares of all messages, in [0, 1]. Records go to stdout (console) one JSON per line;",
   "progress and the summary go to stderr. KAFKA__API_KEY / KAFKA__API_SECRET enable SASL_SSL.",
+  "With --format debezium: creates, updates and deletes of the rows of a table, as Debezium's",
+  'JSON converter writes them without schemas, keyed {"id":N}; --total counts tombstones too.',
+  "The plain stream's shape options (--pattern, the ratios of invalid, duplicate, malformed and",
+  "oversized messages, --partitions-key) do not apply to it.",
   "Exit codes: 0 done or stopped with Ctrl-C, 1 failure, 2 bad options.",
 ].join("\n  ")

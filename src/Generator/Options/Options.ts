@@ -5,6 +5,7 @@
  * variable.
  */
 import { Result } from "effect"
+import { type DebeziumOptions, defaultDebeziumOptions } from "../Debezium.js"
 import { defaultRecordOptions, ONE_MIB, type RecordOptions } from "../Records.js"
 import { type Env, type OutputTarget, resolveOutput } from "./Target.js"
 import { Problems, type Source, type UsageProblem, type ValueOption, type Values } from "./Values.js"
@@ -21,7 +22,21 @@ export interface Options {
   readonly output: OutputTarget
   /** Messages per write or Kafka send. */
   readonly batchSize: number
+  /** Set with `--format debezium`: a change stream instead of `records`' order events. */
+  readonly debezium?: DebeziumOptions
 }
+
+/** Flags that shape only one of the two streams: giving one with the other format is a mistake. */
+const PLAIN_ONLY: ReadonlyArray<ValueOption> = [
+  "pattern",
+  "invalid-ratio",
+  "duplicate-ratio",
+  "malformed-ratio",
+  "oversized-ratio",
+  "oversized-bytes",
+  "partitions-key",
+]
+const DEBEZIUM_ONLY: ReadonlyArray<ValueOption> = ["rows", "delete-ratio", "tombstone-ratio"]
 
 /** The options from the flags' values and the environment, or every problem found. */
 export const resolve = (
@@ -71,10 +86,19 @@ export const resolve = (
   const seed = num("seed", Number.NaN, 0, 4_294_967_295, true)
   const batchSize = num("batch-size", 500, 1, 10_000, true)
   const output = resolveOutput(source, env, problems)
+  const formatSource = source("format", "PIPELINE__SOURCE_FORMAT")
+  const format =
+    formatSource === undefined ? "plain" : problems.oneOf(formatSource, ["plain", "debezium"], "plain")
+  const rows = num("rows", defaultDebeziumOptions.rows, 1, 1_000_000_000, true)
+  const deleteRatio = ratio("delete-ratio", defaultDebeziumOptions.deleteRatio)
+  const tombstoneRatio = ratio("tombstone-ratio", defaultDebeziumOptions.tombstoneRatio)
+  for (const option of format === "debezium" ? PLAIN_ONLY : DEBEZIUM_ONLY)
+    if (values[option] !== undefined)
+      problems.add(`--${option}`, `--${option} does not apply to --format ${format}`)
 
   // Their sum only means something once each of them is valid.
   const shares = duplicateRatio + malformedRatio + oversizedRatio + (pattern === "mixed" ? invalidRatio : 0)
-  if (ratiosValid && shares > 1 + 1e-9)
+  if (format === "plain" && ratiosValid && shares > 1 + 1e-9)
     problems.add(
       "--duplicate-ratio",
       `--duplicate-ratio + --malformed-ratio + --oversized-ratio${pattern === "mixed" ? " + --invalid-ratio" : ""} is ${shares}, more than 1`,
@@ -96,5 +120,6 @@ export const resolve = (
     total,
     output,
     batchSize,
+    ...(format === "debezium" ? { debezium: { rows, deleteRatio, tombstoneRatio } } : {}),
   })
 }

@@ -19,6 +19,10 @@ export const VALUE_OPTIONS = [
   "file",
   "seed",
   "batch-size",
+  "format",
+  "rows",
+  "delete-ratio",
+  "tombstone-ratio",
 ] as const
 export type ValueOption = (typeof VALUE_OPTIONS)[number]
 

@@ -10,7 +10,7 @@ import { KafkaClient } from "../../Kafka/KafkaClient.js"
 import { KafkaProducer } from "../../Kafka/Producer.js"
 import { createMissingTopics, defaultMaxMessageBytes } from "../../Kafka/Topics.js"
 import type { OutputTarget } from "../Options/Target.js"
-import { encode, type GeneratedRecord } from "../Records.js"
+import { encodeValue, type GeneratedRecord } from "../Records.js"
 
 type KafkaTarget = Extract<OutputTarget, { readonly _tag: "kafka" }>
 
@@ -40,7 +40,7 @@ const keyOf = (record: GeneratedRecord, partitionsKey: string | undefined): stri
 
 const message = (record: GeneratedRecord, partitionsKey: string | undefined): Message => ({
   key: keyOf(record, partitionsKey),
-  value: encode(record),
+  value: encodeValue(record),
   ...(record.defect === undefined ? {} : { headers: { "x-defect": record.defect } }),
 })
 

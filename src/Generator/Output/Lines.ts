@@ -1,6 +1,6 @@
 /**
- * Line outputs: one message per line, JSON for records and the raw bytes for non-records
- * (none of which contains a newline). A batch is one write; a full pipe is waited for.
+ * Line outputs: one message per line, JSON for records, the raw bytes for non-records (none of
+ * which contains a newline) and `null` for a tombstone. A batch is one write; a full pipe is waited for.
  */
 import { createWriteStream } from "node:fs"
 import type { Writable } from "node:stream"
@@ -11,7 +11,12 @@ import { FileWriteError, OutputClosed } from "./Errors.js"
 const lines = (records: ReadonlyArray<GeneratedRecord>): string => {
   let out = ""
   for (const r of records) {
-    out += r.value instanceof Uint8Array ? Buffer.from(r.value).toString("utf8") : JSON.stringify(r.value)
+    out +=
+      r.tombstone === true
+        ? "null"
+        : r.value instanceof Uint8Array
+          ? Buffer.from(r.value).toString("utf8")
+          : JSON.stringify(r.value)
     out += "\n"
   }
   return out
