@@ -56,7 +56,9 @@ describe("the source under failure", () => {
     await createTopic(names.source, 3)
     // Enough backlog that batches are in flight when the process is stopped.
     await produce(names.source, [...generate(options(31), 0, 60_000)])
-    const service = startService(defaultServiceEnv(names))
+    // A 10 s session timeout (30 s by default), so that the stop below need last only 15 s: the
+    // loss of membership is what is tested, not how long it takes.
+    const service = startService(defaultServiceEnv(names, { KAFKA__SESSION_TIMEOUT_SECONDS: "10" }))
     try {
       await waitFor(
         "a first commit",
@@ -64,10 +66,10 @@ describe("the source under failure", () => {
         90_000,
         service.output,
       )
-      // The event loop stops for longer than KAFKA__SESSION_TIMEOUT_SECONDS (30 s): the group
-      // evicts the member, as when a long synchronous stretch blocks it.
+      // The event loop stops for longer than KAFKA__SESSION_TIMEOUT_SECONDS: the group evicts the
+      // member, as when a long synchronous stretch blocks it.
       service.child.kill("SIGSTOP")
-      await new Promise((r) => setTimeout(r, 40_000))
+      await new Promise((r) => setTimeout(r, 15_000))
       service.child.kill("SIGCONT")
       await waitFor(
         "the group to commit every offset after the stop",
