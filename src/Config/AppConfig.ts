@@ -55,6 +55,8 @@ export interface AppSettings {
     readonly writeModel: "replace" | "merge" | "insert"
     /** What a message whose value is null does: deletes its key's document, is counted and skipped, or is dead-lettered. */
     readonly onTombstone: "delete" | "ignore" | "dead_letter"
+    /** With the insert model, what a record whose key is stored already does: is counted and skipped, or is dead-lettered. */
+    readonly onExisting: "skip" | "dead_letter"
   }
   readonly pipeline: {
     readonly file: string
@@ -271,6 +273,13 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
       )
     const statusToken =
       token === undefined ? undefined : Redacted.make(token, { label: "METRICS__STATUS_TOKEN" })
+    const writeModel = r.oneOf("MONGODB__WRITE_MODEL", ["replace", "merge", "insert"], "replace")
+    const onExisting = r.oneOf("MONGODB__ON_EXISTING", ["skip", "dead_letter"], "skip")
+    // Replace and merge write over a stored key: a dead_letter there would never be used.
+    if (onExisting === "dead_letter" && writeModel !== "insert")
+      r.problems.push(
+        `MONGODB__ON_EXISTING: dead_letter applies to MONGODB__WRITE_MODEL=insert only (it is ${writeModel}, which writes over a stored key)`,
+      )
     const settings: AppSettings = {
       kafka: {
         brokers,
@@ -306,8 +315,9 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         collection: r.string("MONGODB__COLLECTION"),
         timeout: r.seconds("MONGODB__TIMEOUT_SECONDS", 30, 1, 3600),
         replaceBatchSize: r.int("MONGODB__REPLACE_BATCH_SIZE", 25, 1, 100_000),
-        writeModel: r.oneOf("MONGODB__WRITE_MODEL", ["replace", "merge", "insert"], "replace"),
+        writeModel,
         onTombstone: r.oneOf("MONGODB__ON_TOMBSTONE", ["delete", "ignore", "dead_letter"], "dead_letter"),
+        onExisting,
       },
       pipeline: {
         file: r.string("PIPELINE__FILE", "config/pipeline.yaml"),

@@ -11,6 +11,7 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
 import { type DeletedKey, type DeleteResult, deleteAll } from "./MongoDeletes.js"
 import {
+  type OnExisting,
   type SinkDocument,
   type StoredDocument,
   type UpsertResult,
@@ -40,6 +41,8 @@ export interface MongoDbShape {
   ) => Effect.Effect<DeleteResult, MongoWriteError>
   /** What a write does to a stored document of its key (MONGODB__WRITE_MODEL). */
   readonly writeModel: WriteModel
+  /** With the insert model, what becomes of a record whose key is stored (MONGODB__ON_EXISTING). */
+  readonly onExisting: OnExisting
   readonly ping: Effect.Effect<void, MongoConnectionError>
   /** The duplicate checks' windows, kept in `<collection>_duplicate_windows` (SavedKeys.ts). */
   readonly windows: WindowStore
@@ -96,6 +99,7 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
         upsert: (documents, writeConcern) => upsertAll(collection, documents, writeConcern, options),
         remove: (keys, writeConcern) => deleteAll(collection, keys, writeConcern, options),
         writeModel: mongodb.writeModel,
+        onExisting: mongodb.onExisting,
         windows: windowStore(db.collection<StoredKeys>(`${mongodb.collection}_duplicate_windows`)),
         ping: Effect.tryPromise({
           try: () => db.command({ ping: 1 }),

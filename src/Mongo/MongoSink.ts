@@ -105,10 +105,21 @@ export interface StaleDocument {
 /** What a write does to a stored document of its key (MONGODB__WRITE_MODEL). */
 export type WriteModel = "replace" | "merge" | "insert"
 
+/** With the insert model, what becomes of a record whose key is stored already (MONGODB__ON_EXISTING). */
+export type OnExisting = "skip" | "dead_letter"
+
+/** Whether `a` and `b` are one position: a document stored from a record's own position is that record's earlier write. */
+export const samePosition = (a: StoredPosition, b: StoredPosition): boolean =>
+  a.topic === b.topic && a.partition === b.partition && a.offset === b.offset
+
 export interface UpsertResult {
   readonly refused: ReadonlyArray<RefusedDocument>
   readonly stale: ReadonlyArray<StaleDocument>
-  /** Indexes of the documents not written because their key is stored (the `insert` model). */
+  /**
+   * Indexes of the documents not written because their key is stored (the `insert` model) by
+   * another record: a document stored from the record's own position (a batch read again) is
+   * its own earlier write, and a newer one of its partition makes it stale.
+   */
   readonly skipped: ReadonlyArray<number>
 }
 
@@ -224,16 +235,26 @@ export const upsertAll = (
       }
 
       /**
-       * Insert only: a document whose key is stored is skipped; one the server refused otherwise
-       * (a data error, a clash on another unique index) is rejected with the insert's error.
+       * Insert only: a document whose key is stored is skipped (or, stored from the document's own
+       * position, it was written by the same record read before; from a later one of its
+       * partition, the document is stale); one the server refused otherwise (a data error, a clash
+       * on another unique index) is rejected with the insert's error.
        */
       const settleInserts = async (refused: ReadonlyArray<RefusedDocument>): Promise<void> => {
         const clashes = refused.filter((r) => r.code === 11000)
         const stored =
           clashes.length === 0 ? new Map() : await storedPositions(clashes.map((r) => documents[r.index]!.id))
         for (const r of refused) {
-          if (r.code === 11000 && stored.has(documents[r.index]!.id)) skipped.push(r.index)
-          else rejections.push(r)
+          const id = documents[r.index]!.id
+          if (r.code !== 11000 || !stored.has(id)) {
+            rejections.push(r)
+            continue
+          }
+          const at = stored.get(id)
+          if (at === undefined) skipped.push(r.index)
+          else if (samePosition(at, positions[r.index]!)) continue
+          else if (isNewer(at, positions[r.index]!)) stale.push({ index: r.index, stored: at })
+          else skipped.push(r.index)
         }
       }
 

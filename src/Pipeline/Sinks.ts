@@ -118,6 +118,13 @@ const logStale = (
     Effect.andThen(Metric.update(Metric.withAttributes(Metrics.staleWrites, { sink: name }), stale.length)),
   )
 
+/** Why a record the insert model found stored is a dead letter (MONGODB__ON_EXISTING=dead_letter). */
+const existingKey = (name: string, key: string): Reason => ({
+  task: name,
+  rule: "existing_key",
+  message: `a document of key ${JSON.stringify(key)} is stored already, written from another record: MONGODB__WRITE_MODEL=insert leaves it as it is, and MONGODB__ON_EXISTING=dead_letter sends the record here instead of skipping it`,
+})
+
 export const mongoSink = (
   name: string,
   mongo: MongoDbShape,
@@ -191,23 +198,32 @@ export const mongoSink = (
                 ),
           ),
           Effect.tap(({ skipped }) =>
-            skipped.length === 0
+            skipped.length === 0 || mongo.onExisting === "dead_letter"
               ? Effect.void
               : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
           ),
-          Effect.map(({ refused }) => ({
-            // A stale record, or one the insert model skipped, is accounted as written: the sink
-            // holds a version of its key.
-            written: records.length - refused.length,
-            rejected: refused.map((r) => ({
-              record: records[r.index]!.record,
-              reason: {
-                task: name,
-                rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
-                message: r.message,
-              },
-            })),
-          })),
+          Effect.map(({ refused, skipped }) => {
+            const existing = mongo.onExisting === "dead_letter" ? skipped : []
+            return {
+              // A stale record, or one the insert model skipped, is accounted as written: the sink
+              // holds a version of its key.
+              written: records.length - refused.length - existing.length,
+              rejected: [
+                ...refused.map((r) => ({
+                  record: records[r.index]!.record,
+                  reason: {
+                    task: name,
+                    rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
+                    message: r.message,
+                  },
+                })),
+                ...existing.map((index) => ({
+                  record: records[index]!.record,
+                  reason: existingKey(name, records[index]!.key),
+                })),
+              ],
+            }
+          }),
         ),
     remove: (tombstones, _written, origin) =>
       tombstones.length === 0

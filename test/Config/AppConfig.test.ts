@@ -40,6 +40,7 @@ describe("AppConfig", () => {
       assert.strictEqual(Redacted.value(s.mongodb.uri), base.MONGODB__CONNECTION_STRING)
       assert.strictEqual(s.mongodb.onTombstone, "dead_letter")
       assert.strictEqual(s.mongodb.writeModel, "replace")
+      assert.strictEqual(s.mongodb.onExisting, "skip")
       assert.strictEqual(s.pipeline.sourceFormat, "plain")
     }),
   )
@@ -70,6 +71,29 @@ describe("AppConfig", () => {
         )
         assert.deepStrictEqual(yield* problemsOf({ ...base, PIPELINE__SOURCE_FORMAT: "avro" }), [
           'PIPELINE__SOURCE_FORMAT: expected one of plain, debezium, got "avro"',
+        ])
+      }),
+  )
+
+  it.effect(
+    "reads MONGODB__ON_EXISTING, and refuses dead_letter beside a write model that writes over a stored key",
+    () =>
+      Effect.gen(function* () {
+        const insert = { ...base, MONGODB__WRITE_MODEL: "insert" }
+        for (const choice of ["skip", "dead_letter"] as const)
+          assert.strictEqual(
+            (yield* decodeSettings({ ...insert, MONGODB__ON_EXISTING: choice })).mongodb.onExisting,
+            choice,
+          )
+        assert.deepStrictEqual(yield* problemsOf({ ...insert, MONGODB__ON_EXISTING: "fail" }), [
+          'MONGODB__ON_EXISTING: expected one of skip, dead_letter, got "fail"',
+        ])
+        assert.strictEqual(
+          (yield* decodeSettings({ ...base, MONGODB__ON_EXISTING: "skip" })).mongodb.onExisting,
+          "skip",
+        )
+        assert.deepStrictEqual(yield* problemsOf({ ...base, MONGODB__ON_EXISTING: "dead_letter" }), [
+          "MONGODB__ON_EXISTING: dead_letter applies to MONGODB__WRITE_MODEL=insert only (it is replace, which writes over a stored key)",
         ])
       }),
   )
@@ -134,7 +158,7 @@ describe("AppConfig", () => {
           "LOGGING__LEVL: no such setting; did you mean LOGGING__LEVEL?",
           "METRICS__PROT: no such setting; did you mean METRICS__PORT?",
           "MONGODB__COLECTION: no such setting; did you mean MONGODB__COLLECTION?",
-          "MONGODB__WRITE_CONCERN: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__ON_TOMBSTONE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS, MONGODB__WRITE_MODEL; .env.example lists them all)",
+          "MONGODB__WRITE_CONCERN: no such setting (the MONGODB__ settings: MONGODB__COLLECTION, MONGODB__CONNECTION_STRING, MONGODB__DATABASE, MONGODB__ON_EXISTING, MONGODB__ON_TOMBSTONE, MONGODB__REPLACE_BATCH_SIZE, MONGODB__TIMEOUT_SECONDS, MONGODB__WRITE_MODEL; .env.example lists them all)",
           "PIPELINE__COMPRESSION: no such setting (the PIPELINE__ settings: PIPELINE__BATCHES_IN_FLIGHT, PIPELINE__BATCH_SIZE, PIPELINE__FILE, PIPELINE__HEAP_LIMITS, PIPELINE__MAX_IN_FLIGHT_BYTES, PIPELINE__MAX_KEY_BYTES, PIPELINE__MAX_NESTING_DEPTH, PIPELINE__MAX_RETRY_DELAY_SECONDS, PIPELINE__MAX_WORKERS, PIPELINE__PARTITIONS_CONCURRENCY, PIPELINE__RETRY_COUNT, PIPELINE__RETRY_DELAY_SECONDS, PIPELINE__SHUTDOWN_TIMEOUT_SECONDS, PIPELINE__SOURCE_FORMAT, PIPELINE__STALL_TIMEOUT_SECONDS; .env.example lists them all)",
           "kafka__topic_sink: no such setting; did you mean KAFKA__TOPIC_SINK?",
         ])

@@ -63,7 +63,11 @@ const batches = [
   batchOf([{ id: "a", amount: 1, note: "late" }], 0),
 ]
 
-const run = (writeModel: string | undefined, extra: ReadonlyArray<Batch> = []) =>
+const run = (
+  writeModel: string | undefined,
+  extra: ReadonlyArray<Batch> = [],
+  settings: Record<string, string> = {},
+) =>
   Effect.gen(function* () {
     const settings = yield* AppConfig
     const stack = yield* InMemory.MemoryStack
@@ -85,7 +89,9 @@ const run = (writeModel: string | undefined, extra: ReadonlyArray<Batch> = []) =
     )
     return { summaries, documents, dlq: stack.sent(settings.kafka.topicDlq) }
   }).pipe(
-    Effect.provide(InMemory.layer(writeModel === undefined ? {} : { MONGODB__WRITE_MODEL: writeModel })),
+    Effect.provide(
+      InMemory.layer(writeModel === undefined ? settings : { MONGODB__WRITE_MODEL: writeModel, ...settings }),
+    ),
   )
 
 describe("write models", () => {
@@ -124,6 +130,30 @@ describe("write models", () => {
       // The skipped record still reaches the sink topic: the sinks never disagree for a limit only.
       assert.deepInclude(summaries[1], { valid: 2, deadLettered: 0, written: { mongodb: 2, kafka: 2 } })
     }),
+  )
+
+  it.effect(
+    "insert, MONGODB__ON_EXISTING=dead_letter: a record of a stored key is a dead letter, with the reason",
+    () =>
+      Effect.gen(function* () {
+        const { documents, summaries, dlq } = yield* run("insert", [], {
+          MONGODB__ON_EXISTING: "dead_letter",
+        })
+        assert.deepStrictEqual(documents, {
+          a: { id: "a", amount: 1, note: "first" },
+          b: { id: "b", amount: 2, note: "first" },
+          c: { id: "c", amount: 3 },
+        })
+        assert.deepInclude(summaries[1], { valid: 1, rejectedBySink: 1, deadLettered: 1 })
+        assert.strictEqual(dlq.length, 1)
+        assert.strictEqual(String(dlq[0]?.headers?.[header.errorStage]), "mongodb_sink")
+        const reasons = String(dlq[0]?.headers?.[header.errorReasons])
+        assert.include(reasons, '"rule":"existing_key"')
+        assert.include(reasons, "MONGODB__ON_EXISTING=dead_letter")
+        assert.strictEqual(JSON.parse(String(dlq[0]?.value)).amount, 10)
+        // The first record of a, read again: the stored document is its own write, not another's.
+        assert.deepInclude(summaries[2], { valid: 1, deadLettered: 0 })
+      }),
   )
 
   it.effect("merge: a field name with a dot is refused by both sinks; replace stores it", () =>

@@ -124,4 +124,28 @@ describe.each([
       })
     }),
   )
+
+  it.effect(
+    "insert: a key stored from the record's own position is its earlier write, from a later one it is stale",
+    () =>
+      Effect.gen(function* () {
+        const c = collection()
+        yield* upsertAll(c, [{ id: "a", document: { n: 1 }, position: at(5) }], majority, insert)
+        const again = yield* upsertAll(
+          c,
+          [{ id: "a", document: { n: 1 }, position: at(5) }],
+          majority,
+          insert,
+        )
+        assert.deepStrictEqual([again.skipped, again.stale, again.refused], [[], [], []])
+        const older = yield* upsertAll(
+          c,
+          [{ id: "a", document: { n: 0 }, position: at(4) }],
+          majority,
+          insert,
+        )
+        assert.deepStrictEqual([older.skipped, older.stale.map((s) => s.index), older.refused], [[], [0], []])
+        assert.deepStrictEqual(yield* fields(c), { a: { n: 1 } })
+      }),
+  )
 })

@@ -155,7 +155,7 @@ export const layer = (env: Env = {}) =>
         ),
         Layer.succeed(KafkaProducer, memoryProducer(state)),
         Layer.succeed(KafkaAdmin, memoryAdmin(state)),
-        Layer.succeed(MongoDb, memoryMongo(state, settings.mongodb.writeModel)),
+        Layer.succeed(MongoDb, memoryMongo(state, settings.mongodb.writeModel, settings.mongodb.onExisting)),
         Stalls.layer,
         Status.layer.pipe(Layer.provide(Layer.succeed(AppConfig, settings))),
       )

@@ -7,16 +7,22 @@ import { Effect } from "effect"
 import { MongoDb } from "../../../src/Mongo/MongoDb.js"
 import {
   isNewer,
+  type OnExisting,
   positionField,
   type StaleDocument,
   type StoredPosition,
+  samePosition,
   storedPosition,
   type WriteModel,
 } from "../../../src/Mongo/MongoSink.js"
 import type { SavedKeys } from "../../../src/Mongo/SavedKeys.js"
 import type { State } from "./State.js"
 
-export const memoryMongo = (state: State, writeModel: WriteModel = "replace") =>
+export const memoryMongo = (
+  state: State,
+  writeModel: WriteModel = "replace",
+  onExisting: OnExisting = "skip",
+) =>
   MongoDb.of({
     upsert: (documents) =>
       Effect.suspend(() => {
@@ -31,7 +37,10 @@ export const memoryMongo = (state: State, writeModel: WriteModel = "replace") =>
           if (state.refusedIds.has(id)) {
             refused.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
           } else if (writeModel === "insert" && state.documents.has(id)) {
-            skipped.push(index)
+            // Stored from this record's own position: its earlier write (a batch read again).
+            if (stored !== undefined && samePosition(stored, incoming)) continue
+            if (stored !== undefined && isNewer(stored, incoming)) stale.push({ index, stored })
+            else skipped.push(index)
           } else if (stored !== undefined && isNewer(stored, incoming)) {
             stale.push({ index, stored })
           } else {
@@ -60,6 +69,7 @@ export const memoryMongo = (state: State, writeModel: WriteModel = "replace") =>
         return Effect.succeed({ deleted, stale })
       }),
     writeModel,
+    onExisting,
     ping: Effect.void,
     windows: {
       save: (scope, saved) =>
