@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes] [options]`: the end-to-end benchmark
+ * `npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes|write-models] [options]`: the end-to-end benchmark
  * against the local stack (the default; see bench/README.md), or one of the others, which run as
  * they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
  */
@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { usage as e2eUsage } from "./e2e/Options.js"
 import { runE2e } from "./e2e.js"
 
-const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes] [options]
+const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes|write-models] [options]
 
   e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with the three baselines (default)
           options: npm run bench -- e2e --help
@@ -22,6 +22,9 @@ const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo
   mongo-writes
           MongoDB writes with source positions (monotonic) and with the duplicate window saved,
           beside the write before them (bench/mongoWrites.ts [documents] [rounds])
+  write-models
+          MONGODB__WRITE_MODEL replace, merge and insert over a plain stream and a Debezium change
+          stream, as ratios to replace (bench/writeModels.ts [messages] [rounds])
 
 Profiles, memory composition and I/O timings of the service: bench/investigate/README.md`
 
@@ -45,6 +48,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return micro("fetchMemory.ts", rest)
     case "mongo-writes":
       return micro("mongoWrites.ts", rest)
+    case "write-models":
+      return micro("writeModels.ts", rest)
     case "e2e":
       return runE2e(rest)
     case "help":
