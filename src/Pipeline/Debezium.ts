@@ -5,7 +5,8 @@
  * its key, which is the message key's fields, in their order, made a key as the pipeline makes
  * one (one field: its value's text; several: the JSON array of the values). Anything else (no
  * `op`, a truncate, a row that is not an object, a delete without a usable key) is a dead letter
- * with the reason.
+ * with the reason. The tombstone Debezium sends after a delete is keyed the same way
+ * (Parse.ts), so that MONGODB__ON_TOMBSTONE=delete finds the row's document.
  */
 import { isJsonObject, type Json, type JsonObject, KeyProblem, keyOf } from "../Domain/Record.js"
 import { parseExact } from "./Parse.js"
@@ -21,8 +22,14 @@ const invalid = (rule: string, message: string): ChangeEvent => ({ _tag: "Invali
 const unwrap = (value: Json): Json =>
   isJsonObject(value) && "payload" in value && "schema" in value ? value.payload! : value
 
-/** The key of a delete, from the message key (JSON, wrapped or not; or plain text). */
-const deleteKey = (key: Buffer | string | null | undefined, maxKeyBytes: number): string | KeyProblem => {
+/**
+ * The key of a delete, or of the tombstone Debezium sends after it, from the message key (JSON,
+ * wrapped or not; or plain text): the document key the row was stored under.
+ */
+export const deleteKey = (
+  key: Buffer | string | null | undefined,
+  maxKeyBytes: number,
+): string | KeyProblem => {
   const text = key === null || key === undefined ? "" : key.toString()
   if (text === "") return new KeyProblem(0, "is missing (the message has no key)")
   let parsed: Json

@@ -23,7 +23,7 @@ import {
   type SourceHeaders,
   type SourcePosition,
 } from "../Domain/Record.js"
-import { changeEvent } from "./Debezium.js"
+import { changeEvent, deleteKey } from "./Debezium.js"
 
 export interface Malformed {
   readonly message: KafkaMessage
@@ -74,8 +74,25 @@ const reject = (message: KafkaMessage, rule: string, text: string): Malformed =>
   reason: { task: "parse", rule, message: text },
 })
 
-/** The key a tombstone deletes, or why it has none. */
-const tombstoneKey = (message: KafkaMessage, maxKeyBytes: number): string | Malformed => {
+/**
+ * The key a tombstone deletes, or why it has none. A Debezium tombstone's message key is the
+ * row's key fields as JSON: the document key is made from them as for a delete event.
+ */
+const tombstoneKey = (
+  message: KafkaMessage,
+  maxKeyBytes: number,
+  format: SourceFormat,
+): string | Malformed => {
+  if (format === "debezium") {
+    const key = deleteKey(message.key, maxKeyBytes)
+    return typeof key === "string"
+      ? key
+      : reject(
+          message,
+          "tombstone_key",
+          `a tombstone whose message key ${key.problem}: no document to delete`,
+        )
+  }
   const key = message.key === null || message.key === undefined ? "" : message.key.toString("utf8")
   if (key === "")
     return reject(message, "tombstone_key", "a tombstone (null value) without a key: no document to delete")
@@ -137,7 +154,7 @@ export const parseMessages = (
       continue
     }
     if (bytes === null && handling.onTombstone === "delete") {
-      const key = tombstoneKey(message, handling.maxKeyBytes)
+      const key = tombstoneKey(message, handling.maxKeyBytes, handling.format)
       if (typeof key !== "string") {
         malformed.push(key)
         continue

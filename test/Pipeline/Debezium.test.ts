@@ -17,6 +17,7 @@ import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
 import { changeEvent } from "../../src/Pipeline/Debezium.js"
 import { header } from "../../src/Pipeline/Messages.js"
+import { parseMessages } from "../../src/Pipeline/Parse.js"
 import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
 import { makeProcessor } from "../../src/Pipeline/Processor.js"
 import * as InMemory from "../support/InMemory.js"
@@ -54,6 +55,38 @@ describe("Debezium change events", () => {
       const event = changeEvent(value as never, key, 1024)
       assert.strictEqual(event._tag === "Invalid" ? event.rule : event._tag, rule, what)
     }
+  })
+
+  it("keys the tombstone Debezium sends after a delete as the delete: the row's document key", () => {
+    const message = (key: string | null): KafkaMessage => ({
+      key: key === null ? null : Buffer.from(key),
+      value: null,
+      timestamp: "0",
+      attributes: 0,
+      offset: "7",
+      headers: {},
+    })
+    const options = { onTombstone: "delete" as const, maxKeyBytes: 1024 }
+    const debezium = parseMessages(
+      [message('{"id":3}'), message(JSON.stringify(wrapped({ id: "x" }))), message(null)],
+      1_000_000,
+      undefined,
+      { ...options, format: "debezium" },
+    )
+    assert.deepStrictEqual(
+      debezium.tombstones.map((t) => t.key),
+      ["3", "x"],
+    )
+    assert.deepStrictEqual(
+      debezium.malformed.map((m) => m.reason.rule),
+      ["tombstone_key"],
+    )
+    // A plain source's tombstone deletes its message key as it is.
+    const plain = parseMessages([message('{"id":3}')], 1_000_000, undefined, { ...options, format: "plain" })
+    assert.deepStrictEqual(
+      plain.tombstones.map((t) => t.key),
+      ['{"id":3}'],
+    )
   })
 
   it.effect("a stream of creates, updates and deletes ends in the table's final state", () =>
