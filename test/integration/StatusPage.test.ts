@@ -88,6 +88,7 @@ describe("status page", () => {
           duplicates: ofKind("duplicate"),
           filtered: 0,
           deadLettered,
+          tombstones: 0,
           written: { mongodb: valid, kafka: valid },
         },
       )
