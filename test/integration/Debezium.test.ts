@@ -130,7 +130,9 @@ describe("a Debezium change stream", () => {
       MONGODB__ON_TOMBSTONE: "ignore",
     })
 
-    const first = startService(env)
+    // The instance to be SIGKILLed has the shortest session timeout allowed (6 s), so that the next
+    // one gets the partitions in seconds rather than after the default 30 s.
+    const first = startService({ ...env, KAFKA__SESSION_TIMEOUT_SECONDS: "6" })
     try {
       await waitFor(
         "the first instance to commit something",
