@@ -13,12 +13,11 @@ import type { SourcePosition } from "../Domain/Record.js"
 import { kindOfMongoError, MongoWriteError } from "./Errors.js"
 import {
   isNewer,
-  notNewerThan,
-  positionField,
+  positionFilter,
   type StaleDocument,
   type StoredDocument,
-  type StoredPosition,
   storedPosition,
+  storedPositions,
   type UpsertOptions,
 } from "./MongoSink.js"
 
@@ -36,9 +35,6 @@ export interface DeleteResult {
   readonly stale: ReadonlyArray<StaleDocument>
 }
 
-// Stored positions are read this many `_id` lookups at a time where `$in` would scan (FerretDB).
-const lookupConcurrency = 8
-
 export const deleteAll = (
   collection: Collection<StoredDocument>,
   keys: ReadonlyArray<DeletedKey>,
@@ -48,23 +44,11 @@ export const deleteAll = (
   Effect.tryPromise({
     try: async () => {
       const positions = keys.map((k) => storedPosition(k.position))
-      const unique = [...new Set(keys.map((k) => k.id))]
-      const stored = new Map<string, StoredPosition | undefined>()
-      const projection = { [positionField]: 1 }
-      if (options.conditionalReplace) {
-        for (const d of await collection.find({ _id: { $in: unique } }, { projection }).toArray())
-          stored.set(d._id, d._kafka)
-      } else {
-        let next = 0
-        const lookup = async () => {
-          while (next < unique.length) {
-            const id = unique[next++]!
-            const d = await collection.findOne({ _id: id }, { projection })
-            if (d !== null) stored.set(id, d._kafka)
-          }
-        }
-        await Promise.all(Array.from({ length: Math.min(lookupConcurrency, unique.length) }, lookup))
-      }
+      const stored = await storedPositions(
+        collection,
+        keys.map((k) => k.id),
+        options.conditionalReplace,
+      )
       const stale: StaleDocument[] = []
       const due: number[] = []
       for (const [i, key] of keys.entries()) {
@@ -79,11 +63,7 @@ export const deleteAll = (
       for (let from = 0; from < due.length; from += options.replaceBatchSize) {
         const result = await collection.bulkWrite(
           due.slice(from, from + options.replaceBatchSize).map((i) => ({
-            deleteOne: {
-              filter: options.conditionalReplace
-                ? { _id: keys[i]!.id, ...notNewerThan(positions[i]!) }
-                : { _id: keys[i]!.id },
-            },
+            deleteOne: { filter: positionFilter(keys[i]!.id, positions[i]!, options.conditionalReplace) },
           })),
           { ordered: false, writeConcern },
         )

@@ -79,7 +79,7 @@ export const isNewer = (stored: StoredPosition | undefined, incoming: StoredPosi
   stored.offset > incoming.offset
 
 /** The filter a replace matches only when the stored document is not newer than `position`. */
-export const notNewerThan = (position: StoredPosition): Document => ({
+const notNewerThan = (position: StoredPosition): Document => ({
   $or: [
     { [`${positionField}.topic`]: { $ne: position.topic } },
     { [`${positionField}.partition`]: { $ne: position.partition } },
@@ -146,6 +146,40 @@ type Attempt =
   | { readonly ok: false; readonly code: number | undefined; readonly message: string }
 
 /**
+ * The stored position of each key that has a document (undefined: stored without one). Where the
+ * filter may carry conditions (MongoDB) one `$in` query; elsewhere (FerretDB scans `$in`) one
+ * `_id` lookup per key, a few at a time.
+ */
+export const storedPositions = async (
+  collection: Collection<StoredDocument>,
+  ids: ReadonlyArray<string>,
+  conditional: boolean,
+): Promise<Map<string, StoredPosition | undefined>> => {
+  const found = new Map<string, StoredPosition | undefined>()
+  const projection = { [positionField]: 1 }
+  const unique = [...new Set(ids)]
+  if (conditional) {
+    for (const d of await collection.find({ _id: { $in: unique } }, { projection }).toArray())
+      found.set(d._id, d._kafka)
+    return found
+  }
+  let next = 0
+  const lookup = async () => {
+    while (next < unique.length) {
+      const id = unique[next++]!
+      const d = await collection.findOne({ _id: id }, { projection })
+      if (d !== null) found.set(id, d._kafka)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(lookupConcurrency, unique.length) }, lookup))
+  return found
+}
+
+/** The filter of a write by `_id` from `position`: with the condition that the stored document is not newer, where the server allows it. */
+export const positionFilter = (id: string, position: StoredPosition, conditional: boolean): Document =>
+  conditional ? { _id: id, ...notNewerThan(position) } : { _id: id }
+
+/**
  * Writes every document or rejects it with a data error; fails (retryably or not) only when
  * the server as a whole cannot take the writes, so the caller can retry the batch.
  */
@@ -175,38 +209,16 @@ export const upsertAll = (
         return { ...rest, [positionField]: positions[i]! }
       }
       const filterOf = (i: number): Document =>
-        conditionalReplace
-          ? { _id: documents[i]!.id, ...notNewerThan(positions[i]!) }
-          : { _id: documents[i]!.id }
-
-      /** The stored position of each key that has a document. */
-      const storedPositions = async (
-        ids: ReadonlyArray<string>,
-      ): Promise<Map<string, StoredPosition | undefined>> => {
-        const found = new Map<string, StoredPosition | undefined>()
-        const projection = { [positionField]: 1 }
-        const unique = [...new Set(ids)]
-        if (conditionalReplace) {
-          for (const d of await collection.find({ _id: { $in: unique } }, { projection }).toArray())
-            found.set(d._id, d._kafka)
-          return found
-        }
-        let next = 0
-        const lookup = async () => {
-          while (next < unique.length) {
-            const id = unique[next++]!
-            const d = await collection.findOne({ _id: id }, { projection })
-            if (d !== null) found.set(id, d._kafka)
-          }
-        }
-        await Promise.all(Array.from({ length: Math.min(lookupConcurrency, unique.length) }, lookup))
-        return found
-      }
+        positionFilter(documents[i]!.id, positions[i]!, conditionalReplace)
 
       /** Sets aside the documents a newer stored one makes stale; returns the others. */
       const withoutStale = async (indexes: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
         if (indexes.length === 0) return indexes
-        const stored = await storedPositions(indexes.map((i) => documents[i]!.id))
+        const stored = await storedPositions(
+          collection,
+          indexes.map((i) => documents[i]!.id),
+          conditionalReplace,
+        )
         return indexes.filter((i) => {
           const position = stored.get(documents[i]!.id)
           if (position === undefined || !isNewer(position, positions[i]!)) return true
@@ -243,7 +255,13 @@ export const upsertAll = (
       const settleInserts = async (refused: ReadonlyArray<RefusedDocument>): Promise<void> => {
         const clashes = refused.filter((r) => r.code === 11000)
         const stored =
-          clashes.length === 0 ? new Map() : await storedPositions(clashes.map((r) => documents[r.index]!.id))
+          clashes.length === 0
+            ? new Map()
+            : await storedPositions(
+                collection,
+                clashes.map((r) => documents[r.index]!.id),
+                conditionalReplace,
+              )
         for (const r of refused) {
           const id = documents[r.index]!.id
           if (r.code !== 11000 || !stored.has(id)) {
