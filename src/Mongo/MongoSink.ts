@@ -138,7 +138,8 @@ export interface UpsertOptions {
 // Stored positions are read this many `_id` lookups at a time where `$in` would scan (FerretDB).
 const lookupConcurrency = 8
 
-const writeErrorsOf = (e: MongoBulkWriteError) =>
+/** The per-document errors of a failed bulk write (the driver gives one or a list). */
+export const writeErrorsOf = (e: MongoBulkWriteError) =>
   e.writeErrors === undefined ? [] : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]
 
 type Attempt =

@@ -14,6 +14,7 @@ import { Data, Effect } from "effect"
 import { type Collection, MongoBulkWriteError } from "mongodb"
 import { type ErrorKind, isRetryableKind } from "../Domain/ErrorKind.js"
 import { describe, kindOfMongoError } from "./Errors.js"
+import { writeErrorsOf } from "./MongoSink.js"
 
 /** Whose window: the consumer group, the duplicate check task, and the source partition. */
 export interface WindowScope {
@@ -145,7 +146,7 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
     try {
       await collection.insertMany([...documents], { ordered: false })
     } catch (cause) {
-      const errors = cause instanceof MongoBulkWriteError ? writeErrorsOfBulk(cause) : []
+      const errors = cause instanceof MongoBulkWriteError ? writeErrorsOf(cause) : []
       if (errors.length === 0 || errors.some((e) => e.code !== 11000)) throw cause
       for (const e of errors) {
         const document = documents[e.index]!
@@ -234,6 +235,3 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
       }),
   }
 }
-
-const writeErrorsOfBulk = (e: MongoBulkWriteError) =>
-  e.writeErrors === undefined ? [] : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors]

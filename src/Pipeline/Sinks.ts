@@ -66,6 +66,10 @@ export interface Sink<Err> {
   ) => Effect.Effect<void, Err>
 }
 
+/** Where a record was read: its own source when replayed, else its batch's partition. */
+const recordPosition = (record: PipelineRecord, origin: BatchOrigin): SourcePosition =>
+  record.source ?? { topic: origin.topic, partition: origin.partition, offset: record.offset }
+
 /** Where a tombstone was read: its own source when replayed, else its batch's partition. */
 const positionOf = (tombstone: Tombstone, origin: BatchOrigin): SourcePosition =>
   tombstone.source ?? { topic: origin.topic, partition: origin.partition, offset: tombstone.message.offset }
@@ -165,88 +169,66 @@ export const mongoSink = (
           }
         : undefined
     },
-    write: (records, origin) =>
-      mongo
-        .upsert(
-          records.map(({ record, key }) => ({
-            id: key,
-            document: record.value,
-            position: record.source ?? {
-              topic: origin.topic,
-              partition: origin.partition,
-              offset: record.offset,
-            },
-          })),
-          writeConcern,
-        )
-        .pipe(
-          Effect.tap(({ stale }) =>
-            stale.length === 0
-              ? Effect.void
-              : logStale(
-                  name,
-                  stale.map(({ index }) => {
-                    const { record, key } = records[index]!
-                    const from = record.source ?? {
-                      topic: origin.topic,
-                      partition: origin.partition,
-                      offset: record.offset,
-                    }
-                    return { key, from }
-                  }),
-                  stale,
-                ),
-          ),
-          Effect.tap(({ skipped }) =>
-            skipped.length === 0 || mongo.onExisting === "dead_letter"
-              ? Effect.void
-              : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
-          ),
-          Effect.map(({ refused, skipped }) => {
-            const existing = mongo.onExisting === "dead_letter" ? skipped : []
-            return {
-              // A stale record, or one the insert model skipped, is accounted as written: the sink
-              // holds a version of its key.
-              written: records.length - refused.length - existing.length,
-              rejected: [
-                ...refused.map((r) => ({
-                  record: records[r.index]!.record,
-                  reason: {
-                    task: name,
-                    rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
-                    message: r.message,
-                  },
-                })),
-                ...existing.map((index) => ({
-                  record: records[index]!.record,
-                  reason: existingKey(name, records[index]!.key),
-                })),
-              ],
-            }
-          }),
-        ),
-    remove: (tombstones, _written, origin) =>
-      tombstones.length === 0
-        ? Effect.void
-        : mongo
-            .remove(
-              tombstones.map((t) => ({ id: t.key, position: positionOf(t, origin) })),
-              writeConcern,
-            )
-            .pipe(
-              Effect.flatMap(({ stale }) =>
-                stale.length === 0
-                  ? Effect.void
-                  : logStale(
-                      name,
-                      stale.map(({ index }) => ({
-                        key: tombstones[index]!.key,
-                        from: positionOf(tombstones[index]!, origin),
-                      })),
-                      stale,
-                    ),
+    write: (records, origin) => {
+      const documents = records.map(({ record, key }) => ({
+        id: key,
+        document: record.value,
+        position: recordPosition(record, origin),
+      }))
+      return mongo.upsert(documents, writeConcern).pipe(
+        Effect.tap(({ stale }) =>
+          stale.length === 0
+            ? Effect.void
+            : logStale(
+                name,
+                stale.map(({ index }) => ({ key: documents[index]!.id, from: documents[index]!.position })),
+                stale,
               ),
-            ),
+        ),
+        Effect.tap(({ skipped }) =>
+          skipped.length === 0 || mongo.onExisting === "dead_letter"
+            ? Effect.void
+            : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
+        ),
+        Effect.map(({ refused, skipped }) => {
+          const existing = mongo.onExisting === "dead_letter" ? skipped : []
+          return {
+            // A stale record, or one the insert model skipped, is accounted as written: the sink
+            // holds a version of its key.
+            written: records.length - refused.length - existing.length,
+            rejected: [
+              ...refused.map((r) => ({
+                record: records[r.index]!.record,
+                reason: {
+                  task: name,
+                  rule: r.code === undefined ? "document" : `mongodb_error_${r.code}`,
+                  message: r.message,
+                },
+              })),
+              ...existing.map((index) => ({
+                record: records[index]!.record,
+                reason: existingKey(name, records[index]!.key),
+              })),
+            ],
+          }
+        }),
+      )
+    },
+    remove: (tombstones, _written, origin) => {
+      if (tombstones.length === 0) return Effect.void
+      const keys = tombstones.map((t) => ({ id: t.key, position: positionOf(t, origin) }))
+      return mongo.remove(keys, writeConcern).pipe(
+        Effect.flatMap(({ stale }) =>
+          stale.length === 0
+            ? Effect.void
+            : logStale(
+                name,
+                stale.map(({ index }) => ({ key: keys[index]!.id, from: keys[index]!.position })),
+                stale,
+              ),
+        ),
+      )
+    },
   }
 }
 
