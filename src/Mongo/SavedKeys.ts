@@ -165,10 +165,9 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
         const pruning = new Map<string, Waiting>()
         for (const w of group) {
           const name = nameOf(w.scope)
-          known.set(name, [
-            ...(known.get(name) ?? []),
-            { id: w.document._id, at: w.document.at.getTime(), last: w.document.last },
-          ])
+          const list = known.get(name) ?? []
+          list.push({ id: w.document._id, at: w.document.at.getTime(), last: w.document.last })
+          known.set(name, list)
           const count = (saves.get(name) ?? 0) + 1
           saves.set(name, count % pruneEvery)
           if (count === pruneEvery) pruning.set(name, w)
