@@ -149,6 +149,19 @@ describe("parsing", () => {
       e: ["1e300"],
     })
   })
+
+  it("finds such an integer however deep it is, and leaves long digit runs in strings as they are", () => {
+    assert.deepStrictEqual(parseExact('{"id": "evt-00000001000000000000", "n": 1e3, "x": {"y": [2, 3]}}'), {
+      id: "evt-00000001000000000000",
+      n: 1000,
+      x: { y: [2, 3] },
+    })
+    assert.deepStrictEqual(
+      parseExact('{"id": "evt-00000001000000000000", "x": {"y": [{"z": -12345678901234567891}]}}'),
+      { id: "evt-00000001000000000000", x: { y: [{ z: "-12345678901234567891" }] } },
+    )
+    assert.deepStrictEqual(parseExact("[1, 12345678901234567891]"), [1, "12345678901234567891"])
+  })
 })
 
 describe("Kafka byte budgets", () => {
