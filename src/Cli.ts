@@ -10,6 +10,7 @@ import { type AppSettings, ConfigProblems, decodeSettings, readEnvironment } fro
 import { loadPipelineFile } from "./Config/PipelineFile.js"
 import type { PipelineSpec } from "./Config/PipelineSpec.js"
 import { describePlan } from "./Config/PlanText.js"
+import { SinkSettingsError, sinkSettingsProblems } from "./Config/SinkChecks.js"
 import * as Usage from "./Config/Usage.js"
 import { defaultExamples, defaultMaxReplays, type ReplayFlags } from "./Replay/Options.js"
 
@@ -182,6 +183,9 @@ export const loadAll = (
     if (settings._tag === "Failure" || spec._tag === "Failure") {
       return yield* new StartupError({ text: messages.join("\n") })
     }
+    const problems = sinkSettingsProblems(settings.success, spec.success)
+    if (problems.length > 0)
+      return yield* new StartupError({ text: new SinkSettingsError({ problems }).message })
     return { settings: settings.success, spec: spec.success }
   })
 

@@ -5,6 +5,7 @@
  * (Pipeline/PipelineDag.ts), whose list of kinds follows from this one.
  */
 import { Effect, Schema } from "effect"
+import { PathString } from "../Domain/Path.js"
 import type { AppSettings } from "./AppConfig.js"
 
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -26,6 +27,22 @@ export const MongoSinkSettings = Schema.Struct({
         : undefined,
     ),
   ).pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))),
+  /** What a write does to a stored document of its key; MONGODB__WRITE_MODEL when left out. */
+  writeModel: Schema.optionalKey(Schema.Literals(["replace", "merge", "insert"])),
+  /** With the insert model, what a record whose key is stored does; MONGODB__ON_EXISTING when left out. */
+  onExisting: Schema.optionalKey(Schema.Literals(["skip", "dead_letter"])),
+  /**
+   * The record field(s) whose values make the document's `_id` (a business key; several: the
+   * JSON array of the values, in their order), instead of the pipeline's record key.
+   */
+  documentKey: Schema.optionalKey(
+    Schema.Union([PathString, Schema.Array(PathString).check(Schema.isMinLength(1), Schema.isUnique())]),
+  ),
+  /**
+   * A field (a timestamp or a number) that orders the versions of a document: a write whose value
+   * is older than the stored document's is left alone, whatever partition it comes from.
+   */
+  newerBy: Schema.optionalKey(PathString),
 })
 export type MongoSinkSettings = typeof MongoSinkSettings.Type
 

@@ -11,6 +11,7 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { MongoConnectionError, type MongoWriteError } from "./Errors.js"
 import { type DeletedKey, type DeleteResult, deleteAll } from "./MongoDeletes.js"
 import {
+  KeyLocks,
   type OnExisting,
   type SinkDocument,
   type StoredDocument,
@@ -30,6 +31,7 @@ export interface MongoDbShape {
   readonly upsert: (
     documents: ReadonlyArray<SinkDocument>,
     writeConcern: WriteConcernSettings,
+    writeModel: WriteModel,
   ) => Effect.Effect<UpsertResult, MongoWriteError>
   /**
    * Deletes the document of each key, unless it was written from a later position of the
@@ -39,9 +41,9 @@ export interface MongoDbShape {
     keys: ReadonlyArray<DeletedKey>,
     writeConcern: WriteConcernSettings,
   ) => Effect.Effect<DeleteResult, MongoWriteError>
-  /** What a write does to a stored document of its key (MONGODB__WRITE_MODEL). */
+  /** What a write does to a stored document of its key (MONGODB__WRITE_MODEL): a sink's own setting wins. */
   readonly writeModel: WriteModel
-  /** With the insert model, what becomes of a record whose key is stored (MONGODB__ON_EXISTING). */
+  /** With the insert model, what becomes of a record whose key is stored (MONGODB__ON_EXISTING): a sink's own setting wins. */
   readonly onExisting: OnExisting
   readonly ping: Effect.Effect<void, MongoConnectionError>
   /** The duplicate checks' windows, kept in `<collection>_duplicate_windows` (SavedKeys.ts). */
@@ -93,10 +95,11 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
       const options = {
         replaceBatchSize: mongodb.replaceBatchSize,
         conditionalReplace: !ferretDb,
-        writeModel: mongodb.writeModel,
+        locks: new KeyLocks(),
       }
       return MongoDb.of({
-        upsert: (documents, writeConcern) => upsertAll(collection, documents, writeConcern, options),
+        upsert: (documents, writeConcern, writeModel) =>
+          upsertAll(collection, documents, writeConcern, { ...options, writeModel }),
         remove: (keys, writeConcern) => deleteAll(collection, keys, writeConcern, options),
         writeModel: mongodb.writeModel,
         onExisting: mongodb.onExisting,

@@ -20,6 +20,11 @@
  * and may report a wrong index), so a document counts as written only when a bulk containing it
  * was acknowledged, and as rejected only when it failed on its own with a data error.
  *
+ * With a version field (the sink's `newerBy`), a document also keeps the record's version (the
+ * field's time as epoch milliseconds, or its number) in `_kafka.version`, and versions order the
+ * writes before positions do: a write of an older version is stale from any partition; between
+ * equal versions, or when one side has none, the positions decide as above.
+ *
  * The write model (MONGODB__WRITE_MODEL) says what a write does to a stored document of its key:
  * `replace` (the default) replaces it; `merge` sets the record's top-level fields on it
  * (`$set`, by `_id`, with the same position condition), keeping the fields the record lacks;
@@ -49,6 +54,8 @@ export interface StoredPosition {
   readonly topic: string
   readonly partition: number
   readonly offset: number
+  /** The record's version (the sink's `newerBy` field), when it has one. */
+  readonly version?: number
 }
 
 /** What the sink stores: the record's fields, under the record key as `_id`, with its source position. */
@@ -63,29 +70,52 @@ export interface SinkDocument {
   readonly document: Document
   /** Where the record was read: the write replaces a stored document only when that is not older. */
   readonly position: SourcePosition
+  /** The record's version (the sink's `newerBy` field): it orders the writes before the position does. */
+  readonly version?: number
 }
 
-export const storedPosition = (position: SourcePosition): StoredPosition => ({
-  topic: position.topic,
-  partition: position.partition,
-  offset: Number(position.offset),
-})
+export const storedPosition = (position: SourcePosition, version?: number): StoredPosition =>
+  version === undefined
+    ? { topic: position.topic, partition: position.partition, offset: Number(position.offset) }
+    : { topic: position.topic, partition: position.partition, offset: Number(position.offset), version }
 
-/** Whether a document stored from `stored` is newer than a write from `incoming`: the write is then stale. */
-export const isNewer = (stored: StoredPosition | undefined, incoming: StoredPosition): boolean =>
-  stored !== undefined &&
-  stored.topic === incoming.topic &&
-  stored.partition === incoming.partition &&
-  stored.offset > incoming.offset
+/**
+ * Whether a document stored from `stored` is newer than a write from `incoming`: the write is then
+ * stale. Versions decide when both have one and they differ; otherwise the later offset of the
+ * same partition.
+ */
+export const isNewer = (stored: StoredPosition | undefined, incoming: StoredPosition): boolean => {
+  if (stored === undefined) return false
+  if (
+    typeof stored.version === "number" &&
+    incoming.version !== undefined &&
+    stored.version !== incoming.version
+  )
+    return stored.version > incoming.version
+  return (
+    stored.topic === incoming.topic &&
+    stored.partition === incoming.partition &&
+    stored.offset > incoming.offset
+  )
+}
 
-/** The filter a replace matches only when the stored document is not newer than `position`. */
-const notNewerThan = (position: StoredPosition): Document => ({
-  $or: [
+/** The filter a replace matches only when the stored document is not newer than `position` (isNewer on the server). */
+const notNewerThan = (position: StoredPosition): Document => {
+  const byPosition = [
     { [`${positionField}.topic`]: { $ne: position.topic } },
     { [`${positionField}.partition`]: { $ne: position.partition } },
     { [`${positionField}.offset`]: { $lte: position.offset } },
-  ],
-})
+  ]
+  if (position.version === undefined) return { $or: byPosition }
+  const version = `${positionField}.version`
+  // `$in` with null also matches a document stored without a version.
+  return {
+    $or: [
+      { [version]: { $lt: position.version } },
+      { [version]: { $in: [position.version, null] }, $or: byPosition },
+    ],
+  }
+}
 
 /** A document the server refused with a data error. */
 export interface RefusedDocument {
@@ -123,6 +153,39 @@ export interface UpsertResult {
   readonly skipped: ReadonlyArray<number>
 }
 
+/**
+ * Runs work on some keys once no other work holds any of them: on a server where the read before
+ * a replace decides alone (FerretDB), two batches of one process that write one document (a
+ * document key or versions across partitions) must not interleave their reads and replaces.
+ */
+export class KeyLocks {
+  private readonly held = new Map<string, Promise<void>>()
+
+  async run<A>(keys: ReadonlyArray<string>, work: () => Promise<A>): Promise<A> {
+    const unique = [...new Set(keys)]
+    for (;;) {
+      const busy: Array<Promise<void>> = []
+      for (const key of unique) {
+        const holder = this.held.get(key)
+        if (holder !== undefined) busy.push(holder)
+      }
+      if (busy.length === 0) break
+      await Promise.all(busy)
+    }
+    let release: () => void = () => undefined
+    const done = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    for (const key of unique) this.held.set(key, done)
+    try {
+      return await work()
+    } finally {
+      for (const key of unique) if (this.held.get(key) === done) this.held.delete(key)
+      release()
+    }
+  }
+}
+
 export interface UpsertOptions {
   /** Documents per replace command. */
   readonly replaceBatchSize: number
@@ -133,10 +196,46 @@ export interface UpsertOptions {
   readonly conditionalReplace: boolean
   /** What a write does to a stored document of its key; `replace` when not given. */
   readonly writeModel?: WriteModel
+  /** Where the read decides alone: the keys being read and replaced by this process's other batches. */
+  readonly locks?: KeyLocks
 }
 
 // Stored positions are read this many `_id` lookups at a time where `$in` would scan (FerretDB).
 const lookupConcurrency = 8
+
+/**
+ * The writes of several versions of one document in a call, in the order they must land: oldest
+ * first (by isNewer; writes it cannot order keep their order). A replace needs only the newest of
+ * each document, one round; merges go in rounds, the k-th version of each document in round k,
+ * so that no bulk holds two of them (an unordered bulk need not apply them in order).
+ */
+export const inRounds = (
+  indexes: ReadonlyArray<number>,
+  idOf: (index: number) => string,
+  positions: ReadonlyArray<StoredPosition>,
+  writeModel: WriteModel,
+): ReadonlyArray<ReadonlyArray<number>> => {
+  const byId = new Map<string, Array<number>>()
+  for (const i of indexes) {
+    const versions = byId.get(idOf(i))
+    if (versions === undefined) byId.set(idOf(i), [i])
+    else versions.push(i)
+  }
+  if (byId.size === indexes.length) return [indexes]
+  const rounds: Array<Array<number>> = []
+  for (const versions of byId.values()) {
+    versions.sort((a, b) =>
+      isNewer(positions[a], positions[b]!) ? 1 : isNewer(positions[b], positions[a]!) ? -1 : a - b,
+    )
+    const due = writeModel === "merge" ? versions : [versions[versions.length - 1]!]
+    for (const [k, i] of due.entries()) {
+      const round = rounds[k]
+      if (round === undefined) rounds[k] = [i]
+      else round.push(i)
+    }
+  }
+  return rounds
+}
 
 /** The per-document errors of a failed bulk write (the driver gives one or a list). */
 export const writeErrorsOf = (e: MongoBulkWriteError) =>
@@ -198,7 +297,7 @@ export const upsertAll = (
       const stale: StaleDocument[] = []
       const skipped: number[] = []
       const pending = documents.map((_, index) => index)
-      const positions = documents.map((d) => storedPosition(d.position))
+      const positions = documents.map((d) => storedPosition(d.position, d.version))
 
       const withId = (i: number): StoredDocument => ({
         ...documents[i]!.document,
@@ -321,10 +420,21 @@ export const upsertAll = (
       const refusedByInsert = await insert(pending)
       if (writeModel === "insert") await settleInserts(refusedByInsert)
       else {
-        const existing = await withoutStale(refusedByInsert.map((r) => r.index))
-        for (let i = 0; i < existing.length; i += replaceBatchSize) {
-          await write(existing.slice(i, i + replaceBatchSize))
+        const replaceExisting = async () => {
+          const existing = await withoutStale(refusedByInsert.map((r) => r.index))
+          for (const round of inRounds(existing, (i) => documents[i]!.id, positions, writeModel)) {
+            for (let i = 0; i < round.length; i += replaceBatchSize) {
+              await write(round.slice(i, i + replaceBatchSize))
+            }
+          }
         }
+        const locks = options.locks
+        if (locks === undefined || conditionalReplace || refusedByInsert.length === 0) await replaceExisting()
+        else
+          await locks.run(
+            refusedByInsert.map((r) => documents[r.index]!.id),
+            replaceExisting,
+          )
       }
       return {
         refused: rejections.sort((a, b) => a.index - b.index),

@@ -4,7 +4,8 @@
  * commit; ExactlyOnce.ts writes MongoDB, then sends the Kafka side and the offset in one
  * transaction. Both are built from the parts here: the dead letters as messages, and every sink
  * of a kind written in the batch's turn on the kind's lane, its records and then the batch's
- * tombstones.
+ * tombstones (or, for a sink that applies deletes first, MongoDB, the tombstones and then the
+ * records they do not delete).
  */
 import { Clock, Effect } from "effect"
 import type { KafkaMessage } from "kafkajs"
@@ -16,7 +17,7 @@ import type { WriteLanes } from "./Lanes.js"
 import { deadLetterMessage } from "./Messages.js"
 import type { Tombstone } from "./Parse.js"
 import type { PipelinePlan } from "./PipelineDag.js"
-import type { SinkStage } from "./Sinks.js"
+import { type SinkStage, splitByDeletes } from "./Sinks.js"
 import type { WindowKeys, Windows } from "./Windows.js"
 import type { makeWrites, SinkRun, WriteScope } from "./Writes.js"
 
@@ -103,6 +104,17 @@ export const deliveryParts = (options: {
       (i) => {
         const planned = plan.sinks[i]!
         const records = admitted.admission.admitted.get(planned.sink.name) ?? []
+        if (planned.sink.deletesFirst === true && admitted.tombstones.length > 0) {
+          // Deletes, then the records that follow them: a key deleted and written again in one
+          // batch ends written, and nothing it held before the delete survives a merge.
+          const { superseded, due } = splitByDeletes(records, admitted.tombstones)
+          return writes.removeFromSink(planned, admitted.tombstones, [], admitted.scope, via).pipe(
+            Effect.andThen(writes.writeSink(planned, due, admitted.scope, via)),
+            Effect.map((run) => {
+              runs[i] = { ...run, written: run.written + superseded.length }
+            }),
+          )
+        }
         return Effect.flatMap(writes.writeSink(planned, records, admitted.scope, via), (run) => {
           runs[i] = run
           if (admitted.tombstones.length === 0) return Effect.void

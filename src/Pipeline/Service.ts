@@ -10,6 +10,7 @@ import { Clock, Duration, Effect, Layer, Metric, Option, Schedule } from "effect
 import { AppConfig, type AppSettings } from "../Config/AppConfig.js"
 import { loadPipelineFile } from "../Config/PipelineFile.js"
 import type { PipelineSpec } from "../Config/PipelineSpec.js"
+import { checkSinkSettings } from "../Config/SinkChecks.js"
 import { KafkaAdmin } from "../Kafka/KafkaAdmin.js"
 import { KafkaClient } from "../Kafka/KafkaClient.js"
 import { KafkaSource, type SourceOptions, type SourceShape } from "../Kafka/KafkaSource.js"
@@ -66,29 +67,35 @@ export const runPipeline = (spec: PipelineSpec) =>
     // The write lanes are shared, so that the order of writes within a partition holds across a reload.
     const lanes = new WriteLanes()
     const build = (definition: PipelineSpec) =>
-      buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline).pipe(
-        Effect.map((plan) => ({
-          plan,
-          processor: makeProcessor(
-            plan,
-            producer,
-            {
-              pipeline: settings.pipeline,
-              maxMessageBytes: settings.kafka.maxMessageBytes,
-              parsing: {
-                onTombstone: settings.mongodb.onTombstone,
-                maxKeyBytes: settings.pipeline.maxKeyBytes,
-                format: settings.pipeline.sourceFormat,
-              },
-              dlqTopic: settings.kafka.topicDlq,
-              windows: { store: mongo.windows, group: settings.kafka.consumerGroup },
-            },
-            stalls,
-            lanes,
-            transactions,
+      checkSinkSettings(settings, definition)
+        .pipe(
+          Effect.andThen(
+            buildPlan(definition, liveSinks(mongo, producer, settings.kafka.topicSink), settings.pipeline),
           ),
-        })),
-      )
+        )
+        .pipe(
+          Effect.map((plan) => ({
+            plan,
+            processor: makeProcessor(
+              plan,
+              producer,
+              {
+                pipeline: settings.pipeline,
+                maxMessageBytes: settings.kafka.maxMessageBytes,
+                parsing: {
+                  onTombstone: settings.mongodb.onTombstone,
+                  maxKeyBytes: settings.pipeline.maxKeyBytes,
+                  format: settings.pipeline.sourceFormat,
+                },
+                dlqTopic: settings.kafka.topicDlq,
+                windows: { store: mongo.windows, group: settings.kafka.consumerGroup },
+              },
+              stalls,
+              lanes,
+              transactions,
+            ),
+          })),
+        )
     const reloader = yield* makeReloader({
       file: settings.pipeline.file,
       initial: { spec, value: yield* build(spec) },

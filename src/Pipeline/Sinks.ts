@@ -9,13 +9,22 @@ import { Effect, Metric } from "effect"
 import type { Message } from "kafkajs"
 import { BSON, type WriteConcernSettings } from "mongodb"
 import type { KafkaSinkSettings, MongoSinkSettings, SinkType } from "../Config/SinkKinds.js"
-import type { PipelineRecord, Reason, SourcePosition } from "../Domain/Record.js"
+import { getPath, type Path, parsePath } from "../Domain/Path.js"
+import {
+  defaultMaxKeyBytes,
+  describeKeyProblem,
+  keyOf,
+  type PipelineRecord,
+  type Reason,
+  type SourcePosition,
+} from "../Domain/Record.js"
+import { parseTimestamp } from "../Domain/Timestamp.js"
 import type { KafkaProduceError } from "../Kafka/Errors.js"
 import { encodedSize, headersSize } from "../Kafka/MessageSize.js"
 import { batchOverheadBytes, type ProducerShape } from "../Kafka/Producer.js"
 import type { MongoWriteError } from "../Mongo/Errors.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
-import { maxDocumentBytes, positionField, type StaleDocument } from "../Mongo/MongoSink.js"
+import { maxDocumentBytes, positionField, type SinkDocument, type StaleDocument } from "../Mongo/MongoSink.js"
 import * as Metrics from "../Observability/Metrics.js"
 import { type BatchOrigin, sinkMessage, tombstoneMessage } from "./Messages.js"
 import type { Tombstone } from "./Parse.js"
@@ -64,6 +73,13 @@ export interface Sink<Err> {
     origin: BatchOrigin,
     via?: ProducerShape,
   ) => Effect.Effect<void, Err>
+  /**
+   * A store of each key's current state (MongoDB): the batch's deletes go before its records, and
+   * a record that a later tombstone of its key deletes in the same batch is not written (it counts
+   * as written: what it wrote would be deleted). Otherwise (a topic) the records go first, then
+   * the tombstones no later record of their key follows.
+   */
+  readonly deletesFirst?: boolean
 }
 
 /** Where a record was read: its own source when replayed, else its batch's partition. */
@@ -86,6 +102,24 @@ export const unsuperseded = (
   for (const { key, record } of written)
     latest.set(key, Math.max(latest.get(key) ?? -1, Number(record.offset)))
   return tombstones.filter((t) => (latest.get(t.key) ?? -1) < Number(t.message.offset))
+}
+
+/**
+ * For a sink that applies deletes first: the records a later tombstone of their key in the same
+ * batch deletes (`superseded`), and the others (`due`), which follow every delete of their key.
+ */
+export const splitByDeletes = (
+  records: ReadonlyArray<Keyed>,
+  tombstones: ReadonlyArray<Tombstone>,
+): { readonly superseded: ReadonlyArray<Keyed>; readonly due: ReadonlyArray<Keyed> } => {
+  const lastDelete = new Map<string, number>()
+  for (const t of tombstones)
+    lastDelete.set(t.key, Math.max(lastDelete.get(t.key) ?? -1, Number(t.message.offset)))
+  const superseded: Array<Keyed> = []
+  const due: Array<Keyed> = []
+  for (const keyed of records)
+    ((lastDelete.get(keyed.key) ?? -1) > Number(keyed.record.offset) ? superseded : due).push(keyed)
+  return { superseded, due }
 }
 
 export const writeConcernOf = (settings: MongoSinkSettings): WriteConcernSettings => ({
@@ -129,18 +163,84 @@ const existingKey = (name: string, key: string): Reason => ({
   message: `a document of key ${JSON.stringify(key)} is stored already, written from another record: MONGODB__WRITE_MODEL=insert leaves it as it is, and MONGODB__ON_EXISTING=dead_letter sends the record here instead of skipping it`,
 })
 
+/** The fields of a sink's `documentKey`, as a list. */
+export const documentKeyFields = (settings: MongoSinkSettings): ReadonlyArray<string> | undefined =>
+  settings.documentKey === undefined
+    ? undefined
+    : typeof settings.documentKey === "string"
+      ? [settings.documentKey]
+      : settings.documentKey
+
+/**
+ * A record's version from the `newerBy` field: a timestamp (as type conversion reads one) in
+ * epoch milliseconds, or the number itself; or why it has none.
+ */
+export const versionOf = (value: unknown): number | string => {
+  if (typeof value === "number") return Number.isFinite(value) ? value : "is not a finite number"
+  if (typeof value === "string") {
+    const epochMs = parseTimestamp(value)
+    return epochMs === undefined ? `is ${JSON.stringify(value.slice(0, 40))}, not a timestamp` : epochMs
+  }
+  if (value === undefined || value === null) return "is missing or null"
+  return `is ${Array.isArray(value) ? "an array" : `a ${typeof value}`}`
+}
+
 export const mongoSink = (
   name: string,
   mongo: MongoDbShape,
   settings: MongoSinkSettings,
 ): Sink<MongoWriteError> => {
   const writeConcern = writeConcernOf(settings)
+  const writeModel = settings.writeModel ?? mongo.writeModel
+  const onExisting = settings.onExisting ?? mongo.onExisting
+  const keyFields = documentKeyFields(settings)
+  const keyPaths: ReadonlyArray<Path> | undefined = keyFields?.map(parsePath)
+  const newerBy = settings.newerBy
+  const newerByPath = newerBy === undefined ? undefined : parsePath(newerBy)
+
+  /** The document's `_id`: the record key, or the values of the sink's `documentKey` fields. */
+  const idOf = ({ record, key }: Keyed): string | Reason => {
+    if (keyPaths === undefined || keyFields === undefined) return key
+    const id = keyOf(
+      keyPaths.map((p) => getPath(record.value, p)),
+      defaultMaxKeyBytes,
+    )
+    return typeof id === "string"
+      ? id
+      : {
+          task: name,
+          field: keyFields.join(","),
+          rule: "document_key",
+          message: `the document key: ${describeKeyProblem(id, keyFields)}`,
+        }
+  }
+
+  /** The record's version by `newerBy`, when the sink has one. */
+  const versionOfRecord = (record: PipelineRecord): number | Reason | undefined => {
+    if (newerByPath === undefined || newerBy === undefined) return undefined
+    const version = versionOf(getPath(record.value, newerByPath))
+    return typeof version === "number"
+      ? version
+      : {
+          task: name,
+          field: newerBy,
+          rule: "newer_by",
+          message: `the version field ${newerBy} ${version}: newerBy needs a timestamp or a number to order the document's versions`,
+        }
+  }
+
   return {
     name,
     stage: "mongodb_sink",
-    refuses: ({ record, key }) => {
+    deletesFirst: true,
+    refuses: (keyed) => {
+      const { record, key } = keyed
+      const id = idOf(keyed)
+      if (typeof id !== "string") return id
+      const version = versionOfRecord(record)
+      if (typeof version === "object") return version
       // `$set` reads a dot in a field name as a path: merged, "a.b" would land in a's field b.
-      if (mongo.writeModel === "merge") {
+      if (writeModel === "merge") {
         const dotted = Object.keys(record.value).find((field) => field.includes("."))
         if (dotted !== undefined)
           return {
@@ -158,9 +258,9 @@ export const mongoSink = (
         }
       // BSON takes at most 8 bytes for every byte of JSON (a one-digit number becomes a double
       // with its type and field name): a record read from a small message cannot be too large.
-      if (record.sourceBytes !== undefined && record.sourceBytes * 8 + key.length * 3 < maxDocumentBytes)
+      if (record.sourceBytes !== undefined && record.sourceBytes * 8 + id.length * 3 < maxDocumentBytes)
         return undefined
-      const bytes = BSON.calculateObjectSize(record.value) + Buffer.byteLength(key) + idOverheadBytes
+      const bytes = BSON.calculateObjectSize(record.value) + Buffer.byteLength(id) + idOverheadBytes
       return bytes > maxDocumentBytes
         ? {
             task: name,
@@ -169,13 +269,27 @@ export const mongoSink = (
           }
         : undefined
     },
-    write: (records, origin) => {
-      const documents = records.map(({ record, key }) => ({
-        id: key,
-        document: record.value,
-        position: recordPosition(record, origin),
-      }))
-      return mongo.upsert(documents, writeConcern).pipe(
+    write: (given, origin) => {
+      // What admission let through has its document key and version; a record that has not is turned away here too.
+      const records: Array<Keyed> = []
+      const documents: Array<SinkDocument> = []
+      const unfit: Array<SinkRejection> = []
+      for (const keyed of given) {
+        const id = idOf(keyed)
+        const version = versionOfRecord(keyed.record)
+        if (typeof id !== "string" || typeof version === "object") {
+          unfit.push({ record: keyed.record, reason: typeof id !== "string" ? id : (version as Reason) })
+          continue
+        }
+        records.push(keyed)
+        const position = recordPosition(keyed.record, origin)
+        documents.push(
+          version === undefined
+            ? { id, document: keyed.record.value, position }
+            : { id, document: keyed.record.value, position, version },
+        )
+      }
+      return mongo.upsert(documents, writeConcern, writeModel).pipe(
         Effect.tap(({ stale }) =>
           stale.length === 0
             ? Effect.void
@@ -186,17 +300,18 @@ export const mongoSink = (
               ),
         ),
         Effect.tap(({ skipped }) =>
-          skipped.length === 0 || mongo.onExisting === "dead_letter"
+          skipped.length === 0 || onExisting === "dead_letter"
             ? Effect.void
             : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
         ),
         Effect.map(({ refused, skipped }) => {
-          const existing = mongo.onExisting === "dead_letter" ? skipped : []
+          const existing = onExisting === "dead_letter" ? skipped : []
           return {
             // A stale record, or one the insert model skipped, is accounted as written: the sink
             // holds a version of its key.
             written: records.length - refused.length - existing.length,
             rejected: [
+              ...unfit,
               ...refused.map((r) => ({
                 record: records[r.index]!.record,
                 reason: {

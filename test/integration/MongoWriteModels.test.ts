@@ -77,6 +77,82 @@ describe.each([
     }),
   )
 
+  it.effect(
+    "versions (newerBy): an older version is stale from any partition; several versions of a key in one call land newest last",
+    () =>
+      Effect.gen(function* () {
+        const c = collection()
+        const on = (partition: number, offset: number) => ({
+          topic: "orders",
+          partition,
+          offset: String(offset),
+        })
+        const replace: UpsertOptions = { replaceBatchSize: 4, conditionalReplace, writeModel: "replace" }
+        yield* upsertAll(
+          c,
+          [
+            { id: "a", document: { v: 200 }, position: on(0, 10), version: 200 },
+            { id: "b", document: { v: 100 }, position: on(0, 11), version: 100 },
+            { id: "c", document: { v: 100 }, position: on(0, 12), version: 100 },
+          ],
+          majority,
+          replace,
+        )
+        const result = yield* upsertAll(
+          c,
+          [
+            // Older, from another partition: stale.
+            { id: "a", document: { v: 150 }, position: on(1, 50), version: 150 },
+            // Newer from another partition, then an older one after it in the same call: the newer stays.
+            { id: "b", document: { v: 300 }, position: on(1, 51), version: 300 },
+            { id: "b", document: { v: 250 }, position: on(2, 52), version: 250 },
+            // The same version: the position decides (a later offset of the same partition replaces).
+            { id: "c", document: { v: 100, again: true }, position: on(0, 13), version: 100 },
+          ],
+          majority,
+          replace,
+        )
+        assert.deepStrictEqual(result.refused, [])
+        assert.deepStrictEqual(
+          result.stale.map((s) => s.index),
+          [0],
+        )
+        assert.deepStrictEqual(yield* fields(c), { a: { v: 200 }, b: { v: 300 }, c: { v: 100, again: true } })
+        const stored = yield* Effect.promise(() => c.findOne({ _id: "b" }))
+        assert.deepStrictEqual(stored?._kafka, { topic: "orders", partition: 1, offset: 51, version: 300 })
+        // Merged in version order: each version newer than the stored one sets its fields in turn,
+        // whatever order they came in; then an older version changes nothing.
+        yield* upsertAll(
+          c,
+          [{ id: "m", document: { s: 0 }, position: on(0, 59), version: 0 }],
+          majority,
+          merge,
+        )
+        yield* upsertAll(
+          c,
+          [
+            { id: "m", document: { s: 3, third: true }, position: on(2, 60), version: 3 },
+            { id: "m", document: { s: 1, first: true }, position: on(0, 61), version: 1 },
+            { id: "m", document: { s: 2, second: true }, position: on(1, 62), version: 2 },
+          ],
+          majority,
+          merge,
+        )
+        const late = yield* upsertAll(
+          c,
+          [{ id: "m", document: { s: -1 }, position: on(0, 64), version: 0 }],
+          majority,
+          merge,
+        )
+        assert.strictEqual(late.stale.length, 1)
+        const m = yield* Effect.promise(() => c.findOne({ _id: "m" }))
+        assert.deepStrictEqual(
+          { s: m?.s, first: m?.first, second: m?.second, third: m?.third },
+          { s: 3, first: true, second: true, third: true },
+        )
+      }),
+  )
+
   it.effect("merge: more existing keys than one command carries are all merged", () =>
     Effect.gen(function* () {
       const c = collection()

@@ -24,19 +24,19 @@ export const memoryMongo = (
   onExisting: OnExisting = "skip",
 ) =>
   MongoDb.of({
-    upsert: (documents) =>
+    upsert: (documents, _writeConcern, model) =>
       Effect.suspend(() => {
         if (state.mongoDown !== undefined) return Effect.fail(state.mongoDown)
         if (state.mongoHangs) return Effect.never
         const refused = []
         const stale: Array<StaleDocument> = []
         const skipped: Array<number> = []
-        for (const [index, { id, document, position }] of documents.entries()) {
-          const incoming = storedPosition(position)
+        for (const [index, { id, document, position, version }] of documents.entries()) {
+          const incoming = storedPosition(position, version)
           const stored = state.documents.get(id)?.[positionField] as StoredPosition | undefined
           if (state.refusedIds.has(id)) {
             refused.push({ index, code: 2, message: `document ${id} refused (in-memory test)` })
-          } else if (writeModel === "insert" && state.documents.has(id)) {
+          } else if (model === "insert" && state.documents.has(id)) {
             // Stored from this record's own position: its earlier write (a batch read again).
             if (stored !== undefined && samePosition(stored, incoming)) continue
             if (stored !== undefined && isNewer(stored, incoming)) stale.push({ index, stored })
@@ -44,7 +44,7 @@ export const memoryMongo = (
           } else if (stored !== undefined && isNewer(stored, incoming)) {
             stale.push({ index, stored })
           } else {
-            const kept = writeModel === "merge" ? state.documents.get(id) : undefined
+            const kept = model === "merge" ? state.documents.get(id) : undefined
             state.documents.set(id, { ...kept, ...document, _id: id, [positionField]: incoming })
           }
         }
