@@ -1,13 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import { isJsonObject, type JsonObject } from "../../src/Domain/Record.js"
-import { changeStream, debeziumKey, finalTable } from "../../src/Generator/Debezium.js"
+import {
+  changeStream,
+  type DebeziumOptions,
+  debeziumKey,
+  finalTable,
+  payloadOf,
+} from "../../src/Generator/Debezium.js"
 import { resolve, type Values } from "../../src/Generator/Options/Options.js"
 import { defaultRecordOptions, encodeValue, type GeneratedRecord } from "../../src/Generator/Records.js"
 import { changeEvent } from "../../src/Pipeline/Debezium.js"
 
 const BASE = defaultRecordOptions.baseTime
-const options = { rows: 50, deleteRatio: 0.1, tombstoneRatio: 0.5 }
+const options: DebeziumOptions = { rows: 50, deleteRatio: 0.1, tombstoneRatio: 0.5 }
 const stream = (seed = 7, count = 5000, o = options) => [...changeStream(seed, BASE, o, count)]
 const sample = stream()
 
@@ -90,6 +96,47 @@ describe("Debezium change stream", () => {
   })
 })
 
+describe("--schemas true", () => {
+  const wrapped = stream(7, 5000, { ...options, schemas: true })
+
+  it("is the same stream inside the JSON converter's schema/payload envelope, keys too", () => {
+    assert.strictEqual(wrapped.length, sample.length)
+    for (const [i, m] of wrapped.entries()) {
+      const plain = sample[i]!
+      assert.strictEqual(m.kind, plain.kind)
+      if (m.kind === "tombstone") continue
+      const value = envelope(m)
+      assert.deepStrictEqual(Object.keys(value), ["schema", "payload"])
+      assert.strictEqual((value.schema as JsonObject).name, "shop.public.orders.Envelope")
+      assert.deepStrictEqual(value.payload, envelope(plain))
+      const key = JSON.parse(m.key!) as JsonObject
+      assert.deepStrictEqual(key.payload, JSON.parse(plain.key!))
+      assert.deepStrictEqual(payloadOf(value), envelope(plain))
+    }
+    assert.deepStrictEqual([...finalTable(wrapped)], [...finalTable(sample)])
+  })
+
+  it("is read by the service's Debezium parser as the stream without schemas is", () => {
+    for (const [i, m] of wrapped.slice(0, 1000).entries()) {
+      if (m.kind === "tombstone") continue
+      const plain = sample[i]!
+      assert.deepStrictEqual(
+        changeEvent(envelope(m), m.key, 512),
+        changeEvent(envelope(plain), plain.key, 512),
+      )
+    }
+  })
+
+  it("is a debezium option: true or false, and not for the plain stream", () => {
+    const on = resolve({ format: "debezium", schemas: "true" }, {}, () => 1)
+    assert.isTrue(Result.isSuccess(on) && on.success.debezium?.schemas === true)
+    const bad = resolve({ format: "debezium", schemas: "yes" }, {}, () => 1)
+    assert.deepStrictEqual(Result.isFailure(bad) ? bad.failure.map((p) => p.option) : [], ["--schemas"])
+    const plain = resolve({ schemas: "true" }, {}, () => 1)
+    assert.deepStrictEqual(Result.isFailure(plain) ? plain.failure.map((p) => p.option) : [], ["--schemas"])
+  })
+})
+
 describe("--format", () => {
   const resolved = (values: Values, env: Record<string, string> = {}) => resolve(values, env, () => 1)
 
@@ -101,12 +148,14 @@ describe("--format", () => {
       rows: 1000,
       deleteRatio: 0.1,
       tombstoneRatio: 1,
+      schemas: false,
     })
     const env = resolved({ rows: "10", "tombstone-ratio": "0" }, { PIPELINE__SOURCE_FORMAT: "debezium" })
     assert.deepStrictEqual(Result.isSuccess(env) ? env.success.debezium : undefined, {
       rows: 10,
       deleteRatio: 0.1,
       tombstoneRatio: 0,
+      schemas: false,
     })
   })
 

@@ -2,7 +2,8 @@
  * The generator's change stream (`--format debezium`) through the service, against the real
  * broker and FerretDB: 1,500 messages of creates, updates and deletes over 100 rows, every delete
  * followed by its tombstone, end in MongoDB as the table the stream leaves, and nothing is
- * dead-lettered. The service runs at its defaults but for three settings, each for the stream's
+ * dead-lettered; without schemas and with them (`--schemas true`: every key and value inside the
+ * JSON converter's schema/payload envelope). The service runs at its defaults but for three settings, each for the stream's
  * sake: PIPELINE__SOURCE_FORMAT=debezium (what the stream is), the pipeline
  * config/examples/minimal.yaml (key `id`, the table's key; the shipped pipeline's duplicate check
  * would remove every update of a row) and MONGODB__ON_TOMBSTONE=ignore (the tombstone after a
@@ -36,9 +37,12 @@ const ROWS = 100
 
 const sorted = <A>(table: ReadonlyMap<string, A>) => [...table].sort(([a], [b]) => a.localeCompare(b))
 
-describe("the generator's Debezium stream through the service", () => {
+describe.each([
+  ["without schemas", false],
+  ["with schemas", true],
+])("the generator's Debezium stream through the service, %s", (_, schemas) => {
   it("ends in MongoDB as the table the stream leaves", async () => {
-    const names = freshNames("debezium-gen")
+    const names = freshNames(`debezium-gen${schemas ? "-schemas" : ""}`)
     databases.push(names.database)
     await createTopic(names.source, 3)
     const err: Array<string> = []
@@ -46,6 +50,7 @@ describe("the generator's Debezium stream through the service", () => {
     const argv = ["--output", "kafka", "--bootstrap-servers", kafkaBrokers.join(","), "--topic", names.source]
     argv.push("--format", "debezium", "--rows", String(ROWS), "--rate", "0", "--total", String(TOTAL))
     argv.push("--seed", String(SEED))
+    if (schemas) argv.push("--schemas", "true")
     await Effect.runPromise(main(argv, {}, terminal))
     assert.include(err.join(""), `generate: done, ${TOTAL} messages`)
 
@@ -53,7 +58,7 @@ describe("the generator's Debezium stream through the service", () => {
       ...changeStream(
         SEED,
         defaultRecordOptions.baseTime,
-        { rows: ROWS, deleteRatio: 0.1, tombstoneRatio: 1 },
+        { rows: ROWS, deleteRatio: 0.1, tombstoneRatio: 1, schemas },
         TOTAL,
       ),
     ]

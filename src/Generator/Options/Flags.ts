@@ -57,6 +57,11 @@ export const flags: { readonly [K in ValueOption]: Flag.Flag<Option.Option<strin
     "R",
     `debezium: share of deletes followed by their tombstone [${defaultDebeziumOptions.tombstoneRatio}]`,
   ),
+  schemas: text(
+    "schemas",
+    "B",
+    "debezium: true = keys and values in the JSON converter's schema/payload envelope (schemas.enable=true) [false]",
+  ),
 }
 
 export const description = [

@@ -36,7 +36,7 @@ const PLAIN_ONLY: ReadonlyArray<ValueOption> = [
   "oversized-bytes",
   "partitions-key",
 ]
-const DEBEZIUM_ONLY: ReadonlyArray<ValueOption> = ["rows", "delete-ratio", "tombstone-ratio"]
+const DEBEZIUM_ONLY: ReadonlyArray<ValueOption> = ["rows", "delete-ratio", "tombstone-ratio", "schemas"]
 
 /** The options from the flags' values and the environment, or every problem found. */
 export const resolve = (
@@ -92,6 +92,9 @@ export const resolve = (
   const rows = num("rows", defaultDebeziumOptions.rows, 1, 1_000_000_000, true)
   const deleteRatio = ratio("delete-ratio", defaultDebeziumOptions.deleteRatio)
   const tombstoneRatio = ratio("tombstone-ratio", defaultDebeziumOptions.tombstoneRatio)
+  const schemasSource = source("schemas")
+  const schemas =
+    schemasSource === undefined ? false : problems.oneOf(schemasSource, ["true", "false"], "false") === "true"
   for (const option of format === "debezium" ? PLAIN_ONLY : DEBEZIUM_ONLY)
     if (values[option] !== undefined)
       problems.add(`--${option}`, `--${option} does not apply to --format ${format}`)
@@ -120,6 +123,6 @@ export const resolve = (
     total,
     output,
     batchSize,
-    ...(format === "debezium" ? { debezium: { rows, deleteRatio, tombstoneRatio } } : {}),
+    ...(format === "debezium" ? { debezium: { rows, deleteRatio, tombstoneRatio, schemas } } : {}),
   })
 }

@@ -23,6 +23,7 @@ export const VALUE_OPTIONS = [
   "rows",
   "delete-ratio",
   "tombstone-ratio",
+  "schemas",
 ] as const
 export type ValueOption = (typeof VALUE_OPTIONS)[number]
 
