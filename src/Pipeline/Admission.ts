@@ -9,7 +9,7 @@
  * record is never written to one sink and refused by the other for a limit.
  */
 import { getPath, type Path, parsePath } from "../Domain/Path.js"
-import { describeKeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
+import { describeKeyProblem, KeyProblem, keyOf, type PipelineRecord, type Reason } from "../Domain/Record.js"
 import { shapeProblem } from "../Domain/Shape.js"
 import type { ParsedBatch } from "./Batch.js"
 import type { BatchOrigin } from "./Messages.js"
@@ -33,7 +33,8 @@ export interface Admission {
 }
 
 interface Inspected {
-  readonly key: ReturnType<typeof keyOf>
+  /** The record with its key, as every sink that takes this version is given it; or why it has no key. */
+  readonly keyed: Keyed | KeyProblem
   readonly shape: ReturnType<typeof shapeProblem>
 }
 
@@ -66,7 +67,7 @@ export const makeAdmission = (
         limits.maxKeyBytes,
       )
     const shape = typeof key === "string" ? shapeProblem(record.value, limits.maxNestingDepth) : undefined
-    const inspected: Inspected = { key, shape }
+    const inspected: Inspected = { keyed: typeof key === "string" ? { record, key } : key, shape }
     seen.set(record, inspected)
     return inspected
   }
@@ -78,13 +79,13 @@ export const makeAdmission = (
     origin: BatchOrigin,
     seen: Map<PipelineRecord, Inspected>,
   ): Keyed | Reason => {
-    const { key, shape } = inspect(record, seen)
-    if (typeof key !== "string") {
+    const { keyed, shape } = inspect(record, seen)
+    if (keyed instanceof KeyProblem) {
       return {
         task: sink.name,
         field: keyFields.join(","),
         rule: "key",
-        message: describeKeyProblem(key, keyFields),
+        message: describeKeyProblem(keyed, keyFields),
       }
     }
     // Field names only matter to MongoDB; depth to every sink (encoders recurse), and so do
@@ -95,7 +96,6 @@ export const makeAdmission = (
         ? { task: sink.name, rule: shape.rule, message: shape.message }
         : { task: sink.name, field: shape.field, rule: shape.rule, message: shape.message }
     }
-    const keyed: Keyed = { record, key }
     try {
       return sink.refuses(keyed, origin) ?? keyed
     } catch (e) {
@@ -117,7 +117,7 @@ export const makeAdmission = (
     const candidates = sinks.map((sink) => {
       const keyed: Keyed[] = []
       for (const record of inputOf(sink.name, batch, outputs)) {
-        if (record.status !== "valid" || invalid.has(record.offset)) continue
+        if (record.status !== "valid" || (invalid.size > 0 && invalid.has(record.offset))) continue
         const outcome = check(sink, record, batch.origin, seen)
         if ("record" in outcome) keyed.push(outcome)
         else if (!refusedAt.has(record.offset))
@@ -125,9 +125,16 @@ export const makeAdmission = (
       }
       return keyed
     })
+    // Nothing refused (most batches): each sink's candidates are what it is given.
     const admitted = new Map(
       sinks.map(
-        (sink, i) => [sink.name, candidates[i]!.filter((k) => !refusedAt.has(k.record.offset))] as const,
+        (sink, i) =>
+          [
+            sink.name,
+            refusedAt.size === 0
+              ? candidates[i]!
+              : candidates[i]!.filter((k) => !refusedAt.has(k.record.offset)),
+          ] as const,
       ),
     )
     let refused: ReadonlyArray<Refusal> = []

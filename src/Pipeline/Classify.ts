@@ -48,7 +48,8 @@ export const classify = (
   records: ReadonlyArray<PipelineRecord>,
   versions: Versions,
   rejections: ReadonlyArray<Rejection>,
-  sourceOf: (record: PipelineRecord) => KafkaMessage,
+  /** The source message of a record, by the record and its index in `records`. */
+  sourceOf: (record: PipelineRecord, index: number) => KafkaMessage,
 ): Classified => {
   const byOffset = new Map<string, Rejection[]>()
   for (const r of rejections) {
@@ -72,22 +73,31 @@ export const classify = (
     }
     if (reasons !== undefined) {
       invalid++
-      deadLetters.push({ message: sourceOf(record), stage: "validation", reasons })
+      deadLetters.push({ message: sourceOf(record, i), stage: "validation", reasons })
       continue
     }
-    const turnedAway = byOffset.get(record.offset)
+    // Most batches have no rejection: no lookup then.
+    const turnedAway = byOffset.size === 0 ? undefined : byOffset.get(record.offset)
     if (turnedAway !== undefined) {
       rejectedBySink++
       deadLetters.push({
-        message: sourceOf(record),
+        message: sourceOf(record, i),
         stage: turnedAway[0]!.stage,
         reasons: turnedAway.map((r) => r.reason),
       })
       continue
     }
-    const at = versions.sinks.map((input) => input[i]!.status)
-    if (at.includes("valid")) valid++
-    else if (at.includes("duplicate")) duplicates++
+    let status: "valid" | "duplicate" | "filtered" = "filtered"
+    for (const input of versions.sinks) {
+      const s = input[i]!.status
+      if (s === "valid") {
+        status = s
+        break
+      }
+      if (s === "duplicate") status = s
+    }
+    if (status === "valid") valid++
+    else if (status === "duplicate") duplicates++
     else filtered++
   }
   return { valid, invalid, duplicates, filtered, rejectedBySink, deadLetters }

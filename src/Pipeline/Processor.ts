@@ -187,13 +187,12 @@ const admit = (
     transforms: plan.transforms.map(outputs),
     sinks: plan.sinks.map((planned) => plan.inputOf(planned.sink.name, input, outputs)),
   }
-  const sources = new Map(parsed.records.map((r, i) => [r.offset, parsed.messages[i]!]))
   return {
     batch,
     scope,
     admission: plan.admit(input, outputs),
     classifyWith: (rejections: ReadonlyArray<Rejection>) =>
-      classify(parsed.records, versions, rejections, (record) => sources.get(record.offset)!),
+      classify(parsed.records, versions, rejections, (_, index) => parsed.messages[index]!),
     malformed: malformedLetters(parsed),
     tombstones: parsed.tombstones,
     windowKeys,
