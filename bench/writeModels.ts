@@ -9,16 +9,18 @@
  * - plain: the generator's valid order events, every key new (a stream of distinct keys);
  * - debezium: the generator's change stream (`--format debezium`) over a table of a fifth as many
  *   rows as messages, so most events update a stored row; 10% deletes, each followed by its
- *   tombstone. Each batch's events are unwrapped by the service's parser (src/Pipeline/Debezium.ts):
- *   its creates and updates written by the model, then its deletes applied (tombstones ignored,
- *   as with MONGODB__ON_TOMBSTONE=ignore).
+ *   tombstone. Each batch's events are unwrapped by the service's parser (src/Pipeline/Debezium.ts)
+ *   and written in the service's order (src/Pipeline/Delivery.ts): its deletes first, leaving
+ *   their markers in `<collection>_deletes`, then its creates and updates that no later delete of
+ *   their key in the batch removes (tombstones ignored, as with MONGODB__ON_TOMBSTONE=ignore);
+ * - debezium newerBy: the same under `replace` with the row's `version` as the sink's `newerBy`;
+ * - debezium unmarked: the same under `replace` without the deletes' markers (the cost of them).
  *
  * Reported: messages per second (median of the rounds), the ratio to `replace` on the same
  * stream, and the ratio to plain `replace`. After each debezium pass the collection is compared
- * with the table the stream leaves: under replace and merge it must be that table (else the run
- * fails); under insert the keys that differ are counted (a row deleted and created again within
- * one batch stays deleted: the create is skipped while the old document is stored, and the
- * batch's deletes come after its records).
+ * with the table the stream leaves: under replace and merge it must be that table, under insert
+ * it must hold the table's keys (insert leaves the first version of a row: updates are skipped);
+ * else the run fails.
  *
  * Run with `npm run bench -- write-models [messages] [rounds]` (defaults 10,000 and 3).
  */
@@ -72,19 +74,34 @@ const changes = [
   ),
 ]
 const table = finalTable(changes)
-const debezium = batchesOf(changes, (slice, first) => {
-  const upserts: Array<SinkDocument> = []
-  const deletes: Array<Batch["deletes"][number]> = []
-  slice.forEach((m, j) => {
-    if (m.tombstone === true || m.value instanceof Uint8Array) return
-    const event = changeEvent(m.value, m.key, 1024)
-    if (event._tag === "Upsert")
-      upserts.push({ id: String(event.row.id), document: event.row, position: at(first + j) })
-    else if (event._tag === "Delete") deletes.push({ id: event.key, position: at(first + j) })
-    else throw new Error(`message ${m.index}: ${event.message}`)
+const debeziumBatches = (versioned: boolean) =>
+  batchesOf(changes, (slice, first) => {
+    const upserts: Array<SinkDocument> = []
+    const deletes: Array<Batch["deletes"][number]> = []
+    slice.forEach((m, j) => {
+      if (m.tombstone === true || m.value instanceof Uint8Array) return
+      const event = changeEvent(m.value, m.key, 1024)
+      const position = at(first + j)
+      if (event._tag === "Upsert") {
+        const id = String(event.row.id)
+        const version = event.row.version
+        upserts.push(
+          versioned && typeof version === "number"
+            ? { id, document: event.row, position, version }
+            : { id, document: event.row, position },
+        )
+      } else if (event._tag === "Delete") deletes.push({ id: event.key, position })
+      else throw new Error(`message ${m.index}: ${event.message}`)
+    })
+    // As the service writes them: a record a later delete of its key removes is not written.
+    const lastDelete = new Map(deletes.map((d) => [d.id, Number(d.position.offset)]))
+    return {
+      upserts: upserts.filter((u) => (lastDelete.get(u.id) ?? -1) < Number(u.position.offset)),
+      deletes,
+    }
   })
-  return { upserts, deletes }
-})
+const debezium = debeziumBatches(false)
+const debeziumNewerBy = debeziumBatches(true)
 
 const withoutMeta = ({ _id, _kafka, ...row }: StoredDocument): Document => row
 
@@ -95,21 +112,31 @@ const main = async () => {
   await db.dropDatabase()
   const results: Record<string, Array<number>> = {}
   const problems: Array<string> = []
-  const insertDiffers: Array<number> = []
   try {
     for (let round = 0; round < rounds; round++) {
-      const cases = streams.flatMap((stream) => models.map((model) => [stream, model] as const))
-      for (const [stream, model] of round % 2 === 0 ? cases : [...cases].reverse()) {
-        const collection = db.collection<StoredDocument>(`docs_${round}_${stream}_${model}`)
-        const options = { replaceBatchSize: 25, conditionalReplace: false, writeModel: model }
+      const cases = [
+        ...streams.flatMap((stream) => models.map((model) => [stream, model, false, true] as const)),
+        ["debezium", "replace", true, true] as const,
+        ["debezium", "replace", false, false] as const,
+      ]
+      for (const [stream, model, versioned, marked] of round % 2 === 0 ? cases : [...cases].reverse()) {
+        const name = `${stream}${versioned ? " newerBy" : ""}${marked ? "" : " unmarked"} ${model}`
+        const collection = db.collection<StoredDocument>(`docs_${round}_${name.replace(/ /g, "_")}`)
+        const markers = db.collection<StoredDocument>(`docs_${round}_${name.replace(/ /g, "_")}_deletes`)
+        const options = {
+          replaceBatchSize: 25,
+          conditionalReplace: false,
+          writeModel: model,
+          ...(stream === "debezium" && marked ? { markers: { collection: markers, prunedAt: 0 } } : {}),
+        }
         const start = performance.now()
-        for (const batch of stream === "plain" ? plain : debezium) {
-          await Effect.runPromise(upsertAll(collection, batch.upserts, writeConcern, options))
+        for (const batch of stream === "plain" ? plain : versioned ? debeziumNewerBy : debezium) {
           if (batch.deletes.length > 0)
             await Effect.runPromise(deleteAll(collection, batch.deletes, writeConcern, options))
+          await Effect.runPromise(upsertAll(collection, batch.upserts, writeConcern, options))
         }
         const seconds = (performance.now() - start) / 1000
-        results[`${stream} ${model}`] = [...(results[`${stream} ${model}`] ?? []), messages / seconds]
+        results[name] = [...(results[name] ?? []), messages / seconds]
         if (stream === "debezium") {
           const stored = new Map((await collection.find({}).toArray()).map((d) => [d._id, withoutMeta(d)]))
           const keys = new Set([...table.keys(), ...stored.keys()])
@@ -117,11 +144,11 @@ const main = async () => {
           const rowsMatch = [...table].every(
             ([k, row]) => JSON.stringify(stored.get(k)) === JSON.stringify(row),
           )
-          if (model === "insert") insertDiffers.push(differ)
-          else if (differ > 0 || !rowsMatch)
-            problems.push(`round ${round}, ${model}: the collection is not the table the stream leaves`)
+          if (differ > 0 || (model !== "insert" && !rowsMatch))
+            problems.push(`round ${round}, ${name}: the collection is not the table the stream leaves`)
         }
         await collection.drop()
+        await markers.drop().catch(() => undefined)
       }
     }
   } finally {
@@ -136,22 +163,22 @@ const main = async () => {
       `\n  debezium: ${table.size} rows left of ${Math.floor(messages / 5)}, ${deletes} deletes, ${tombstones} tombstones`,
   )
   const plainReplace = median(results["plain replace"]!)
-  for (const stream of streams) {
-    const replace = median(results[`${stream} replace`]!)
-    for (const model of models) {
-      const rate = median(results[`${stream} ${model}`]!)
-      console.log(
-        `  ${stream.padEnd(9)} ${model.padEnd(8)} ${Math.round(rate).toLocaleString("en-US").padStart(8)}   ${(rate / replace).toFixed(2)}x of ${stream} replace   ${(rate / plainReplace).toFixed(2)}x of plain replace`,
-      )
-    }
+  const names = [
+    ...streams.flatMap((stream) => models.map((model) => `${stream} ${model}`)),
+    "debezium newerBy replace",
+    "debezium unmarked replace",
+  ]
+  for (const name of names) {
+    const rate = median(results[name]!)
+    const replace = median(results[`${name.split(" ")[0]} replace`]!)
+    console.log(
+      `  ${name.padEnd(26)} ${Math.round(rate).toLocaleString("en-US").padStart(8)}   ${(rate / replace).toFixed(2)}x of its stream's replace   ${(rate / plainReplace).toFixed(2)}x of plain replace`,
+    )
   }
   console.log(
     problems.length === 0
-      ? "  check: every debezium pass of replace and merge left the table's final state"
+      ? "  check: every debezium pass left the table's final state (insert: its keys)"
       : problems.join("\n"),
-  )
-  console.log(
-    `  insert: ${insertDiffers.join(", ")} of ${table.size} keys differ from the table (rows deleted and created again within a batch)`,
   )
   if (problems.length > 0) process.exitCode = 1
 }

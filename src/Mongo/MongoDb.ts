@@ -96,6 +96,15 @@ export class MongoDb extends Context.Service<MongoDb, MongoDbShape>()("pipeline/
         replaceBatchSize: mongodb.replaceBatchSize,
         conditionalReplace: !ferretDb,
         locks: new KeyLocks(),
+        // Deletes come with tombstones set to delete, and with change events.
+        ...(mongodb.onTombstone === "delete" || pipeline.sourceFormat === "debezium"
+          ? {
+              markers: {
+                collection: db.collection<StoredDocument>(`${mongodb.collection}_deletes`),
+                prunedAt: 0,
+              },
+            }
+          : {}),
       }
       return MongoDb.of({
         upsert: (documents, writeConcern, writeModel) =>

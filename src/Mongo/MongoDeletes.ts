@@ -6,16 +6,25 @@
  * landing between the read and the delete still wins; FerretDB scans the collection for any
  * filter other than `{_id}` (../shared/INFRA.md), so there the filter is `{_id}` alone and the
  * read decides. A delete command carries at most `replaceBatchSize` statements.
+ *
+ * A delete leaves a marker: the key's position in `<collection>_deletes` (DeleteMarkers), written
+ * before the document goes, also for a key with no document. A write older than the delete that
+ * arrives after it (an instance that lost its partition, a dead letter replayed) finds the
+ * marker and is stale, instead of creating the document again. Markers are kept
+ * `markerRetentionMs` (an hour): an older write arriving later than that does create it.
  */
 import { Effect } from "effect"
 import type { Collection, WriteConcernSettings } from "mongodb"
 import type { SourcePosition } from "../Domain/Record.js"
 import { kindOfMongoError, MongoWriteError } from "./Errors.js"
 import {
+  type DeleteMarkers,
   isNewer,
+  positionField,
   positionFilter,
   type StaleDocument,
   type StoredDocument,
+  type StoredPosition,
   storedPosition,
   storedPositions,
   type UpsertOptions,
@@ -35,6 +44,43 @@ export interface DeleteResult {
   readonly stale: ReadonlyArray<StaleDocument>
 }
 
+/** How long a delete's marker is kept. */
+export const markerRetentionMs = 3_600_000
+
+/**
+ * Writes the markers of deletes made from `positions`, each unless a newer one is there (a
+ * tombstone read again after a newer delete of its key); prunes old markers now and then.
+ */
+const mark = async (
+  markers: DeleteMarkers,
+  ids: ReadonlyArray<string>,
+  positions: ReadonlyArray<StoredPosition>,
+  writeConcern: WriteConcernSettings,
+  options: UpsertOptions,
+): Promise<void> => {
+  if (ids.length === 0) return
+  const known = await storedPositions(markers.collection, ids, options.conditionalReplace)
+  const latest = new Map<string, StoredPosition>()
+  for (const [i, id] of ids.entries()) {
+    const before = latest.get(id) ?? known.get(id)
+    if (!isNewer(before, positions[i]!)) latest.set(id, positions[i]!)
+  }
+  const at = new Date()
+  const writes = [...latest].filter(([id, position]) => known.get(id) !== position)
+  for (let from = 0; from < writes.length; from += options.replaceBatchSize) {
+    await markers.collection.bulkWrite(
+      writes.slice(from, from + options.replaceBatchSize).map(([id, position]) => ({
+        replaceOne: { filter: { _id: id }, replacement: { [positionField]: position, at }, upsert: true },
+      })),
+      { ordered: false, writeConcern },
+    )
+  }
+  if (at.getTime() - markers.prunedAt >= markerRetentionMs / 6) {
+    markers.prunedAt = at.getTime()
+    await markers.collection.deleteMany({ at: { $lt: new Date(at.getTime() - markerRetentionMs) } })
+  }
+}
+
 export const deleteAll = (
   collection: Collection<StoredDocument>,
   keys: ReadonlyArray<DeletedKey>,
@@ -51,14 +97,26 @@ export const deleteAll = (
       )
       const stale: StaleDocument[] = []
       const due: number[] = []
+      // Deletes that are not stale leave their marker, a key with no document too.
+      const marked: number[] = []
       for (const [i, key] of keys.entries()) {
-        // A key with no document has nothing to delete.
-        if (!stored.has(key.id)) continue
         const position = stored.get(key.id)
-        if (position !== undefined && isNewer(position, positions[i]!))
+        if (position !== undefined && isNewer(position, positions[i]!)) {
           stale.push({ index: i, stored: position })
-        else due.push(i)
+          continue
+        }
+        marked.push(i)
+        // A key with no document has nothing to delete.
+        if (stored.has(key.id)) due.push(i)
       }
+      if (options.markers !== undefined)
+        await mark(
+          options.markers,
+          marked.map((i) => keys[i]!.id),
+          marked.map((i) => positions[i]!),
+          writeConcern,
+          options,
+        )
       let deleted = 0
       for (let from = 0; from < due.length; from += options.replaceBatchSize) {
         const result = await collection.bulkWrite(

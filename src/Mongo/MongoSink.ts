@@ -186,6 +186,12 @@ export class KeyLocks {
   }
 }
 
+/** Where deletes leave their markers (MongoDeletes.ts), and when old ones were last pruned. */
+export interface DeleteMarkers {
+  readonly collection: Collection<StoredDocument>
+  prunedAt: number
+}
+
 export interface UpsertOptions {
   /** Documents per replace command. */
   readonly replaceBatchSize: number
@@ -198,6 +204,8 @@ export interface UpsertOptions {
   readonly writeModel?: WriteModel
   /** Where the read decides alone: the keys being read and replaced by this process's other batches. */
   readonly locks?: KeyLocks
+  /** Where deletes are applied (tombstones, change events): their markers, which make older writes stale. */
+  readonly markers?: DeleteMarkers
 }
 
 // Stored positions are read this many `_id` lookups at a time where `$in` would scan (FerretDB).
@@ -417,7 +425,26 @@ export const upsertAll = (
         if (!final.ok) rejections.push({ index, code: final.code, message: final.message })
       }
 
-      const refusedByInsert = await insert(pending)
+      // A write older than a delete of its key is stale, also where the document is gone.
+      const markers = options.markers
+      const live =
+        markers === undefined || pending.length === 0
+          ? pending
+          : await (async () => {
+              const deleted = await storedPositions(
+                markers.collection,
+                pending.map((i) => documents[i]!.id),
+                conditionalReplace,
+              )
+              if (deleted.size === 0) return pending
+              return pending.filter((i) => {
+                const at = deleted.get(documents[i]!.id)
+                if (at === undefined || !isNewer(at, positions[i]!)) return true
+                stale.push({ index: i, stored: at })
+                return false
+              })
+            })()
+      const refusedByInsert = await insert(live)
       if (writeModel === "insert") await settleInserts(refusedByInsert)
       else {
         const replaceExisting = async () => {

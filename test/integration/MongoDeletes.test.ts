@@ -3,6 +3,9 @@
  * tombstone is not older than it, left alone (stale) when it was written from a later offset of
  * the tombstone's partition, deleted whatever its offset when written from another partition; a
  * key with no document is nothing to delete; more deletes than one command carries are all made.
+ * A delete leaves a marker, so that a write older than the delete arriving after it is stale
+ * instead of creating the document again (with a key never stored too), while a newer write
+ * creates it; a tombstone read again after a newer delete leaves the newer marker.
  * Both ways the service uses: the read alone (as on FerretDB) and with the position condition in
  * the filter (as on MongoDB).
  */
@@ -88,6 +91,67 @@ describe.each([
       )
       assert.deepStrictEqual(result, { deleted: 10, stale: [] })
       assert.deepStrictEqual(yield* ids(c), ["k00"])
+    }),
+  )
+
+  it.effect("a delete's marker: an older write arriving after it is stale, a newer one writes", () =>
+    Effect.gen(function* () {
+      const c = collection()
+      const markers = {
+        collection: client.db(database).collection<StoredDocument>(unique("deletes")),
+        prunedAt: 0,
+      }
+      const withMarkers: UpsertOptions = { ...options, markers }
+      yield* upsertAll(c, [{ id: "a", document: { v: 1 }, position: at(10) }], majority, withMarkers)
+      // a deleted at 20; b, never stored, deleted at 30.
+      yield* deleteAll(
+        c,
+        [
+          { id: "a", position: at(20) },
+          { id: "b", position: at(30) },
+        ],
+        majority,
+        withMarkers,
+      )
+      const late = yield* upsertAll(
+        c,
+        [
+          { id: "a", document: { v: 1 }, position: at(10) }, // the write from before the delete, landing late
+          { id: "b", document: { v: 1 }, position: at(25) }, // older than b's delete
+          { id: "c", document: { v: 1 }, position: at(26) }, // no delete
+        ],
+        majority,
+        withMarkers,
+      )
+      assert.deepStrictEqual(
+        late.stale.map((s) => [s.index, s.stored.offset]),
+        [
+          [0, 20],
+          [1, 30],
+        ],
+      )
+      assert.deepStrictEqual(yield* ids(c), ["c"])
+      // The tombstone of a read again: the newer marker stays; a write after it creates the document.
+      yield* deleteAll(c, [{ id: "a", position: at(15) }], majority, withMarkers)
+      const marker = yield* Effect.promise(() => markers.collection.findOne({ _id: "a" }))
+      assert.strictEqual(marker?._kafka?.offset, 20)
+      const after = yield* upsertAll(
+        c,
+        [{ id: "a", document: { v: 2 }, position: at(21) }],
+        majority,
+        withMarkers,
+      )
+      assert.deepStrictEqual(after.stale, [])
+      assert.deepStrictEqual(yield* ids(c), ["a", "c"])
+      // Without markers (deletes not configured) the late write creates the document: what they prevent.
+      const unmarked = yield* upsertAll(
+        c,
+        [{ id: "b", document: { v: 1 }, position: at(25) }],
+        majority,
+        options,
+      )
+      assert.deepStrictEqual(unmarked.stale, [])
+      assert.deepStrictEqual(yield* ids(c), ["a", "b", "c"])
     }),
   )
 })
