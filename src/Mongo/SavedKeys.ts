@@ -33,6 +33,9 @@ export interface SavedKeys {
   readonly at: number
   readonly keys: ReadonlyArray<string>
   readonly offsets: ReadonlyArray<string>
+  /** The keys the batch deleted (tombstones, change events' deletes), with their offsets. */
+  readonly deleted?: ReadonlyArray<string>
+  readonly deletedOffsets?: ReadonlyArray<string>
 }
 
 /** What may be forgotten: keys saved before `since` (past the TTL) or from batches ending before `offset`. */
@@ -48,6 +51,8 @@ export interface StoredKeys extends WindowScope {
   at: Date
   keys: Array<string>
   offsets: Array<string>
+  deleted?: Array<string>
+  deletedOffsets?: Array<string>
 }
 
 export class WindowStoreError extends Data.TaggedError("WindowStoreError")<{
@@ -204,6 +209,9 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
                 at: new Date(saved.at),
                 keys: [...saved.keys],
                 offsets: [...saved.offsets],
+                ...(saved.deleted === undefined
+                  ? {}
+                  : { deleted: [...saved.deleted], deletedOffsets: [...(saved.deletedOffsets ?? [])] }),
               },
               done: (error) => (error === undefined ? resolve() : reject(error)),
             })
@@ -230,6 +238,7 @@ export const windowStore = (collection: Collection<StoredKeys>): WindowStore => 
           at: d.at.getTime(),
           keys: d.keys,
           offsets: d.offsets,
+          ...(d.deleted === undefined ? {} : { deleted: d.deleted, deletedOffsets: d.deletedOffsets ?? [] }),
         }))
       }),
   }

@@ -110,9 +110,11 @@ export const deliveryParts = (options: {
           const { superseded, due } = splitByDeletes(records, admitted.tombstones)
           return writes.removeFromSink(planned, admitted.tombstones, [], admitted.scope, via).pipe(
             Effect.andThen(writes.writeSink(planned, due, admitted.scope, via)),
-            Effect.map((run) => {
-              runs[i] = { ...run, written: run.written + superseded.length }
-            }),
+            Effect.flatMap((run) =>
+              Effect.sync(() => {
+                runs[i] = { ...run, written: run.written + superseded.length }
+              }),
+            ),
           )
         }
         return Effect.flatMap(writes.writeSink(planned, records, admitted.scope, via), (run) => {

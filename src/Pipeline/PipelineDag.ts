@@ -22,6 +22,7 @@ import type { ProducerShape } from "../Kafka/Producer.js"
 import type { MongoDbShape } from "../Mongo/MongoDb.js"
 import * as Metrics from "../Observability/Metrics.js"
 import { StatusFeed } from "../Observability/Status/Status.js"
+import type { KeyWindow } from "../Tasks/KeyWindow.js"
 import { runTask, type TransformTask, writesOf } from "../Tasks/Library.js"
 import type { TransformResult } from "../Tasks/Transform.js"
 import { type Admission, makeAdmission } from "./Admission.js"
@@ -61,6 +62,8 @@ export interface PipelinePlan {
   readonly retry: RetrySettings
   /** The duplicate checks whose windows are kept beside the documents (Windows.ts). */
   readonly windows: ReadonlyArray<DurableWindow>
+  /** Every duplicate check's window, durable or not: the batch's deletes are noted in them. */
+  readonly keyWindows: ReadonlyArray<KeyWindow>
 }
 
 /** How to build each kind of sink (Config/SinkKinds.ts); the live ones write to MongoDB and Kafka, tests pass their own. */
@@ -157,6 +160,7 @@ export const buildPlan = (
     const sinkReaders = new Map<string, (batch: ParsedBatch, outputs: Outputs) => Records>()
     const tasks: Array<Task.Any> = []
     const windows: Array<DurableWindow> = []
+    const keyWindows: Array<KeyWindow> = []
     for (const t of spec.tasks) {
       const read = reader(t.dependsOn)
       if (isSinkTask(t)) {
@@ -170,6 +174,7 @@ export const buildPlan = (
         const transform = runTask(t, { maxKeyBytes: settings.maxKeyBytes })
         if (transform.durableWindow !== undefined)
           windows.push({ task: t.name, window: transform.durableWindow })
+        if (transform.keyWindow !== undefined) keyWindows.push(transform.keyWindow)
         tasks.push(
           task({
             ...common(t, retry),
@@ -202,5 +207,6 @@ export const buildPlan = (
       admit,
       retry,
       windows,
+      keyWindows,
     })
   })

@@ -36,7 +36,7 @@ import { WriteLanes } from "./Lanes.js"
 import { type Parsed, type ParseOptions, parseMessages } from "./Parse.js"
 import type { PipelinePlan, StageError } from "./PipelineDag.js"
 import { PartitionStalls } from "./Stalls.js"
-import { makeWindows, noWindows, type WindowKeys, type Windows } from "./Windows.js"
+import { makeWindows, noteDeletes, noWindows, type WindowKeys, type Windows } from "./Windows.js"
 import { makeWrites, type WriteScope } from "./Writes.js"
 
 export interface ProcessorSettings {
@@ -211,13 +211,16 @@ const outcomeOf = (steps: Steps, batch: Batch, scope: WriteScope): Effect.Effect
     )
     const input: ParsedBatch = { origin: scope.origin, records: parsed.records }
     yield* steps.windows.ready(batch, scope)
-    const result = yield* runDag(steps, batch, input)
+    // The batch's deletes are noted in the duplicate checks' windows now, and dropped once the DAG has run.
+    const dropDeletes = noteDeletes(steps.plan.keyWindows, parsed.tombstones)
+    const result = yield* runDag(steps, batch, input).pipe(Effect.ensuring(dropDeletes))
     const failed = failedTransform(result)
     if (failed !== undefined)
       return { ...(yield* transformFailed(steps, batch, scope, parsed, failed)), consumed: messages.length }
     const windowKeys = yield* steps.windows.keysOf(
       batch,
       (task) => result.output(task) as ReadonlyArray<PipelineRecord>,
+      parsed.tombstones,
     )
     const admitted = admit(steps, batch, scope, parsed, input, result, windowKeys)
     const delivered = yield* steps.delivery.deliver(admitted)

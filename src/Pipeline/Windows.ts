@@ -17,7 +17,25 @@ import type { PipelineRecord } from "../Domain/Record.js"
 import type { Batch } from "../Kafka/KafkaSource.js"
 import type { SavedKeys, WindowScope, WindowStore } from "../Mongo/SavedKeys.js"
 import type { KeyWindow } from "../Tasks/KeyWindow.js"
+import type { Tombstone } from "./Parse.js"
 import type { makeWrites, WriteScope } from "./Writes.js"
+
+/**
+ * Notes the batch's deletes in every duplicate check's window before its transforms run (a
+ * deleted key is a first copy again after its delete); the returned effect drops the notes once
+ * they have run.
+ */
+export const noteDeletes = (
+  windows: ReadonlyArray<KeyWindow>,
+  tombstones: ReadonlyArray<Tombstone>,
+): Effect.Effect<void> => {
+  if (windows.length === 0 || tombstones.length === 0) return Effect.void
+  const now = Date.now()
+  for (const window of windows) for (const t of tombstones) window.noteDelete(t.key, t.message.offset, now)
+  return Effect.sync(() => {
+    for (const window of windows) for (const t of tombstones) window.clearDeleted(t.key, t.message.offset)
+  })
+}
 
 /** A duplicate check whose window is kept beside the documents. */
 export interface DurableWindow {
@@ -39,6 +57,7 @@ export interface Windows {
   readonly keysOf: (
     batch: Batch,
     output: (task: string) => ReadonlyArray<PipelineRecord>,
+    tombstones: ReadonlyArray<Tombstone>,
   ) => Effect.Effect<ReadonlyArray<WindowKeys>>
   /** Saves them; returns once they are stored (or could not be, which is logged). */
   readonly save: (batch: Batch, scope: WriteScope, keys: ReadonlyArray<WindowKeys>) => Effect.Effect<void>
@@ -98,7 +117,19 @@ export const makeWindows = (options: {
           const now = Date.now()
           let keys = 0
           for (const batchKeys of saved) {
-            for (let i = 0; i < batchKeys.keys.length; i++) {
+            // A batch's keys and deletes in offset order: a key deleted after its first copy is
+            // forgotten, and a copy after the delete is remembered again.
+            const deleted = batchKeys.deleted ?? []
+            const deletedOffsets = batchKeys.deletedOffsets ?? []
+            let d = 0
+            for (let i = 0; i <= batchKeys.keys.length; i++) {
+              const offset = i < batchKeys.keys.length ? Number(batchKeys.offsets[i]!) : Infinity
+              for (; d < deleted.length && Number(deletedOffsets[d]!) < offset; d++) {
+                const seenAt = window.lookup(deleted[d]!, now)
+                if (seenAt !== undefined && Number(seenAt) < Number(deletedOffsets[d]!))
+                  window.forget(deleted[d]!)
+              }
+              if (i === batchKeys.keys.length) break
               window.restore(batchKeys.keys[i]!, batchKeys.offsets[i]!, batchKeys.at, now)
               keys++
             }
@@ -121,7 +152,7 @@ export const makeWindows = (options: {
         yield* load(batch, scope).pipe(Effect.ensuring(Deferred.succeed(done, undefined)))
       }),
 
-    keysOf: (batch, output) =>
+    keysOf: (batch, output, tombstones) =>
       Effect.sync(() => {
         const at = Date.now()
         return windows.flatMap(({ task, window }) => {
@@ -132,8 +163,19 @@ export const makeWindows = (options: {
             keys.push(record.key)
             offsets.push(record.offset)
           }
-          if (keys.length === 0) return []
-          const saved = { first: batch.firstOffset, last: batch.lastOffset, at, keys, offsets }
+          if (keys.length === 0 && tombstones.length === 0) return []
+          const saved: SavedKeys =
+            tombstones.length === 0
+              ? { first: batch.firstOffset, last: batch.lastOffset, at, keys, offsets }
+              : {
+                  first: batch.firstOffset,
+                  last: batch.lastOffset,
+                  at,
+                  keys,
+                  offsets,
+                  deleted: tombstones.map((t) => t.key),
+                  deletedOffsets: tombstones.map((t) => t.message.offset),
+                }
           return [{ task, window, saved }]
         })
       }),

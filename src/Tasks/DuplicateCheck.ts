@@ -10,6 +10,10 @@
  *   Memory is bounded by `maxKeys`.
  * - Only valid records are checked and remembered; a record without a key (a key field
  *   missing, null, empty, not a string or a number, or too long) passes unchecked and is counted as `unkeyed`.
+ * - A key deleted (a tombstone or a change event's delete, MONGODB__ON_TOMBSTONE=delete) is
+ *   forgotten from that offset on: a record of it after the delete is a first copy again. The
+ *   tombstone's message key is compared with the check's key as text, so it holds where the
+ *   source is keyed by the record key (as compacted topics are).
  * - A record whose key was remembered from the same source offset is the same message read
  *   again (a batch replayed after a crash or a rebalance), not a duplicate: it passes.
  *   Offsets carry no partition, so the same key at the same offset of two partitions also
@@ -107,7 +111,16 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
         unkeyed++
         continue
       }
-      const seenAt = window.lookup(key, at)
+      let seenAt = window.lookup(key, at)
+      // Deleted since its first copy (a tombstone of the key between them): a new first copy.
+      if (
+        seenAt !== undefined &&
+        seenAt !== record.offset &&
+        window.deletedBetween(key, seenAt, record.offset)
+      ) {
+        window.forget(key)
+        seenAt = undefined
+      }
       if (seenAt === undefined || seenAt === record.offset) {
         if (seenAt === undefined) evicted += window.remember(key, record.offset, at)
         else replayed++
@@ -143,7 +156,12 @@ export const make = (settings: DuplicateCheckSettings, options: TaskOptions = {}
       levels: { windowKeys: window.size },
     }
   }
-  return Object.assign(transform, settings.window.durable ? { window, durableWindow: window } : { window })
+  return Object.assign(
+    transform,
+    settings.window.durable
+      ? { window, keyWindow: window, durableWindow: window }
+      : { window, keyWindow: window },
+  )
 }
 
 export const definition = defineTask({

@@ -32,6 +32,8 @@ export class KeyWindow {
   private head = 0
   private count = 0
   private live = 0
+  // Deletes of the batches being run, by key: the offset of the latest.
+  private readonly deletes = new Map<string, string>()
 
   constructor(
     readonly maxKeys: number,
@@ -69,6 +71,47 @@ export class KeyWindow {
       index = (index + 1) & this.mask
     }
     return undefined
+  }
+
+  /**
+   * A delete of `key` at `offset` (a tombstone, a change event's delete): the key is forgotten if
+   * it was remembered from an earlier offset, and until `clearDeleted` a record of the key after
+   * `offset` whose first copy came before it is not a duplicate (the batch's own records before
+   * the delete are remembered after this is called). Offsets compare as numbers.
+   */
+  noteDelete(key: string, offset: string, now: number): void {
+    const seenAt = this.lookup(key, now)
+    if (seenAt !== undefined && Number(seenAt) < Number(offset)) this.forget(key)
+    const known = this.deletes.get(key)
+    if (known === undefined || Number(known) < Number(offset)) this.deletes.set(key, offset)
+  }
+
+  /** Whether a delete noted for `key` lies after `seenAt` and before `offset`. */
+  deletedBetween(key: string, seenAt: string, offset: string): boolean {
+    const deleted = this.deletes.get(key)
+    return deleted !== undefined && Number(seenAt) < Number(deleted) && Number(deleted) < Number(offset)
+  }
+
+  /** Drops the delete noted for `key` at `offset` (its batch has run). */
+  clearDeleted(key: string, offset: string): void {
+    if (this.deletes.get(key) === offset) this.deletes.delete(key)
+  }
+
+  /** Forgets `key` now (its ring slot stays until it reaches the front). */
+  forget(key: string): void {
+    const hash = hashOf(key)
+    let index = hash & this.mask
+    for (let cell = this.table[index]!; cell !== empty; cell = this.table[index]!) {
+      const slot = cell - 1
+      if (this.hashes[slot] === hash && this.keys[slot] === key) {
+        this.removeAt(index)
+        this.keys[slot] = undefined
+        this.offsets[slot] = undefined
+        this.live--
+        return
+      }
+      index = (index + 1) & this.mask
+    }
   }
 
   /**

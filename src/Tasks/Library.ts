@@ -95,10 +95,14 @@ export const runTask = (
   options: Omit<TaskOptions, "name"> = {},
 ): ((records: ReadonlyArray<PipelineRecord>) => Effect.Effect<TransformResult, TransformError>) & {
   readonly durableWindow?: KeyWindow
+  readonly keyWindow?: KeyWindow
 } => {
   const transform = makeTransform(task, options)
   const afterBatch = definitionOf(task.type)!.afterBatch
-  const durable = transform.durableWindow === undefined ? {} : { durableWindow: transform.durableWindow }
+  const durable = {
+    ...(transform.durableWindow === undefined ? {} : { durableWindow: transform.durableWindow }),
+    ...(transform.keyWindow === undefined ? {} : { keyWindow: transform.keyWindow }),
+  }
   if (afterBatch === undefined)
     return Object.assign(
       (records: ReadonlyArray<PipelineRecord>) => Effect.sync(() => transform(records)),

@@ -57,6 +57,8 @@ export type Transform<S extends TaskStats = TaskStats> = ((
    * a partition is assigned (`window.durable`, Pipeline/Windows.ts).
    */
   readonly durableWindow?: KeyWindow
+  /** A duplicate check's window, durable or not: the runtime notes the batch's deletes in it. */
+  readonly keyWindow?: KeyWindow
 }
 
 /** Every field a record may have. */

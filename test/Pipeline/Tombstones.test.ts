@@ -143,6 +143,32 @@ describe("tombstones", () => {
     }),
   )
 
+  it.effect(
+    "delete: a key written again after its delete is a first copy for the duplicate check, in its batch and in a later one",
+    () =>
+      Effect.gen(function* () {
+        const { summaries, documents } = yield* run("delete", [
+          batchOf([{ record: "k1" }, { tombstone: "k1" }, { record: "k1" }]),
+          batchOf([{ record: "k2" }], 3),
+          batchOf([{ tombstone: "k2" }], 4),
+          batchOf([{ record: "k2" }, { record: "k2" }], 5),
+        ])
+        assert.deepStrictEqual(
+          summaries.map((s) => [s.valid, s.duplicates]),
+          [
+            [2, 0],
+            [1, 0],
+            [0, 0],
+            // The second copy after the delete is a duplicate of the first after it.
+            [1, 1],
+          ],
+        )
+        assert.deepStrictEqual([...documents.keys()].sort(), ["k1", "k2"])
+        assert.strictEqual(documents.get("k1")?._kafka?.offset, 2)
+        assert.strictEqual(documents.get("k2")?._kafka?.offset, 5)
+      }),
+  )
+
   it.effect("ignore: tombstones are counted and go nowhere", () =>
     Effect.gen(function* () {
       const { summaries, documents, sink, dlq } = yield* run("ignore", [batchOf(entries)])

@@ -78,7 +78,12 @@ const producer: ProducerShape = {
 }
 
 /** A processor as one process would build it: its own plan (an empty window), the shared store. */
-const processFor = (spec: PipelineSpec, store: WindowStore | undefined, written: Array<string>) =>
+const processFor = (
+  spec: PipelineSpec,
+  store: WindowStore | undefined,
+  written: Array<string>,
+  onTombstone: "delete" | "dead_letter" = "dead_letter",
+) =>
   Effect.gen(function* () {
     const settings = yield* settingsEffect
     const plan = yield* buildPlan(spec, sinks(written), settings.pipeline)
@@ -86,9 +91,25 @@ const processFor = (spec: PipelineSpec, store: WindowStore | undefined, written:
       pipeline: settings.pipeline,
       maxMessageBytes: settings.kafka.maxMessageBytes,
       dlqTopic: "orders.dlq",
+      parsing: { onTombstone, maxKeyBytes: 1024, format: "plain" },
       ...(store === undefined ? {} : { windows: { store, group: "g" } }),
     })
   })
+
+/** A batch of records and tombstones (a key alone), in that order, from `first`. */
+const mixedBatch = (entries: ReadonlyArray<GeneratedRecord | string>, first: number): Batch => {
+  const batch = batchOf(
+    entries.map((e) => (typeof e === "string" ? valid[0]! : e)),
+    first,
+  )
+  return {
+    ...batch,
+    messages: batch.messages.map((m, i) => {
+      const e = entries[i]!
+      return typeof e === "string" ? { ...m, key: Buffer.from(e), value: null } : m
+    }),
+  }
+}
 
 /** The shipped pipeline, its duplicate check's window durable or not. */
 const shipped = (durable: boolean) =>
@@ -167,5 +188,28 @@ describe("the duplicate check's durable window", () => {
         assert.strictEqual(back.duplicates, 1)
         assert.strictEqual(back.valid, 1)
       }),
+  )
+
+  it.effect("a key deleted is a first copy again after its delete, also after the window is read back", () =>
+    Effect.gen(function* () {
+      const spec = yield* shipped(true)
+      const store = memoryMongo(new State()).windows
+      const written: Array<string> = []
+      const [v0, v1, v2, v3, v4, v5] = valid
+      const a = yield* processFor(spec, store, written, "delete")
+      yield* a.handle(mixedBatch([v0!, v1!, v2!, v3!, v4!], 100))
+      // v1 deleted (the last word on it); v2 deleted and written again in one batch.
+      const deletes = yield* a.handle(mixedBatch([v1!.key!, v2!.key!, v2!, v3!], 105))
+      assert.deepStrictEqual([deletes.valid, deletes.duplicates, deletes.tombstonesApplied], [1, 1, 2])
+      // v5 written, deleted and written again within one saved batch.
+      yield* a.handle(mixedBatch([v5!, v5!.key!, v5!], 120))
+
+      // A restart: the window read back holds the deletes in offset order.
+      const b = yield* processFor(spec, store, written, "delete")
+      const after = yield* b.handle(mixedBatch([v1!, v2!, v5!, v0!], 130))
+      assert.strictEqual(after.valid, 1, "v1 is new after its delete; v2, v5 and v0 are duplicates")
+      assert.strictEqual(after.duplicates, 3)
+      assert.deepStrictEqual(written.slice(-1), [v1!.key!])
+    }),
   )
 })

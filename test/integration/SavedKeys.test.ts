@@ -60,6 +60,22 @@ describe("the saved duplicate window", () => {
         assert.deepStrictEqual(back[0]!.keys, ["again"])
         assert.deepStrictEqual(back[1]!.keys, ["k2a", "k2b"])
         assert.deepStrictEqual(back[1]!.offsets, ["20", "21"])
+        assert.notProperty(back[1]!, "deleted")
+        // A batch's deletes come back with it.
+        yield* store.save(
+          scope(0),
+          { ...batch(1000, ["x", "y"]), deleted: ["x", "z"], deletedOffsets: ["1002", "1003"] },
+          keep,
+        )
+        const withDeletes = (yield* store.load(scope(0), keep)).at(-1)!
+        assert.deepStrictEqual(
+          [withDeletes.keys, withDeletes.deleted, withDeletes.deletedOffsets],
+          [
+            ["x", "y"],
+            ["x", "z"],
+            ["1002", "1003"],
+          ],
+        )
       }),
   )
 
