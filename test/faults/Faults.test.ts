@@ -8,7 +8,8 @@
  * and contents), the same distinct keys on the sink topic, every dead letter.
  *
  * It kills the stack's broker and MongoDB (scripts/stack.ts `kill`/`start`), so it runs alone:
- * its own vitest project, after unit and integration (vitest.config.ts).
+ * its own vitest project, after unit and integration (vitest.config.ts). Within it, the scenarios
+ * that leave the servers alone run side by side (vitest's concurrent tests), the outages alone.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { kill, type Service, start } from "../../scripts/stack.js"
@@ -103,13 +104,88 @@ const rebalanceStorm = (env: Record<string, string> = {}): ScenarioOptions => ({
   },
 })
 
+// Exactly once per source message, and a duplicate removed as in the clean run: the duplicate
+// check's window is read back by whoever takes a partition, so a key is on the sink topic as
+// many times as the clean run put it there.
+const once = (report: Report) => {
+  assert.strictEqual(
+    report.sinkReplays,
+    0,
+    "every source message's sink message once, as read_committed sees the topic",
+  )
+  assert.strictEqual(report.deadLetterDuplicates, 0, "every dead letter once")
+  assert.strictEqual(
+    report.sinkDuplicates,
+    summary(clean).sinkDuplicates,
+    "keys on the sink topic more than once: as many as in the clean run",
+  )
+}
+
+// The delivery setting is what the exactly_once scenarios are about; every other setting is the default.
+const exactlyOnce = { KAFKA__DELIVERY: "exactly_once" }
+
+/** A burst of 10,000 malformed JSON messages in partition 0, a third of the way into the records. */
+const malformedBurst = async () => {
+  // Malformed JSON only: the generator with every message malformed, another seed.
+  const burst = [
+    ...generate(
+      { ...defaultRecordOptions, seed: 20261, duplicateRatio: 0, invalidRatio: 0, malformedRatio: 1 },
+      0,
+      10_000,
+    ),
+  ]
+  assert.isTrue(burst.every((r) => r.kind === "malformed"))
+  const messages = burst.map((r) => ({
+    ...messageOf(r),
+    partition: 0,
+    headers: { "x-index": `burst-${r.index}`, "x-defect": "malformed_json" },
+  }))
+  return runScenario("malformed-burst", {
+    input,
+    clean,
+    insert: {
+      after: Math.floor(records / 3),
+      messages,
+      deadIndexes: new Set(messages.map((m) => m.headers["x-index"])),
+    },
+    fault: async (run) => {
+      await waitFor("the burst to begin", async () => run.producer.sent() >= Math.floor(records / 3), 120_000)
+      run.faultBegins()
+      await waitFor("the burst to be sent", async () => run.producer.inserted() === messages.length, 120_000)
+    },
+  })
+}
+
 describe("faults, at the service's defaults", () => {
-  it("SIGKILL of the service twice mid-stream, restarted each time", async () => {
-    printReport(await runScenario("sigkill", sigkillTwice()))
+  // The scenarios that leave the stack's servers alone run side by side, each on its own topics
+  // and database (most of their time is spent waiting out session timeouts and the producer's
+  // pace); the outages of the broker and of MongoDB run alone after them.
+  describe("the service SIGKILLed twice mid-stream, side by side in each delivery mode", () => {
+    it.concurrent("at_least_once: restarted each time", async () => {
+      printReport(await runScenario("sigkill", sigkillTwice()))
+    })
+
+    it.concurrent("exactly_once: read_committed sees every sink message and dead letter exactly once", async () => {
+      const report = await runScenario("eos-sigkill", sigkillTwice(exactlyOnce))
+      printReport(report)
+      once(report)
+    })
   })
 
-  it("rebalance storm: three instances, one SIGKILLed, one added, one stopped with SIGTERM", async () => {
-    printReport(await runScenario("rebalance", rebalanceStorm()))
+  describe("rebalance storms and a malformed burst, side by side", () => {
+    it.concurrent("rebalance storm: three instances, one SIGKILLed, one added, one stopped with SIGTERM", async () => {
+      printReport(await runScenario("rebalance", rebalanceStorm()))
+    })
+
+    it.concurrent("rebalance storm with exactly_once: read_committed sees every sink message and dead letter exactly once", async () => {
+      const report = await runScenario("eos-rebalance", rebalanceStorm(exactlyOnce))
+      printReport(report)
+      once(report)
+    })
+
+    it.concurrent("a burst of 10,000 malformed messages in one partition between ordinary records", async () => {
+      printReport(await malformedBurst())
+    })
   })
 
   it("the broker SIGKILLed for 15 s and restarted: the service keeps running and catches up", async () => {
@@ -139,78 +215,5 @@ describe("faults, at the service's defaults", () => {
     // The outage held the service back: no batch with a valid record can commit without MongoDB,
     // so what the producer sent meanwhile (about 10,000 records) waited for it.
     assert.isAtLeast(report.backlogAtFaultEnd, 2_000)
-  })
-
-  it("a burst of 10,000 malformed messages in one partition between ordinary records", async () => {
-    // Malformed JSON only: the generator with every message malformed, another seed.
-    const burst = [
-      ...generate(
-        { ...defaultRecordOptions, seed: 20261, duplicateRatio: 0, invalidRatio: 0, malformedRatio: 1 },
-        0,
-        10_000,
-      ),
-    ]
-    assert.isTrue(burst.every((r) => r.kind === "malformed"))
-    const messages = burst.map((r) => ({
-      ...messageOf(r),
-      partition: 0,
-      headers: { "x-index": `burst-${r.index}`, "x-defect": "malformed_json" },
-    }))
-    const report = await runScenario("malformed-burst", {
-      input,
-      clean,
-      insert: {
-        after: Math.floor(records / 3),
-        messages,
-        deadIndexes: new Set(messages.map((m) => m.headers["x-index"])),
-      },
-      fault: async (run) => {
-        await waitFor(
-          "the burst to begin",
-          async () => run.producer.sent() >= Math.floor(records / 3),
-          120_000,
-        )
-        run.faultBegins()
-        await waitFor(
-          "the burst to be sent",
-          async () => run.producer.inserted() === messages.length,
-          120_000,
-        )
-      },
-    })
-    printReport(report)
-  })
-
-  describe("with KAFKA__DELIVERY=exactly_once", () => {
-    // The delivery setting is what these two are about; every other setting is the default.
-    const exactlyOnce = { KAFKA__DELIVERY: "exactly_once" }
-    // Exactly once per source message, and a duplicate removed as in the clean run: the duplicate
-    // check's window is read back by whoever takes a partition, so a key is on the sink topic as
-    // many times as the clean run put it there.
-    const once = (report: Report) => {
-      assert.strictEqual(
-        report.sinkReplays,
-        0,
-        "every source message's sink message once, as read_committed sees the topic",
-      )
-      assert.strictEqual(report.deadLetterDuplicates, 0, "every dead letter once")
-      assert.strictEqual(
-        report.sinkDuplicates,
-        summary(clean).sinkDuplicates,
-        "keys on the sink topic more than once: as many as in the clean run",
-      )
-    }
-
-    it("SIGKILL of the service twice mid-stream: read_committed sees every sink message and dead letter exactly once", async () => {
-      const report = await runScenario("eos-sigkill", sigkillTwice(exactlyOnce))
-      printReport(report)
-      once(report)
-    })
-
-    it("rebalance storm: read_committed sees every sink message and dead letter exactly once", async () => {
-      const report = await runScenario("eos-rebalance", rebalanceStorm(exactlyOnce))
-      printReport(report)
-      once(report)
-    })
   })
 })
