@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes|write-models] [options]`: the end-to-end benchmark
+ * `npm run bench -- [e2e|dag|tasks|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]`: the end-to-end benchmark
  * against the local stack (the default; see bench/README.md), or one of the others, which run as
  * they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
  */
@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { usage as e2eUsage } from "./e2e/Options.js"
 import { runE2e } from "./e2e.js"
 
-const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo-writes|write-models] [options]
+const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]
 
   e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with the three baselines (default)
           options: npm run bench -- e2e --help
@@ -16,6 +16,9 @@ const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|fetch-memory|mongo
   tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])
   headers kafkajs' record decoder with N headers, patched vs. the original quadratic fold
           (bench/headers.ts [rounds] [min-ms-per-round] [largest-N])
+  produce-encoding
+          kafkajs' producer grouping and encoding a send of sink-like messages, in-process, optionally
+          beside another copy of kafkajs (bench/produceEncoding.ts [--baseline <kafkajs dir>] [--codec lz4])
   fetch-memory
           memory of fetches of small messages: in-process decoding, then the service draining
           1,000,000 of them with the default and the old fetch sizes (npm run bench -- fetch-memory --help)
@@ -44,6 +47,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return micro("tasks.ts", rest)
     case "headers":
       return micro("headers.ts", rest)
+    case "produce-encoding":
+      return micro("produceEncoding.ts", rest)
     case "fetch-memory":
       return micro("fetchMemory.ts", rest)
     case "mongo-writes":

@@ -14,6 +14,7 @@ import { AppConfig } from "../Config/AppConfig.js"
 import { type CompressionName, compressionTypes } from "./Codecs.js"
 import { KafkaConnectionError, KafkaProduceError, kindOfKafkaError, producerStateLost } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
+import { requirePatchedEncoder } from "./KafkajsPatch.js"
 import { encodedSize } from "./MessageSize.js"
 import { readMaxMessageBytes } from "./Topics.js"
 
@@ -97,6 +98,7 @@ export const requestsOf = (messages: ReadonlyArray<Message>, budget: number): Re
 
 const make = (config: ProducerConfig) =>
   Effect.gen(function* () {
+    yield* Effect.sync(requirePatchedEncoder)
     const client = yield* KafkaClient
     const limits = yield* readMaxMessageBytes(config.topics, config.brokers)
     const connect = () =>

@@ -353,15 +353,12 @@ export const kafkaSink = (
   topic: string,
   settings: KafkaSinkSettings,
 ): Sink<KafkaProduceError> => {
-  // The message made while checking the size is the one sent: each value is encoded once.
-  const encoded = new WeakMap<PipelineRecord, Message>()
-  const messageOf = ({ record, key }: Keyed, origin: BatchOrigin): Message => {
-    const known = encoded.get(record)
-    if (known !== undefined) return known
-    const message = sinkMessage(origin, key, record.offset, record.value, record.headers)
-    encoded.set(record, message)
-    return message
-  }
+  // A record whose size was checked by encoding it sends the message made then (its value is
+  // encoded once); any other is encoded when it is written, and again only if that write is
+  // retried or split, which is rarer than keeping every message sent would be costly.
+  const measured = new WeakMap<PipelineRecord, Message>()
+  const messageOf = ({ record, key }: Keyed, origin: BatchOrigin): Message =>
+    measured.get(record) ?? sinkMessage(origin, key, record.offset, record.value, record.headers)
   return {
     name,
     stage: "kafka_sink",
@@ -377,7 +374,9 @@ export const kafkaSink = (
         sourceBytes * 2 + keyed.key.length * 3 + sinkHeaderBytes + headersSize(headers) < limit
       )
         return undefined
-      const bytes = encodedSize(messageOf(keyed, origin))
+      const message = sinkMessage(origin, keyed.key, keyed.record.offset, keyed.record.value, headers)
+      const bytes = encodedSize(message)
+      if (bytes <= limit) measured.set(keyed.record, message)
       return bytes > limit
         ? {
             task: name,
