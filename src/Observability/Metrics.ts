@@ -39,6 +39,14 @@ export const skippedInserts = Metric.counter("pipeline_mongodb_skipped_inserts_t
   description:
     "Records a MongoDB sink did not write because a document of their key is stored (MONGODB__WRITE_MODEL=insert), by sink",
 })
+export const mongoWrites = Metric.counter("pipeline_mongodb_writes_total", {
+  description:
+    "Records a MongoDB sink wrote (inserted, replaced or merged; not the stale or skipped ones), by sink and write model",
+})
+export const mongoDeletes = Metric.counter("pipeline_mongodb_deletes_total", {
+  description:
+    "Documents a MongoDB sink deleted for tombstones and change events' deletes (a key with no document, or a newer one, deletes nothing), by sink",
+})
 export const taskRecords = Metric.counter("pipeline_task_records_total", {
   description:
     "What each task counted over its batches, by task and counter (records in, invalidated, skipped, and the task's own: mapped, converted, duplicates, ...)",

@@ -304,6 +304,12 @@ export const mongoSink = (
             ? Effect.void
             : Metric.update(Metric.withAttributes(Metrics.skippedInserts, { sink: name }), skipped.length),
         ),
+        Effect.tap(({ refused, stale, skipped }) =>
+          Metric.update(
+            Metric.withAttributes(Metrics.mongoWrites, { sink: name, model: writeModel }),
+            documents.length - refused.length - stale.length - skipped.length,
+          ),
+        ),
         Effect.map(({ refused, skipped }) => {
           const existing = onExisting === "dead_letter" ? skipped : []
           return {
@@ -333,6 +339,9 @@ export const mongoSink = (
       if (tombstones.length === 0) return Effect.void
       const keys = tombstones.map((t) => ({ id: t.key, position: positionOf(t, origin) }))
       return mongo.remove(keys, writeConcern).pipe(
+        Effect.tap(({ deleted }) =>
+          Metric.update(Metric.withAttributes(Metrics.mongoDeletes, { sink: name }), deleted),
+        ),
         Effect.flatMap(({ stale }) =>
           stale.length === 0
             ? Effect.void

@@ -6,7 +6,7 @@
  * dead-letter topic. Every message is counted once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import type { KafkaMessage } from "kafkajs"
 import { AppConfig } from "../../src/Config/AppConfig.js"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
@@ -15,6 +15,7 @@ import { defaultRecordOptions, generate } from "../../src/Generator/Records.js"
 import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
+import * as Metrics from "../../src/Observability/Metrics.js"
 import type { BatchSummary } from "../../src/Pipeline/Batch.js"
 import { header } from "../../src/Pipeline/Messages.js"
 import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
@@ -85,9 +86,14 @@ const run = (onTombstone: string | undefined, batches: ReadonlyArray<Batch>) =>
         format: settings.pipeline.sourceFormat,
       },
     })
+    const deletes = Metric.value(Metric.withAttributes(Metrics.mongoDeletes, { sink: "mongodb" })).pipe(
+      Effect.map((s) => s.count),
+    )
+    const deletesBefore = yield* deletes
     const summaries: BatchSummary[] = []
     for (const batch of batches) summaries.push(yield* processor.handle(batch))
     return {
+      deleted: (yield* deletes) - deletesBefore,
       summaries,
       documents: new Map(stack.documents),
       sink: stack
@@ -113,9 +119,12 @@ const accounted = (s: BatchSummary) =>
 describe("tombstones", () => {
   it.effect("delete: the key's document goes, the tombstone follows its records to the sink topic", () =>
     Effect.gen(function* () {
-      const { summaries, documents, sink, dlq } = yield* run("delete", [batchOf(entries)])
+      const { summaries, documents, sink, dlq, deleted } = yield* run("delete", [batchOf(entries)])
       const [s] = summaries
       assert.deepStrictEqual([...documents.keys()].sort(), ["k2", "k4"])
+      // Deletes go first: k1's record before its tombstone is not written, k3 and k4 have no
+      // document then; nothing is deleted (pipeline_mongodb_deletes_total).
+      assert.strictEqual(deleted, 0)
       assert.strictEqual(documents.get("k4")?._kafka?.offset, 5)
       // The tombstone of k4 came before k4's record: sent after it, it would delete k4 on a compacted topic.
       assert.deepStrictEqual(sink, ["k1=record", "k2=record", "k4=record", "k1=null", "k3=null"])
@@ -130,11 +139,13 @@ describe("tombstones", () => {
   it.effect("delete: a tombstone older than the stored document leaves it alone", () =>
     Effect.gen(function* () {
       // k4 stored from offset 5; the tombstone of k4 at offset 4 read again later (a replay).
-      const { summaries, documents, sink } = yield* run("delete", [
+      const { summaries, documents, sink, deleted } = yield* run("delete", [
         batchOf(entries),
         batchOf([{ tombstone: "k4" }], 4),
         batchOf([{ tombstone: "k2" }], 7),
       ])
+      // k2's document only: k4's is newer than its tombstone.
+      assert.strictEqual(deleted, 1)
       assert.deepStrictEqual([...documents.keys()], ["k4"])
       assert.strictEqual(documents.get("k4")?._kafka?.offset, 5)
       assert.deepInclude(summaries[1], { consumed: 1, tombstonesApplied: 1, deadLettered: 0 })

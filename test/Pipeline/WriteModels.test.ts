@@ -7,13 +7,14 @@
  * duplicate check would remove the second version of a key these tests are about.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import type { KafkaMessage } from "kafkajs"
 import { AppConfig } from "../../src/Config/AppConfig.js"
 import { loadPipelineFile } from "../../src/Config/PipelineFile.js"
 import type { Batch } from "../../src/Kafka/KafkaSource.js"
 import { KafkaProducer } from "../../src/Kafka/Producer.js"
 import { MongoDb } from "../../src/Mongo/MongoDb.js"
+import * as Metrics from "../../src/Observability/Metrics.js"
 import type { BatchSummary } from "../../src/Pipeline/Batch.js"
 import { header } from "../../src/Pipeline/Messages.js"
 import { buildPlan, liveSinks } from "../../src/Pipeline/PipelineDag.js"
@@ -82,12 +83,22 @@ const run = (
       maxMessageBytes: settings.kafka.maxMessageBytes,
       dlqTopic: settings.kafka.topicDlq,
     })
+    const model = settings.mongodb.writeModel
+    const writes = Metric.value(Metric.withAttributes(Metrics.mongoWrites, { sink: "mongodb", model })).pipe(
+      Effect.map((s) => s.count),
+    )
+    const writesBefore = yield* writes
     const summaries: BatchSummary[] = []
     for (const batch of [...batches, ...extra]) summaries.push(yield* processor.handle(batch))
     const documents = Object.fromEntries(
       [...stack.documents].map(([id, { _id, _kafka, ...fields }]) => [id, fields]),
     )
-    return { summaries, documents, dlq: stack.sent(settings.kafka.topicDlq) }
+    return {
+      summaries,
+      documents,
+      dlq: stack.sent(settings.kafka.topicDlq),
+      writes: (yield* writes) - writesBefore,
+    }
   }).pipe(
     Effect.provide(
       InMemory.layer(writeModel === undefined ? settings : { MONGODB__WRITE_MODEL: writeModel, ...settings }),
@@ -97,7 +108,9 @@ const run = (
 describe("write models", () => {
   it.effect("replace (the default): the stored document is replaced", () =>
     Effect.gen(function* () {
-      const { documents, summaries } = yield* run(undefined)
+      const { documents, summaries, writes } = yield* run(undefined)
+      // a and b, then a and c; the late a is stale (pipeline_mongodb_writes_total{model="replace"}).
+      assert.strictEqual(writes, 4)
       assert.deepStrictEqual(documents, {
         a: { id: "a", amount: 10 },
         b: { id: "b", amount: 2, note: "first" },
@@ -109,7 +122,8 @@ describe("write models", () => {
 
   it.effect("merge: the record's fields are set, the stored ones it lacks are kept", () =>
     Effect.gen(function* () {
-      const { documents, summaries } = yield* run("merge")
+      const { documents, summaries, writes } = yield* run("merge")
+      assert.strictEqual(writes, 4)
       assert.deepStrictEqual(documents, {
         a: { id: "a", amount: 10, note: "first" },
         b: { id: "b", amount: 2, note: "first" },
@@ -121,7 +135,9 @@ describe("write models", () => {
 
   it.effect("insert: a stored key is left as it is, a new one is written", () =>
     Effect.gen(function* () {
-      const { documents, summaries } = yield* run("insert")
+      const { documents, summaries, writes } = yield* run("insert")
+      // a and b, then c (a is skipped); the late a is its own first write read again.
+      assert.strictEqual(writes, 4)
       assert.deepStrictEqual(documents, {
         a: { id: "a", amount: 1, note: "first" },
         b: { id: "b", amount: 2, note: "first" },
