@@ -138,8 +138,9 @@ export const deliveryParts = (options: {
         if (deadLetters.length === 0) return
         const now = yield* Clock.currentTimeMillis
         const limit = producer.maxMessageBytes(dlqTopic) - 1024
+        const at = new Date(now)
         const messages = deadLetters.map((d) =>
-          deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, new Date(now), limit),
+          deadLetterMessage(scope.origin, d.message, d.stage, d.reasons, at, limit),
         )
         yield* writes.sendDeadLetters(messages, scope, now, via)
       }),

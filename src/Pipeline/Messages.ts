@@ -9,7 +9,7 @@
 import type { IHeaders, KafkaMessage, Message } from "kafkajs"
 import type { SinkType } from "../Config/SinkKinds.js"
 import type { JsonObject, Reason, SourceHeaders } from "../Domain/Record.js"
-import { encodedSize } from "../Kafka/MessageSize.js"
+import { encodedSize, encodedSizeBound } from "../Kafka/MessageSize.js"
 
 export interface BatchOrigin {
   readonly correlationId: string
@@ -30,11 +30,13 @@ export const header = {
   truncatedFrom: "pipeline.error.truncated_from_bytes",
 } as const
 
-const sourceHeaders = (origin: BatchOrigin, offset: string): IHeaders => ({
-  [header.correlationId]: origin.correlationId,
-  [header.sourceTopic]: origin.topic,
-  [header.sourcePartition]: String(origin.partition),
-  [header.sourceOffset]: offset,
+// Written out rather than as computed keys of `header`: the literal's shape is known ahead, one
+// allocation per message and no property added one by one. A test holds the names to `header`.
+export const sourceHeaders = (origin: BatchOrigin, offset: string): IHeaders => ({
+  "pipeline.correlation_id": origin.correlationId,
+  "pipeline.source.topic": origin.topic,
+  "pipeline.source.partition": String(origin.partition),
+  "pipeline.source.offset": offset,
 })
 
 /**
@@ -114,6 +116,8 @@ export const deadLetterMessage = (
       [header.errorTime]: now.toISOString(),
     },
   }
+  // Most dead letters are far below the limit: their size is then not counted byte by byte.
+  if (encodedSizeBound(message) <= maxBytes) return message
   const excess = encodedSize(message) - maxBytes
   if (excess <= 0) return message
   const value = original.value ?? Buffer.alloc(0)

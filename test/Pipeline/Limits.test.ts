@@ -9,11 +9,11 @@ import type { KafkaMessage, Message } from "kafkajs"
 import { BSON } from "mongodb"
 import { type JsonObject, keyOf, makeRecord, type PipelineRecord } from "../../src/Domain/Record.js"
 import { shapeProblem } from "../../src/Domain/Shape.js"
-import { encodedSize } from "../../src/Kafka/MessageSize.js"
+import { encodedSize, encodedSizeBound } from "../../src/Kafka/MessageSize.js"
 import { requestsOf } from "../../src/Kafka/Producer.js"
 import { makeAdmission } from "../../src/Pipeline/Admission.js"
 import type { ParsedBatch } from "../../src/Pipeline/Batch.js"
-import { deadLetterMessage } from "../../src/Pipeline/Messages.js"
+import { deadLetterMessage, header, sinkMessage, sourceHeaders } from "../../src/Pipeline/Messages.js"
 import { parseExact } from "../../src/Pipeline/Parse.js"
 import type { Sink, SinkStage } from "../../src/Pipeline/Sinks.js"
 
@@ -179,6 +179,39 @@ describe("Kafka byte budgets", () => {
           r.map(encodedSize).reduce((a, b) => a + b),
           1000,
         )
+  })
+
+  it("bounds a message's size from its lengths, never below the size counted in bytes", () => {
+    const texts = ["", "ascii", "é ü ß", "€ 中文", "😀 emoji", "\uD800 lone"]
+    for (const text of texts) {
+      const messages: ReadonlyArray<Message> = [
+        { key: text, value: text },
+        { key: null, value: null, headers: { [text]: text, b: [Buffer.from(text), text], c: undefined } },
+        { key: Buffer.from(text), value: Buffer.from(text), headers: { n: Buffer.from(text) } },
+      ]
+      for (const m of messages) assert.isAtLeast(encodedSizeBound(m), encodedSize(m))
+    }
+  })
+
+  it("sends a batch that fits by its bound as one request, without counting bytes", () => {
+    const messages = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: "é".repeat(5) }))
+    const requests = requestsOf(messages, 100_000)
+    assert.strictEqual(requests.length, 1)
+    assert.deepStrictEqual(requests[0], messages)
+    assert.notStrictEqual(requests[0], messages)
+    assert.deepStrictEqual(requestsOf([], 1000), [])
+  })
+
+  it("names the source headers as `header` does, after the source message's own", () => {
+    const origin = { correlationId: "c", topic: "src", partition: 3 }
+    assert.deepStrictEqual(sourceHeaders(origin, "7"), {
+      [header.correlationId]: "c",
+      [header.sourceTopic]: "src",
+      [header.sourcePartition]: "3",
+      [header.sourceOffset]: "7",
+    })
+    const message = sinkMessage(origin, "k", "7", { a: 1 }, { x: "y", [header.sourceOffset]: "old" })
+    assert.deepStrictEqual(message.headers, { x: "y", ...sourceHeaders(origin, "7") })
   })
 
   it("cuts a dead letter's value to fit the dead-letter topic and says how long it was", () => {
