@@ -68,8 +68,9 @@ export const classify = (
     let reasons: ReadonlyArray<Reason> | undefined
     for (const version of versions.transforms) {
       const v = version[i]!
+      // A record invalid early passes the later tasks untouched: the same reasons, nothing to add.
       if (v.status === "invalid")
-        reasons = reasons === undefined ? v.reasons : unionReasons([...reasons], v.reasons)
+        reasons = reasons === undefined ? v.reasons : unionReasons(reasons, v.reasons)
     }
     if (reasons !== undefined) {
       invalid++
