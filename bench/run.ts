@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [e2e|dag|tasks|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]`: the end-to-end benchmark
+ * `npm run bench -- [e2e|dag|tasks|processor|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]`: the end-to-end benchmark
  * against the local stack (the default; see bench/README.md), or one of the others, which run as
  * they are with the arguments given (`npm run bench -- tasks 100000 100 5`).
  */
@@ -8,12 +8,15 @@ import { join } from "node:path"
 import { usage as e2eUsage } from "./e2e/Options.js"
 import { runE2e } from "./e2e.js"
 
-const usage = `usage: npm run bench -- [e2e|dag|tasks|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]
+const usage = `usage: npm run bench -- [e2e|dag|tasks|processor|headers|produce-encoding|fetch-memory|mongo-writes|write-models] [options]
 
   e2e     Kafka -> pipeline -> MongoDB + Kafka against the local stack, with the three baselines (default)
           options: npm run bench -- e2e --help
   dag     DAG engine overhead per batch (bench/dag.ts [runs-per-round] [rounds])
   tasks   task library throughput (bench/tasks.ts [records] [batch-size] [rounds])
+  processor
+          CPU per record of the batch processor in-process, its clients left out
+          (bench/processor.ts [records-per-round] [rounds])
   headers kafkajs' record decoder with N headers, patched vs. the original quadratic fold
           (bench/headers.ts [rounds] [min-ms-per-round] [largest-N])
   produce-encoding
@@ -45,6 +48,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return micro("dag.ts", rest)
     case "tasks":
       return micro("tasks.ts", rest)
+    case "processor":
+      return micro("processor.ts", rest)
     case "headers":
       return micro("headers.ts", rest)
     case "produce-encoding":
