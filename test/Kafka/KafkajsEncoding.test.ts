@@ -2,6 +2,7 @@
  * The producer side of the kafkajs patch (patches/kafkajs+2.2.4.patch): records encoded into one
  * buffer of their exact size give the bytes of the record format as Kafka defines it, a send's
  * messages keep their order within each partition, and keys hash as the Java client hashes them.
+ * On the consumer side, a record's offset and timestamp come out as the Long arithmetic gives them.
  */
 import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
@@ -237,6 +238,49 @@ describe("the patched record encoder", () => {
 
   it("is what the service checks for at start", () => {
     requirePatchedEncoder()
+  })
+})
+
+interface DecodedOffsets {
+  readonly offset: string
+  readonly timestamp: string
+}
+const decodeRecord = require("kafkajs/src/protocol/recordBatch/record/v0/decoder") as (
+  decoder: unknown,
+  context: Record<string, unknown>,
+) => DecodedOffsets
+
+describe("the patched record decoder", () => {
+  /** A record's offset and timestamp read back from a batch that starts at `firstOffset` and `firstTimestamp`. */
+  const readBack = (
+    firstOffset: string,
+    firstTimestamp: string,
+    offsetDelta: number,
+    timestampDelta: number,
+  ) => {
+    const encoded = encodeRecord({ key: "k", value: "v", headers: {}, offsetDelta, timestampDelta }).buffer
+    const decoder = new DecoderClass(encoded) as unknown as { readVarInt(): number }
+    decoder.readVarInt() // the record's length
+    return decodeRecord(decoder, { firstOffset, firstTimestamp, magicByte: 2, timestampType: 0 })
+  }
+
+  it("gives the offset and timestamp the Long sums give, whatever their size", () => {
+    const cases: ReadonlyArray<readonly [string, string, number, number]> = [
+      ["0", "0", 0, 0],
+      ["123456789", "1764700000000", 499, 1500],
+      ["5", "1764700000000", 3, -1500],
+      ["9007199254740990", "1764700000000", 7, 2 ** 48 + 3],
+      ["9223372036854775000", "9007199254740000", 700, 2 ** 40],
+      ["1", "1764700000000", 1, 2 ** 51 - 1],
+      ["1", "1764700000000", 1, -(2 ** 51) + 1],
+      ["-1", "-1", 0, -(2 ** 48)],
+    ]
+    for (const [firstOffset, firstTimestamp, offsetDelta, timestampDelta] of cases) {
+      const { offset, timestamp } = readBack(firstOffset, firstTimestamp, offsetDelta, timestampDelta)
+      const label = `${firstOffset} + ${offsetDelta}, ${firstTimestamp} + ${timestampDelta}`
+      assert.strictEqual(offset, (BigInt(firstOffset) + BigInt(offsetDelta)).toString(), label)
+      assert.strictEqual(timestamp, (BigInt(firstTimestamp) + BigInt(timestampDelta)).toString(), label)
+    }
   })
 })
 
