@@ -319,11 +319,14 @@ export const upsertAll = (
       const filterOf = (i: number): Document =>
         positionFilter(documents[i]!.id, positions[i]!, conditionalReplace)
 
-      /** Sets aside the documents a newer stored one makes stale; returns the others. */
-      const withoutStale = async (indexes: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
+      /** Sets aside the documents a newer one stored in `from` (the documents, or the deletes' markers) makes stale; returns the others. */
+      const withoutStale = async (
+        indexes: ReadonlyArray<number>,
+        from: Collection<StoredDocument> = collection,
+      ): Promise<ReadonlyArray<number>> => {
         if (indexes.length === 0) return indexes
         const stored = await storedPositions(
-          collection,
+          from,
           indexes.map((i) => documents[i]!.id),
           conditionalReplace,
         )
@@ -426,24 +429,8 @@ export const upsertAll = (
       }
 
       // A write older than a delete of its key is stale, also where the document is gone.
-      const markers = options.markers
       const live =
-        markers === undefined || pending.length === 0
-          ? pending
-          : await (async () => {
-              const deleted = await storedPositions(
-                markers.collection,
-                pending.map((i) => documents[i]!.id),
-                conditionalReplace,
-              )
-              if (deleted.size === 0) return pending
-              return pending.filter((i) => {
-                const at = deleted.get(documents[i]!.id)
-                if (at === undefined || !isNewer(at, positions[i]!)) return true
-                stale.push({ index: i, stored: at })
-                return false
-              })
-            })()
+        options.markers === undefined ? pending : await withoutStale(pending, options.markers.collection)
       const refusedByInsert = await insert(live)
       if (writeModel === "insert") await settleInserts(refusedByInsert)
       else {

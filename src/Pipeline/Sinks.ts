@@ -98,10 +98,15 @@ export const unsuperseded = (
   tombstones: ReadonlyArray<Tombstone>,
   written: ReadonlyArray<Keyed>,
 ): ReadonlyArray<Tombstone> => {
-  const latest = new Map<string, number>()
-  for (const { key, record } of written)
-    latest.set(key, Math.max(latest.get(key) ?? -1, Number(record.offset)))
+  const latest = lastOffsets(written.map(({ key, record }) => [key, record.offset]))
   return tombstones.filter((t) => (latest.get(t.key) ?? -1) < Number(t.message.offset))
+}
+
+/** The last offset of each key among `entries` ([key, offset]). */
+const lastOffsets = (entries: Iterable<readonly [string, string]>): Map<string, number> => {
+  const last = new Map<string, number>()
+  for (const [key, offset] of entries) last.set(key, Math.max(last.get(key) ?? -1, Number(offset)))
+  return last
 }
 
 /**
@@ -112,9 +117,7 @@ export const splitByDeletes = (
   records: ReadonlyArray<Keyed>,
   tombstones: ReadonlyArray<Tombstone>,
 ): { readonly superseded: ReadonlyArray<Keyed>; readonly due: ReadonlyArray<Keyed> } => {
-  const lastDelete = new Map<string, number>()
-  for (const t of tombstones)
-    lastDelete.set(t.key, Math.max(lastDelete.get(t.key) ?? -1, Number(t.message.offset)))
+  const lastDelete = lastOffsets(tombstones.map((t) => [t.key, t.message.offset]))
   const superseded: Array<Keyed> = []
   const due: Array<Keyed> = []
   for (const keyed of records)

@@ -124,11 +124,8 @@ export const makeWindows = (options: {
             let d = 0
             for (let i = 0; i <= batchKeys.keys.length; i++) {
               const offset = i < batchKeys.keys.length ? Number(batchKeys.offsets[i]!) : Infinity
-              for (; d < deleted.length && Number(deletedOffsets[d]!) < offset; d++) {
-                const seenAt = window.lookup(deleted[d]!, now)
-                if (seenAt !== undefined && Number(seenAt) < Number(deletedOffsets[d]!))
-                  window.forget(deleted[d]!)
-              }
+              for (; d < deleted.length && Number(deletedOffsets[d]!) < offset; d++)
+                window.forgetBefore(deleted[d]!, deletedOffsets[d]!, now)
               if (i === batchKeys.keys.length) break
               window.restore(batchKeys.keys[i]!, batchKeys.offsets[i]!, batchKeys.at, now)
               keys++

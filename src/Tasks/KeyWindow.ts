@@ -80,8 +80,7 @@ export class KeyWindow {
    * the delete are remembered after this is called). Offsets compare as numbers.
    */
   noteDelete(key: string, offset: string, now: number): void {
-    const seenAt = this.lookup(key, now)
-    if (seenAt !== undefined && Number(seenAt) < Number(offset)) this.forget(key)
+    this.forgetBefore(key, offset, now)
     const known = this.deletes.get(key)
     if (known === undefined || Number(known) < Number(offset)) this.deletes.set(key, offset)
   }
@@ -95,6 +94,12 @@ export class KeyWindow {
   /** Drops the delete noted for `key` at `offset` (its batch has run). */
   clearDeleted(key: string, offset: string): void {
     if (this.deletes.get(key) === offset) this.deletes.delete(key)
+  }
+
+  /** Forgets `key` if it was remembered from an offset before `offset` (a delete at `offset`). */
+  forgetBefore(key: string, offset: string, now: number): void {
+    const seenAt = this.lookup(key, now)
+    if (seenAt !== undefined && Number(seenAt) < Number(offset)) this.forget(key)
   }
 
   /** Forgets `key` now (its ring slot stays until it reaches the front). */
