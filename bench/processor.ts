@@ -46,7 +46,7 @@ const batchesOf = (first: number, count: number): ReadonlyArray<Batch> => {
       lastOffset: messages[messages.length - 1]!.offset,
       highWatermark: "0",
       sequence: batches.length + 1,
-      startsFetch: true,
+      afterSettled: true,
       generation: 1,
     })
   }

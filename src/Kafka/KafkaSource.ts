@@ -2,28 +2,37 @@
  * The Kafka source: a kafkajs consumer group whose callbacks do no work themselves.
  *
  * `eachBatch` cuts the fetched batch into batches of PIPELINE__BATCH_SIZE messages (and at most
- * their share of PIPELINE__MAX_IN_FLIGHT_BYTES), hands up to PIPELINE__BATCHES_IN_FLIGHT of
- * them at a time, each with a Deferred, to a bounded Queue, and waits for them in offset order;
- * worker fibers owned by the caller's scope take batches, process them, and complete the
- * Deferred only once everything is written. The callback commits `last + 1` of the longest run
- * of finished batches, at most every KAFKA__COMMIT_INTERVAL_SECONDS and always before it returns.
- * The bounded queue and the bytes budget are the backpressure: while the pipeline is slow or
- * stalled, kafkajs stops fetching. A batch gives its bytes back as soon as it is done, so a
- * partition waiting for bytes never waits on itself. Offsets are never committed past a batch
- * that was abandoned, nor for a partition that moved to another instance (stale).
+ * their share of PIPELINE__MAX_IN_FLIGHT_BYTES) and hands each, with a Deferred, to a bounded
+ * Queue; worker fibers owned by the caller's scope take batches, process them, and complete the
+ * Deferred only once everything is written. A partition has at most PIPELINE__BATCHES_IN_FLIGHT
+ * batches in flight: the callback waits for room, and returns once the fetch's last batch is
+ * handed over, so the partition's next fetch overlaps the writes of this one and a record never
+ * waits for the batches of the fetch before it to be written. The bounded queue, the batches in
+ * flight and the bytes budget are the backpressure: while the pipeline is slow or stalled, kafkajs
+ * stops fetching. A batch gives its bytes back as soon as it is done.
+ *
+ * Each partition's batches in hand form its lane (for the group generation they were fetched
+ * in). As batches settle, the lane commits `last + 1` of the longest run of written batches, at
+ * most every KAFKA__COMMIT_INTERVAL_SECONDS (the first at once), one commit at a time. Before a
+ * rebalance (kafkajs patched to wait for it), and at a stop, the batches in hand settle and what
+ * they finished is committed while this instance is still a member. Offsets are never committed
+ * past a batch that was given up: the lane's batches settle, what was written before it is
+ * committed, and the partition is read again from there. A lane of an earlier generation never
+ * commits, and its batches settle before the partition's next batch is handed over.
  *
  * What a fetch holds is bounded too: KAFKA__FETCH_MAX_BYTES for the response, and per partition
  * KAFKA__FETCH_MAX_BYTES_PER_PARTITION of messages as decoded (the rest waits for the next
  * fetch). A record batch that cannot be decoded (a codec the client lacks, corrupt bytes) stops
- * its partition at that offset: the messages before it are handled, the failure is handed over
- * (`undecodable`), and the same offset is fetched again after the wait it returns.
+ * its partition at that offset: the messages before it are handed over, the failure is handed
+ * over (`undecodable`), and the same offset is fetched again after the wait it returns.
  *
  * When the group says this instance is no longer a member (UNKNOWN_MEMBER_ID, a rebalance it
- * missed), the callback stops handing batches, lets those in hand finish, and throws kafkajs' own
- * error, so that kafkajs rejoins the group; until a commit succeeds again, `commitFailure` says why.
+ * missed), the next callback hands nothing and throws kafkajs' own error, so that kafkajs
+ * rejoins the group; until a commit succeeds again, `commitFailure` says why.
  *
- * Shutdown (closing the scope) stops fetching, lets the batches in hand finish within the
- * shutdown timeout, abandons them uncommitted after that, and disconnects within a bound.
+ * Shutdown (closing the scope) hands nothing more, lets the batches in hand finish within the
+ * shutdown timeout and commits them, abandons them uncommitted after that, and stops the
+ * consumer and disconnects within a bound.
  */
 import {
   Cause,
@@ -40,11 +49,11 @@ import {
   type Scope,
   Semaphore,
 } from "effect"
-import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs"
+import type { Consumer, ConsumerRunConfig, EachBatchPayload, KafkaMessage } from "kafkajs"
 import type { ErrorKind } from "../Domain/ErrorKind.js"
 import { describeCause, KafkaConnectionError } from "./Errors.js"
 import { KafkaClient } from "./KafkaClient.js"
-import { decodeFailureOf, limitDecodedBytesPerPartition } from "./KafkajsPatch.js"
+import { decodeFailureOf, limitDecodedBytesPerPartition, requireRejoinHook } from "./KafkajsPatch.js"
 
 /** Up to PIPELINE__BATCH_SIZE messages of one partition, in offset order: the unit of work. */
 export interface Batch {
@@ -60,8 +69,8 @@ export interface Batch {
    * offset order, for the life of the process.
    */
   readonly sequence: number
-  /** The first batch of its fetch: every batch of the partition's previous fetch was settled before it. */
-  readonly startsFetch: boolean
+  /** No batch of its partition handed over before it was still in flight when it was handed over. */
+  readonly afterSettled: boolean
   /** How many times this instance had joined its group when the batch was fetched (1 after the first join). */
   readonly generation: number
 }
@@ -93,6 +102,10 @@ export interface SourceOptions {
   readonly commitOffsets: boolean
   readonly fetchMaxBytes: number
   readonly fetchMaxBytesPerPartition: number
+  /** The broker answers a fetch once it has this many bytes for it ... */
+  readonly fetchMinBytes: number
+  /** ... or once this long has passed. */
+  readonly fetchMaxWait: Duration.Duration
   readonly batchSize: number
   /** Batches of one partition handled at once. */
   readonly batchesInFlight: number
@@ -128,9 +141,39 @@ export interface CommitFailure {
   readonly error: string
 }
 
-interface Work {
+/** A batch handed over, until it settles. */
+interface InFlight {
   readonly batch: Batch
   readonly done: Deferred.Deferred<void, BatchAbandoned>
+  /** Set when the batch settles: whether it was written, or given up. */
+  written: boolean | undefined
+}
+
+/** One partition's batches in hand, across its fetches, for the group generation they were fetched in. */
+interface Lane {
+  readonly topic: string
+  readonly partition: number
+  readonly generation: number
+  /** Handed over and not settled yet, in offset order. */
+  readonly inFlight: Array<InFlight>
+  /** The last offset of the longest run of written batches, while it is not committed. */
+  finished: string | undefined
+  /** Where the partition is read again from if a batch is given up: after the last written batch. */
+  readFrom: string | undefined
+  /** A batch was given up: nothing after it is committed, and the partition is read again from `readFrom`. */
+  abandoned: boolean
+  /** When the next commit may go (Unix ms). */
+  notBefore: number
+  committing: Promise<void> | undefined
+  timer: ReturnType<typeof setTimeout> | undefined
+  /** The partition's latest fetch as kafkajs hands it: its commit, heartbeat and state. */
+  payload: EachBatchPayload
+  highWatermark: string
+}
+
+interface Work {
+  readonly entry: InFlight
+  readonly lane: Lane
   /** The batch's share of the bytes budget, given back when it is done. */
   readonly bytes: number
 }
@@ -154,6 +197,10 @@ export const isMembershipError = (error: unknown): boolean =>
 
 /** How long a disconnect may take at shutdown before it is left behind. */
 const disconnectTimeout = Duration.seconds(10)
+
+/** How long a rebalance waits for the batches in hand: half the rebalance timeout the group gives a member. */
+const rebalanceTimeout = 60_000
+const rebalanceDrainTimeout = rebalanceTimeout / 2
 
 export interface SourceShape {
   /**
@@ -224,12 +271,15 @@ export class KafkaSource extends Context.Service<KafkaSource, SourceShape>()("pi
 
 const make = (options: SourceOptions) =>
   Effect.gen(function* () {
+    yield* Effect.sync(requireRejoinHook)
     const client = yield* KafkaClient
     const brokers = options.brokers.join(",")
     const crash = yield* Deferred.make<never, KafkaConsumerCrashed>()
     let joined = false
     let assigned: ReadonlyArray<number> = []
     let commitFailure: CommitFailure | undefined
+    // The group's word (from a commit or a heartbeat) that this instance must rejoin it.
+    let membershipLost: unknown
     // The sequence number of the last batch handed over, per partition.
     const sequences = new Map<number, number>()
     let joins = 0
@@ -241,14 +291,16 @@ const make = (options: SourceOptions) =>
           const c = client.consumer({
             groupId: options.group,
             sessionTimeout: Duration.toMillis(options.sessionTimeout),
-            rebalanceTimeout: 60_000,
+            rebalanceTimeout,
             heartbeatInterval: Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3),
-            // The batches of one fetch are processed several at a time, and each fetch ends with a
-            // commit and a pause until its last batch is written; what it holds is bounded.
+            // A fetch's batches are handed over with at most PIPELINE__BATCHES_IN_FLIGHT of the
+            // partition in flight; what a fetch holds is bounded.
             maxBytesPerPartition: options.fetchMaxBytesPerPartition,
             maxBytes: options.fetchMaxBytes,
-            // A short fetch long-poll: stop() waits one out, so this bounds the shutdown (5 s by default).
-            maxWaitTimeInMs: 500,
+            // The broker answers a fetch once it has this much, or after this wait: under a light
+            // load a fetch gathers a few milliseconds of records instead of one or two.
+            minBytes: options.fetchMinBytes,
+            maxWaitTimeInMs: Duration.toMillis(options.fetchMaxWait),
             allowAutoTopicCreation: false,
           })
           limitDecodedBytesPerPartition(options.fetchMaxBytesPerPartition)
@@ -256,6 +308,7 @@ const make = (options: SourceOptions) =>
             joins++
             joined = true
             commitFailure = undefined
+            membershipLost = undefined
             assigned = [...(e.payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b)
           })
           for (const event of [c.events.STOP, c.events.DISCONNECT]) {
@@ -308,18 +361,157 @@ const make = (options: SourceOptions) =>
         const context = yield* Effect.context<never>()
         const run = Effect.runPromiseWith(context)
         const commitEvery = Duration.toMillis(options.commitInterval)
+        const heartbeatEvery = Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3)
+        // What each partition has in hand, for the group generation it was fetched in.
+        const lanes = new Map<number, Lane>()
+        // Set when the scope closes: no batch is handed over any more.
+        let stopping: Promise<void> | undefined
+
+        /** The partition's lane of this group generation, to which its commits belong. */
+        const isCurrent = (lane: Lane) => lanes.get(lane.partition) === lane && lane.generation === joins
+
+        const clearTimer = (lane: Lane) => {
+          if (lane.timer !== undefined) clearTimeout(lane.timer)
+          lane.timer = undefined
+        }
+
+        /** Commits the lane's finished point now; a failure is noted, and the next try waits. */
+        const commitLane = async (lane: Lane): Promise<void> => {
+          const last = lane.finished
+          if (last === undefined) return
+          lane.finished = undefined
+          const offset = nextOffset(last)
+          const retryLater = () => {
+            lane.finished ??= last
+            lane.notBefore = Date.now() + Math.max(commitEvery, 1_000)
+          }
+          if (!options.commitOffsets) {
+            // Committed already, elsewhere (in each batch's transaction with its writes).
+            committed.set(lane.partition, { offset, highWatermark: lane.highWatermark, at: Date.now() })
+            return
+          }
+          // A seek is pending (the partition is read again from elsewhere): not now.
+          if (lane.payload.isStale()) return retryLater()
+          try {
+            await lane.payload.commitOffsetsIfNecessary({
+              topics: [{ topic: lane.topic, partitions: [{ partition: lane.partition, offset }] }],
+            })
+          } catch (cause) {
+            retryLater()
+            if (isMembershipError(cause)) membershipLost ??= cause
+            if (commitFailure === undefined) {
+              commitFailure = { since: Date.now(), error: describeCause(cause) }
+              await run(
+                Effect.logWarning("committing offsets failed; trying again").pipe(
+                  Effect.annotateLogs({ partition: lane.partition, offset, error: describeCause(cause) }),
+                ),
+              )
+            }
+            return
+          }
+          commitFailure = undefined
+          const at = Date.now()
+          lane.notBefore = at + commitEvery
+          committed.set(lane.partition, { offset, highWatermark: lane.highWatermark, at })
+        }
+
+        /**
+         * Commits the lane's finished point once KAFKA__COMMIT_INTERVAL_SECONDS have passed since
+         * its last commit (at once if they have), one commit at a time.
+         */
+        const scheduleCommit = (lane: Lane): void => {
+          if (lane.finished === undefined || lane.committing !== undefined || lane.timer !== undefined) return
+          if (!isCurrent(lane)) return
+          const wait = lane.notBefore - Date.now()
+          if (wait > 0) {
+            lane.timer = setTimeout(() => {
+              lane.timer = undefined
+              scheduleCommit(lane)
+            }, wait)
+            return
+          }
+          lane.committing = commitLane(lane).finally(() => {
+            lane.committing = undefined
+            scheduleCommit(lane)
+          })
+        }
+
+        /** Commits what the lane has finished, now, after a commit in progress. */
+        const flush = async (lane: Lane): Promise<void> => {
+          clearTimer(lane)
+          while (lane.committing !== undefined) await lane.committing
+          clearTimer(lane)
+          if (lane.finished === undefined || !isCurrent(lane)) return
+          const commit = commitLane(lane)
+          lane.committing = commit
+          await commit.finally(() => {
+            lane.committing = undefined
+          })
+        }
+
+        /** The settled batches at the head of the lane move its finished point (or give it up). */
+        const advance = (lane: Lane): void => {
+          while (lane.inFlight.length > 0 && lane.inFlight[0]!.written !== undefined) {
+            const { batch, written } = lane.inFlight.shift()!
+            if (!written) lane.abandoned = true
+            else if (!lane.abandoned) {
+              lane.finished = batch.lastOffset
+              lane.readFrom = nextOffset(batch.lastOffset)
+            }
+          }
+          if (lane.abandoned && lane.inFlight.length === 0 && stopping === undefined) void readAgain(lane)
+          else scheduleCommit(lane)
+        }
+
+        /** Waits for the oldest batch of the lane to settle (it has left the lane after). */
+        const settleOldest = async (lane: Lane): Promise<void> => {
+          const oldest = lane.inFlight[0]
+          if (oldest !== undefined) await run(Effect.exit(Deferred.await(oldest.done)))
+        }
+        const settleAll = async (lane: Lane): Promise<void> => {
+          while (lane.inFlight.length > 0) await settleOldest(lane)
+        }
+
+        /**
+         * After a batch was given up and every batch of its lane settled: what was written before
+         * it is committed, and the partition is read again from there with a fresh lane.
+         */
+        const readAgain = async (lane: Lane): Promise<void> => {
+          if (lanes.get(lane.partition) !== lane) return
+          await flush(lane)
+          if (lanes.get(lane.partition) !== lane) return
+          lanes.delete(lane.partition)
+          clearTimer(lane)
+          if (lane.readFrom !== undefined && lane.generation === joins && lane.payload.isRunning())
+            consumer.seek({ topic: lane.topic, partition: lane.partition, offset: lane.readFrom })
+        }
+
+        /** Every lane's batches settled and what they finished committed. */
+        const drain = () =>
+          Promise.all(
+            [...lanes.values()].map(async (lane) => {
+              await settleAll(lane)
+              await flush(lane)
+            }),
+          ).then(() => undefined)
 
         // A worker completes the batch's Deferred whatever happens (done when handled,
-        // abandoned when interrupted), so the callback waiting for it always wakes up.
-        // Its bytes go back to the budget at the same time: never later than the batch is done.
+        // abandoned when interrupted), so whoever waits for it always wakes up. Its bytes go
+        // back to the budget, and its lane moves, before that: never later than the batch is done.
         const worker = Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(restore(Queue.take(queue)), (work) =>
-            restore(handle(work.batch)).pipe(
+            restore(handle(work.entry.batch)).pipe(
               Effect.onExit((exit) =>
                 Semaphore.release(bytes, work.bytes).pipe(
                   Effect.andThen(
+                    Effect.sync(() => {
+                      work.entry.written = Exit.isSuccess(exit)
+                      advance(work.lane)
+                    }),
+                  ),
+                  Effect.andThen(
                     Deferred.done(
-                      work.done,
+                      work.entry.done,
                       Exit.isSuccess(exit)
                         ? Exit.void
                         : Exit.fail(new BatchAbandoned({ reason: Cause.pretty(exit.cause) })),
@@ -353,90 +545,80 @@ const make = (options: SourceOptions) =>
             await new Promise((wake) => setTimeout(wake, Math.min(250, until - Date.now())))
         }
 
+        /** The group no longer counts this instance as a member: said once, then kafkajs rejoins. */
+        const rejoin = async (cause: unknown, partition: number): Promise<never> => {
+          await run(
+            Effect.logWarning(
+              "the consumer group no longer counts this instance as a member; rejoining it (batches written since the last commit will be read again)",
+            ).pipe(Effect.annotateLogs({ topic: options.topic, partition, error: describeCause(cause) })),
+          )
+          // kafkajs rejoins the group only when it sees its own error as it is.
+          throw cause
+        }
+
         /**
-         * One fetch of one partition: its batches go to the workers up to `depth` at a time, and
-         * the offset after the longest run of finished batches is committed at most every
-         * KAFKA__COMMIT_INTERVAL_SECONDS and always before the callback returns (so before
-         * the partition's next fetch, a rebalance or a stop). Nothing is committed past a batch
-         * that was abandoned, nor for a partition that moved to another instance.
+         * One fetch of one partition: its batches go to the workers, with at most `depth` of the
+         * partition in flight at a time, and the callback returns once the last one is handed
+         * over, so that the partition's next fetch overlaps the writes of this one. Each batch's
+         * offset is resolved as it is handed over (the next fetch starts after it); commits
+         * follow the batches as they finish (`advance`), apart from the fetches.
          */
         const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
           const fetched = payload.batch
-          // The group generation it was fetched in, and whether a batch of it was handed over yet.
+          if (stopping !== undefined) return stopping
+          if (membershipLost !== undefined) return rejoin(membershipLost, fetched.partition)
+          // The group generation it was fetched in.
           const generation = joins
-          let first = true
-          const inFlight: Array<{ batch: Batch; done: Deferred.Deferred<void, BatchAbandoned> }> = []
-          let finished: string | undefined
-          let abandoned = false
-          let lastCommit = Date.now()
-          // The group's word, from a heartbeat, that this instance must rejoin it.
-          let membershipLost: unknown
-
-          const commit = async () => {
-            if (finished === undefined || payload.isStale()) return
-            const last = finished
-            finished = undefined
-            payload.resolveOffset(last)
-            const offset = nextOffset(last)
-            if (!options.commitOffsets) {
-              // Committed already, elsewhere (in each batch's transaction with its writes).
-              committed.set(fetched.partition, {
-                offset,
-                highWatermark: fetched.highWatermark,
-                at: Date.now(),
-              })
-              return
+          let lane = lanes.get(fetched.partition)
+          if (lane === undefined || lane.generation !== generation) {
+            // Batches of an earlier generation still in hand settle first: writes stay in offset order.
+            if (lane !== undefined) {
+              clearTimer(lane)
+              await settleAll(lane)
             }
-            try {
-              await payload.commitOffsetsIfNecessary({
-                topics: [{ topic: fetched.topic, partitions: [{ partition: fetched.partition, offset }] }],
-              })
-            } catch (cause) {
-              if (isMembershipError(cause)) return rejoin(cause)
-              commitFailure ??= { since: Date.now(), error: describeCause(cause) }
-              throw cause
+            lane = {
+              topic: fetched.topic,
+              partition: fetched.partition,
+              generation,
+              inFlight: [],
+              finished: undefined,
+              readFrom: undefined,
+              abandoned: false,
+              notBefore: 0,
+              committing: undefined,
+              timer: undefined,
+              payload,
+              highWatermark: fetched.highWatermark,
             }
-            commitFailure = undefined
-            lastCommit = Date.now()
-            committed.set(fetched.partition, { offset, highWatermark: fetched.highWatermark, at: lastCommit })
+            lanes.set(fetched.partition, lane)
           }
-          /** The group no longer counts this instance as a member: said once, then kafkajs rejoins. */
-          const rejoin = async (cause: unknown): Promise<never> => {
-            commitFailure ??= { since: Date.now(), error: describeCause(cause) }
-            await run(
-              Effect.logWarning(
-                "the consumer group no longer counts this instance as a member; rejoining it (batches written since the last commit will be read again)",
-              ).pipe(
-                Effect.annotateLogs({
-                  topic: fetched.topic,
-                  partition: fetched.partition,
-                  error: describeCause(cause),
-                }),
-              ),
-            )
-            // kafkajs rejoins the group only when it sees its own error as it is.
-            throw cause
-          }
-          /** Waits for the oldest batch in flight; a finished one moves the commit point. */
-          const settleOldest = async () => {
-            const oldest = inFlight.shift()!
-            const outcome = await run(Effect.exit(Deferred.await(oldest.done)))
-            if (Exit.isFailure(outcome)) abandoned = true
-            else if (!abandoned) finished = oldest.batch.lastOffset
-          }
+          lane.payload = payload
+          lane.highWatermark = fetched.highWatermark
+          // A batch was given up: the partition is read again from its commit point (readAgain).
+          if (lane.abandoned) return
 
-          // Heartbeats keep the membership alive while batches wait in the queue or stall.
+          // Heartbeats keep the membership alive while the partition waits for room in flight.
           const beat = setInterval(
             () =>
               payload.heartbeat().catch((cause: unknown) => {
                 if (isMembershipError(cause)) membershipLost ??= cause
               }),
-            Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3),
+            heartbeatEvery,
           )
+          let handedAll = true
           try {
             for (const messages of batchesOf(fetched.messages, options.batchSize, batchBytes)) {
-              if (abandoned || membershipLost !== undefined || !payload.isRunning() || payload.isStale())
+              while (lane.inFlight.length >= depth && !lane.abandoned) await settleOldest(lane)
+              if (
+                lane.abandoned ||
+                stopping !== undefined ||
+                membershipLost !== undefined ||
+                !payload.isRunning() ||
+                payload.isStale()
+              ) {
+                handedAll = false
                 break
+              }
               const batch: Batch = {
                 topic: fetched.topic,
                 partition: fetched.partition,
@@ -445,25 +627,22 @@ const make = (options: SourceOptions) =>
                 lastOffset: messages[messages.length - 1]!.offset,
                 highWatermark: fetched.highWatermark,
                 sequence: (sequences.get(fetched.partition) ?? 0) + 1,
-                startsFetch: first,
+                afterSettled: lane.inFlight.length === 0,
                 generation,
               }
               sequences.set(fetched.partition, batch.sequence)
-              first = false
+              lane.readFrom ??= batch.firstOffset
               // A batch larger than the whole budget takes all of it, alone.
               const size = Math.min(bytesBudget, bytesOf(messages))
               await run(Semaphore.take(bytes, size))
-              const done = Deferred.makeUnsafe<void, BatchAbandoned>()
-              inFlight.push({ batch, done })
-              await run(Queue.offer(queue, { batch, done, bytes: size }))
-              while (inFlight.length >= depth) await settleOldest()
-              if (Date.now() - lastCommit >= commitEvery) await commit()
+              const entry: InFlight = { batch, done: Deferred.makeUnsafe(), written: undefined }
+              lane.inFlight.push(entry)
+              payload.resolveOffset(batch.lastOffset)
+              await run(Queue.offer(queue, { entry, lane, bytes: size }))
             }
-            while (inFlight.length > 0) await settleOldest()
-            await commit()
-            if (membershipLost !== undefined) await rejoin(membershipLost)
+            if (membershipLost !== undefined) await rejoin(membershipLost, fetched.partition)
             const failure = decodeFailureOf(fetched)
-            if (failure !== undefined && !abandoned && payload.isRunning() && !payload.isStale()) {
+            if (failure !== undefined && handedAll && payload.isRunning() && !payload.isStale()) {
               const wait = await run(
                 undecodable({
                   topic: fetched.topic,
@@ -472,25 +651,37 @@ const make = (options: SourceOptions) =>
                   reason: describeCause(failure.error),
                 }),
               )
-              // Returning without resolving the offset: the next fetch starts at the same batch.
+              // The undecodable record batch was not resolved: the next fetch starts at it.
               await pause(Duration.toMillis(wait), payload)
             }
           } finally {
             clearInterval(beat)
-            // After a throw: the batches still in flight settle.
-            while (inFlight.length > 0) await settleOldest().catch(() => undefined)
           }
           await payload.heartbeat().catch(() => undefined)
         }
 
+        const runConfig: ConsumerRunConfig & { readonly beforeRejoin: () => Promise<void> } = {
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: options.partitionsConcurrency,
+          eachBatch,
+          // Called by the patched kafkajs when the group rebalances, before it rejoins: the batches
+          // in hand settle and are committed while this instance is still a member, so that a
+          // partition that moves is read by its next owner from after them.
+          beforeRejoin: async () => {
+            await run(
+              Effect.logInfo("the group is rebalancing: finishing the batches in hand and committing them"),
+            )
+            let timer: ReturnType<typeof setTimeout> | undefined
+            await Promise.race([
+              drain(),
+              new Promise((wake) => (timer = setTimeout(wake, rebalanceDrainTimeout))),
+            ])
+            clearTimeout(timer)
+          },
+        }
         yield* Effect.tryPromise({
-          try: () =>
-            consumer.run({
-              autoCommit: false,
-              eachBatchAutoResolve: false,
-              partitionsConsumedConcurrently: options.partitionsConcurrency,
-              eachBatch,
-            }),
+          try: () => consumer.run(runConfig),
           catch: (cause) => new KafkaConnectionError({ client: "consumer", brokers, cause }),
         })
 
@@ -498,16 +689,20 @@ const make = (options: SourceOptions) =>
         yield* Effect.addFinalizer(() =>
           Effect.gen(function* () {
             yield* Effect.logInfo("stopping the consumer: no new batches, finishing the ones in flight")
-            const stopped = yield* Effect.promise(() => consumer.stop()).pipe(
+            // A fetch that arrives meanwhile waits here, so the fetches do not spin.
+            const draining = drain()
+            stopping = draining
+            const drained = yield* Effect.promise(() => draining).pipe(
               Effect.timeoutOption(options.shutdownTimeout),
             )
-            if (Option.isNone(stopped)) {
+            if (Option.isNone(drained)) {
               yield* Effect.logWarning(
                 `batches still in flight after ${Duration.format(options.shutdownTimeout)}: abandoning them uncommitted (they will be read again)`,
               )
               yield* Fiber.interruptAll(workers)
-              yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeoutOption(disconnectTimeout))
             }
+            for (const lane of lanes.values()) clearTimer(lane)
+            yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeoutOption(disconnectTimeout))
           }),
         )
       })

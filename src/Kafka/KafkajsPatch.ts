@@ -1,11 +1,13 @@
 /**
  * What the project's patch of kafkajs (patches/kafkajs+2.2.4.patch, applied by `npm ci`) adds,
  * seen from here: the decoded bytes one partition's part of a fetch may hold, the record batch a
- * partition could not decode, and a check that its producer side is there. The patch also
+ * partition could not decode, and checks that its producer side and the consumer's
+ * `beforeRejoin` (awaited when the group rebalances, before kafkajs rejoins it) are there. The patch also
  * decodes headers in linear time and keeps every header name as an own property; on the
  * producer side it encodes each record into one buffer of its exact size, groups a send's
  * messages by partition in linear time and hashes keys without 64-bit arithmetic (see the patch).
  */
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import type { Batch } from "kafkajs"
 
@@ -43,6 +45,12 @@ export const requirePatchedEncoder = (): void => {
   const encodeRecord = require("kafkajs/src/protocol/recordBatch/record/v0") as RecordEncoder
   const encoded = encodeRecord({ key: "key", value: "value", headers: { name: "value" } })
   if (encoded.buf.length !== encoded.offset) throw new Error(notPatched)
+}
+
+/** Throws unless `consumer.run` takes `beforeRejoin`, awaited before kafkajs rejoins a rebalancing group. */
+export const requireRejoinHook = (): void => {
+  const runner = readFileSync(require.resolve("kafkajs/src/consumer/runner"), "utf8")
+  if (!runner.includes("await this.beforeRejoin()")) throw new Error(notPatched)
 }
 
 /** A record batch of the fetched partition that could not be decoded: its first offset and the error. */

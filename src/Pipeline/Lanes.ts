@@ -1,13 +1,13 @@
 /**
  * The order of writes within a partition. Batches of a partition are processed several at a
  * time (PIPELINE__BATCHES_IN_FLIGHT), but each sink kind writes them in offset order: a batch's
- * writes to the sinks of a kind start once the batch before it in its fetch (the one with the
- * sequence number before its own) has finished all of its writes of that kind, so a later version
+ * writes to the sinks of a kind start once the batch before it (the one with the sequence number
+ * before its own) has finished all of its writes of that kind, so a later version
  * of a key is never overwritten by an earlier one. Parsing, the transforms and the dead-letter
  * sends do not wait. A turn passes on whether the batch was written or given up; a turn that
  * requires the batches before it to be written (exactly_once's transaction: nothing may commit past
  * a batch given up) fails when one was not. Lanes are per sink kind, which a reloaded pipeline
- * keeps; a fetch's first batch waits for none (the fetch before it is settled), and a batch's lanes
+ * keeps; a batch handed over when none of its partition was in flight waits for none, and a batch's lanes
  * are forgotten once the batch after it is done.
  */
 import { Deferred, Effect, Exit } from "effect"
@@ -49,7 +49,7 @@ export class WriteLanes {
 
   /** Waits for the batch before this one to pass its turn: whether it and every one before it were written. */
   private before(batch: Batch, stage: SinkStage): Effect.Effect<boolean> {
-    return batch.startsFetch || batch.sequence <= 1
+    return batch.afterSettled || batch.sequence <= 1
       ? Effect.succeed(true)
       : Deferred.await(this.lane(batch.partition, batch.sequence - 1, stage))
   }

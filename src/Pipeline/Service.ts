@@ -231,6 +231,8 @@ export const sourceOptions = ({ kafka, pipeline }: AppSettings): SourceOptions =
   commitOffsets: kafka.delivery === "at_least_once",
   fetchMaxBytes: kafka.fetchMaxBytes,
   fetchMaxBytesPerPartition: kafka.fetchMaxBytesPerPartition,
+  fetchMinBytes: kafka.fetchMinBytes,
+  fetchMaxWait: kafka.fetchMaxWait,
   batchSize: pipeline.batchSize,
   batchesInFlight: pipeline.batchesInFlight,
   partitionsConcurrency: pipeline.partitionsConcurrency,

@@ -195,7 +195,7 @@ export const makeReplayer = (
           highWatermark: span.highWatermark,
           sequence,
           // One batch of a partition at a time: each starts once the one before it is settled.
-          startsFetch: true,
+          afterSettled: true,
           generation: span.generation,
         }
         const feed: StatusFeedShape = {

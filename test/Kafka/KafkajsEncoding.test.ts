@@ -6,7 +6,7 @@
  */
 import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
-import { requirePatchedEncoder } from "../../src/Kafka/KafkajsPatch.js"
+import { requirePatchedEncoder, requireRejoinHook } from "../../src/Kafka/KafkajsPatch.js"
 
 const require = createRequire(import.meta.url)
 
@@ -238,6 +238,10 @@ describe("the patched record encoder", () => {
 
   it("is what the service checks for at start", () => {
     requirePatchedEncoder()
+  })
+
+  it("the consumer's hook before a rebalance's rejoin is there too", () => {
+    requireRejoinHook()
   })
 })
 

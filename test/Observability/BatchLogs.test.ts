@@ -51,7 +51,7 @@ const batch: Batch = {
   lastOffset: "43",
   highWatermark: "44",
   sequence: 1,
-  startsFetch: true,
+  afterSettled: true,
   generation: 1,
 }
 

@@ -48,7 +48,7 @@ const batchOf = (records: ReadonlyArray<GeneratedRecord>): Batch => {
     lastOffset: String(messages.length - 1),
     highWatermark: String(messages.length),
     sequence: 1,
-    startsFetch: true,
+    afterSettled: true,
     generation: 1,
   }
 }

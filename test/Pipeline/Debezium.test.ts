@@ -122,7 +122,7 @@ describe("Debezium change events", () => {
         lastOffset: String(messages.length - 1),
         highWatermark: String(messages.length),
         sequence: 1,
-        startsFetch: true,
+        afterSettled: true,
         generation: 1,
       }
       const summary = yield* Effect.gen(function* () {

@@ -20,7 +20,7 @@ const chain = (n: number): ReadonlyArray<Batch> => {
       lastOffset: String(i),
       highWatermark: "0",
       sequence: i + 1,
-      startsFetch: i === 0,
+      afterSettled: i === 0,
       generation: 1,
     })
   }
@@ -153,7 +153,7 @@ describe("write lanes", () => {
       const [a, b] = chain(2) as [Batch, Batch]
       yield* lanes.release(a)
       // b is read again in the next fetch: its first batch, with a sequence number of its own.
-      const again: Batch = { ...b, sequence: 3, startsFetch: true }
+      const again: Batch = { ...b, sequence: 3, afterSettled: true }
       const committed: string[] = []
       yield* lanes.inTurn(
         again,

@@ -55,7 +55,7 @@ const toBatch = (records: ReadonlyArray<GeneratedRecord>): Batch => {
     lastOffset: String(99 + messages.length),
     highWatermark: "0",
     sequence: 1,
-    startsFetch: true,
+    afterSettled: true,
     generation: 1,
   }
 }

@@ -48,7 +48,7 @@ const batchOf = (entries: ReadonlyArray<Entry>, first = 0): Batch => {
     lastOffset: String(first + messages.length - 1),
     highWatermark: String(first + messages.length),
     sequence: first + 1,
-    startsFetch: true,
+    afterSettled: true,
     generation: 1,
   }
 }

@@ -50,7 +50,7 @@ const batchOf = (records: ReadonlyArray<GeneratedRecord>, first: number, generat
     lastOffset: String(first + messages.length - 1),
     highWatermark: "0",
     sequence: first,
-    startsFetch: true,
+    afterSettled: true,
     generation,
   }
 }

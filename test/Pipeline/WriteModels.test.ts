@@ -40,7 +40,7 @@ const batchOf = (values: ReadonlyArray<Record<string, unknown>>, first: number):
     lastOffset: String(first + messages.length - 1),
     highWatermark: String(first + messages.length),
     sequence: first + 1,
-    startsFetch: true,
+    afterSettled: true,
     generation: 1,
   }
 }

@@ -131,7 +131,7 @@ const deadLetters = Effect.gen(function* () {
     lastOffset: String(499 + messages.length),
     highWatermark: "0",
     sequence: 1,
-    startsFetch: true,
+    afterSettled: true,
     generation: 1,
   }
   yield* processor.handle(batch)

@@ -112,7 +112,7 @@ describe("exactly-once when a commit's answer is lost", () => {
           lastOffset: String(records.length - 1),
           highWatermark: String(records.length),
           sequence: 1,
-          startsFetch: true,
+          afterSettled: true,
           generation: 1,
         }
         const summary = yield* processor.handle(batch)

@@ -106,7 +106,7 @@ export const layer = (env: Env = {}) =>
                 highWatermark: String(log.length),
                 // One worker takes them in order: no batch waits for another's turn.
                 sequence: 1,
-                startsFetch: true,
+                afterSettled: true,
                 generation: 1,
               })
             }
