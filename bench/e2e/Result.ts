@@ -186,10 +186,10 @@ export const assemble = (m: Measured): E2eResult => {
       ? []
       : [
           {
-            name: "p99 latency < 250 ms at half load",
+            name: "p99 latency < 120 ms at half load",
             target: `p99 ${Math.round(latency.mongoAck.p99.median)} ms`,
             value: latency.mongoAck.p99.median,
-            met: latency.mongoAck.p99.median < 250,
+            met: latency.mongoAck.p99.median < 120,
           },
         ]),
     {
