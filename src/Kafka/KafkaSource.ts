@@ -6,10 +6,10 @@
  * Queue; worker fibers owned by the caller's scope take batches, process them, and complete the
  * Deferred only once everything is written. A partition has at most PIPELINE__BATCHES_IN_FLIGHT
  * batches in flight: the callback waits for room, and returns once the fetch's last batch is
- * handed over, so the partition's next fetch overlaps the writes of this one and a record never
- * waits for the batches of the fetch before it to be written. The bounded queue, the batches in
- * flight and the bytes budget are the backpressure: while the pipeline is slow or stalled, kafkajs
- * stops fetching. A batch gives its bytes back as soon as it is done.
+ * handed over, so the partition's next fetch overlaps the writes of this one (the writes still go
+ * in offset order: Pipeline/Lanes.ts). The bounded queue, the batches in flight and the bytes
+ * budget are the backpressure: while the pipeline is slow or stalled, kafkajs stops fetching. A
+ * batch gives its bytes back as soon as it is done.
  *
  * Each partition's batches in hand form its lane (for the group generation they were fetched
  * in). As batches settle, the lane commits `last + 1` of the longest run of written batches, at
