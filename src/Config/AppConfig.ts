@@ -313,7 +313,7 @@ export const decodeSettings = (env: Env): Effect.Effect<AppSettings, ConfigProbl
         ),
         // Chosen by the benchmark's latency at half load (see the README).
         fetchMinBytes: r.int("KAFKA__FETCH_MIN_BYTES", 65_536, 1, 64 * 1_048_576),
-        fetchMaxWait: Duration.millis(r.int("KAFKA__FETCH_MAX_WAIT_MS", 50, 1, 10_000)),
+        fetchMaxWait: Duration.millis(r.int("KAFKA__FETCH_MAX_WAIT_MS", 25, 1, 10_000)),
       },
       mongodb: {
         uri,
