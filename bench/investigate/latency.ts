@@ -4,8 +4,9 @@
  * Each variant is a set of extra service settings ("base" for none), run by the working tree's
  * build or by MAIN (a main.js built elsewhere, e.g. from another commit); the variants run in turn,
  * REPS rounds, each a latency run of --latency-seconds (20) after --latency-warmup (10), as
- * step 6 of the end-to-end benchmark does. Prints p50 / p95 / p99 / max per run and the median
- * per variant.
+ * step 6 of the end-to-end benchmark does. Prints p50 / p95 / p99 / max per run (produce ->
+ * MongoDB acknowledged, and in brackets produce -> sink topic appended) and the median of the
+ * first per variant.
  */
 import { join } from "node:path"
 import { latencyRun } from "../e2e/Latency.js"
@@ -41,10 +42,11 @@ await withRun(options, async (run) => {
     for (const v of variants) {
       const r = await latencyRun(run, v.main ?? main, rate, rep, v.env, `${v.name}${rep}`)
       const m = r.mongoAck
+      const k = r.sinkAppend
       const row = [m.p50, m.p95, m.p99, m.max]
       results.set(v.name, [...(results.get(v.name) ?? []), row])
       process.stdout.write(
-        `${v.name} ${rep}: achieved ${r.achievedRate.toFixed(0)}/s; p50/p95/p99/max ${row.join(" / ")} ms; pipeline ${(r.cores.pipeline ?? 0).toFixed(2)} cores\n`,
+        `${v.name} ${rep}: achieved ${r.achievedRate.toFixed(0)}/s; p50/p95/p99/max ${row.join(" / ")} ms (sink topic ${[k.p50, k.p95, k.p99, k.max].join(" / ")}); pipeline ${(r.cores.pipeline ?? 0).toFixed(2)} cores\n`,
       )
     }
   for (const [name, rows] of results) {

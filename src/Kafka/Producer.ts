@@ -5,7 +5,8 @@
  *
  * A send is cut into requests by bytes, so that no partition's record batch exceeds what the
  * topic accepts (its max.message.bytes, read from the broker at start); the requests go one
- * after another, in order. Every send has a deadline: a broker that never answers becomes a
+ * after another, in order, and the sends to one topic that wait for the request in flight go
+ * together in the next one, as far as the bytes allow. Every send has a deadline: a broker that never answers becomes a
  * transient KafkaProduceError, not a wait without end.
  */
 import { Context, Duration, Effect, Layer } from "effect"
@@ -70,6 +71,20 @@ export const withinDeadline = <A, E>(
         ),
     }),
   )
+
+/** A send waiting for its request; `settle` is told how the request ended, and by which producer. */
+interface Queued {
+  readonly topic: string
+  readonly messages: Message[]
+  readonly compression: CompressionName
+  /** A bound of the messages' encoded size. */
+  readonly bytes: number
+  /** Sent in a request of its own (a request it shared failed for a record's sake). */
+  alone: boolean
+  /** Given up by its caller. */
+  gone: boolean
+  readonly settle: (failure: { readonly cause: unknown } | undefined, using: Producer) => void
+}
 
 /** How long the producer's disconnect may take at shutdown before it is left behind. */
 const disconnectTimeout = Duration.seconds(10)
@@ -147,26 +162,98 @@ const make = (config: ProducerConfig) =>
       )
     const maxMessageBytes = (topic: string) => limits.get(topic) ?? config.maxMessageBytes
     const requestTimeoutMs = Duration.toMillis(config.requestTimeout)
+
+    // kafkajs sends an idempotent producer's requests one at a time, each holding a lock on the
+    // broker while it is encoded and answered, and the sends waiting for the lock race for it in no
+    // order. So the sends go one request at a time from here, in order: while one is in flight, the
+    // sends to the same topic with the same codec queue up, and go together in the next request
+    // (as much of the queue as one request takes). A queued send that is given up leaves the queue.
+    const queue: Array<Queued> = []
+    let inFlight = false
+    const pump = (): void => {
+      if (inFlight || queue.length === 0) return
+      const first = queue[0]!
+      const budget = maxMessageBytes(first.topic) - batchOverheadBytes
+      let bytes = first.bytes
+      let taken = 1
+      while (!first.alone && taken < queue.length) {
+        const next = queue[taken]!
+        if (
+          next.alone ||
+          next.topic !== first.topic ||
+          next.compression !== first.compression ||
+          bytes + next.bytes > budget
+        )
+          break
+        bytes += next.bytes
+        taken++
+      }
+      const sends = queue.splice(0, taken)
+      const messages = sends.length === 1 ? first.messages : sends.flatMap((q) => q.messages)
+      const using = producer
+      inFlight = true
+      using
+        .send({
+          topic: first.topic,
+          acks: -1,
+          timeout: requestTimeoutMs,
+          messages,
+          compression: compressionTypes[first.compression],
+        })
+        .then(
+          () => {
+            for (const q of sends) q.settle(undefined, using)
+          },
+          (cause: unknown) => {
+            if (sends.length > 1 && kindOfKafkaError(cause) === "record") {
+              // A record of one of them: each goes again alone, so that only its own send fails.
+              const again = sends.filter((q) => !q.gone)
+              for (const q of again) q.alone = true
+              queue.unshift(...again)
+              return
+            }
+            for (const q of sends) q.settle({ cause }, using)
+          },
+        )
+        .finally(() => {
+          inFlight = false
+          pump()
+        })
+    }
     const sendOne = (topic: string, messages: Message[], compression: CompressionName) =>
-      Effect.suspend(() => {
-        const using = producer
-        return Effect.tryPromise({
-          try: () =>
-            using.send({
-              topic,
-              acks: -1,
-              timeout: requestTimeoutMs,
-              messages,
-              compression: compressionTypes[compression],
-            }),
-          catch: (cause) =>
-            new KafkaProduceError({
-              topic,
-              messages: messages.length,
-              kind: producerStateLost(cause) ? "transient" : kindOfKafkaError(cause),
-              cause,
-            }),
-        }).pipe(Effect.tapError((error) => (producerStateLost(error.cause) ? replace(using) : Effect.void)))
+      Effect.callback<void, KafkaProduceError>((resume) => {
+        let bytes = 0
+        for (const m of messages) bytes += encodedSizeBound(m)
+        const queued: Queued = {
+          topic,
+          messages,
+          compression,
+          bytes,
+          alone: false,
+          gone: false,
+          settle: (failure, using) =>
+            resume(
+              failure === undefined
+                ? Effect.void
+                : Effect.fail(
+                    new KafkaProduceError({
+                      topic,
+                      messages: messages.length,
+                      kind: producerStateLost(failure.cause) ? "transient" : kindOfKafkaError(failure.cause),
+                      cause: failure.cause,
+                    }),
+                  ).pipe(
+                    Effect.tapError(() => (producerStateLost(failure.cause) ? replace(using) : Effect.void)),
+                  ),
+            ),
+        }
+        queue.push(queued)
+        pump()
+        return Effect.sync(() => {
+          queued.gone = true
+          const at = queue.indexOf(queued)
+          if (at >= 0) queue.splice(at, 1)
+        })
       }).pipe((send) =>
         withinDeadline(send, config.sendDeadline, {
           topic,
