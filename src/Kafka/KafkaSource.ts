@@ -274,6 +274,8 @@ const make = (options: SourceOptions) =>
     yield* Effect.sync(requireRejoinHook)
     const client = yield* KafkaClient
     const brokers = options.brokers.join(",")
+    // kafkajs' heartbeats between fetches, and the callback's while it waits for room in flight.
+    const heartbeatEvery = Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3)
     const crash = yield* Deferred.make<never, KafkaConsumerCrashed>()
     let joined = false
     let assigned: ReadonlyArray<number> = []
@@ -292,7 +294,7 @@ const make = (options: SourceOptions) =>
             groupId: options.group,
             sessionTimeout: Duration.toMillis(options.sessionTimeout),
             rebalanceTimeout,
-            heartbeatInterval: Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3),
+            heartbeatInterval: heartbeatEvery,
             // A fetch's batches are handed over with at most PIPELINE__BATCHES_IN_FLIGHT of the
             // partition in flight; what a fetch holds is bounded.
             maxBytesPerPartition: options.fetchMaxBytesPerPartition,
@@ -361,7 +363,6 @@ const make = (options: SourceOptions) =>
         const context = yield* Effect.context<never>()
         const run = Effect.runPromiseWith(context)
         const commitEvery = Duration.toMillis(options.commitInterval)
-        const heartbeatEvery = Math.min(3_000, Duration.toMillis(options.sessionTimeout) / 3)
         // What each partition has in hand, for the group generation it was fetched in.
         const lanes = new Map<number, Lane>()
         // Set when the scope closes: no batch is handed over any more.
@@ -430,23 +431,26 @@ const make = (options: SourceOptions) =>
             }, wait)
             return
           }
-          lane.committing = commitLane(lane).finally(() => {
+          void startCommit(lane).then(() => scheduleCommit(lane))
+        }
+
+        /** Commits the lane's finished point, as the lane's one commit in progress. */
+        const startCommit = (lane: Lane): Promise<void> => {
+          const commit = commitLane(lane).finally(() => {
             lane.committing = undefined
-            scheduleCommit(lane)
           })
+          lane.committing = commit
+          return commit
         }
 
         /** Commits what the lane has finished, now, after a commit in progress. */
         const flush = async (lane: Lane): Promise<void> => {
           clearTimer(lane)
           while (lane.committing !== undefined) await lane.committing
+          // The commit awaited may have scheduled the next one.
           clearTimer(lane)
           if (lane.finished === undefined || !isCurrent(lane)) return
-          const commit = commitLane(lane)
-          lane.committing = commit
-          await commit.finally(() => {
-            lane.committing = undefined
-          })
+          await startCommit(lane)
         }
 
         /** The settled batches at the head of the lane move its finished point (or give it up). */
@@ -547,6 +551,7 @@ const make = (options: SourceOptions) =>
 
         /** The group no longer counts this instance as a member: said once, then kafkajs rejoins. */
         const rejoin = async (cause: unknown, partition: number): Promise<never> => {
+          commitFailure ??= { since: Date.now(), error: describeCause(cause) }
           await run(
             Effect.logWarning(
               "the consumer group no longer counts this instance as a member; rejoining it (batches written since the last commit will be read again)",
