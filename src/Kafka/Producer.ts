@@ -6,8 +6,8 @@
  * A send is cut into requests by bytes, so that no partition's record batch exceeds what the
  * topic accepts (its max.message.bytes, read from the broker at start); the requests go one
  * after another, in order, and the sends to one topic that wait for the request in flight go
- * together in the next one, as far as the bytes allow. Every send has a deadline: a broker that never answers becomes a
- * transient KafkaProduceError, not a wait without end.
+ * together in the next one, as far as the bytes allow. Every send has a deadline: a broker that
+ * never answers becomes a transient KafkaProduceError, not a wait without end.
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import { type Message, Partitioners, type Producer } from "kafkajs"
@@ -77,7 +77,7 @@ interface Queued {
   readonly topic: string
   readonly messages: Message[]
   readonly compression: CompressionName
-  /** A bound of the messages' encoded size. */
+  /** The messages' encoded size, or a bound of it. */
   readonly bytes: number
   /** Sent in a request of its own (a request it shared failed for a record's sake). */
   alone: boolean
@@ -92,28 +92,38 @@ const disconnectTimeout = Duration.seconds(10)
 /** Room left in every request for the record batch's own header and the request's framing. */
 export const batchOverheadBytes = 1024
 
-/** Consecutive runs of messages whose encoded sizes add up to at most `budget` (a larger message runs alone). */
-export const requestsOf = (messages: ReadonlyArray<Message>, budget: number): ReadonlyArray<Message[]> => {
+/** A request's messages, and their size: a bound read off the lengths, or counted in bytes. */
+interface Request {
+  readonly messages: Message[]
+  readonly bytes: number
+}
+
+/** Consecutive runs of messages whose encoded sizes add up to at most `budget` (a larger message runs alone), with their sizes. */
+const sizedRequestsOf = (messages: ReadonlyArray<Message>, budget: number): ReadonlyArray<Request> => {
   // Most sends fit in one request by a bound read off the lengths: then no size is counted exactly.
   let bound = 0
   for (let i = 0; i < messages.length && bound <= budget; i++) bound += encodedSizeBound(messages[i]!)
-  if (bound <= budget) return messages.length === 0 ? [] : [messages.slice()]
-  const requests: Message[][] = []
+  if (bound <= budget) return messages.length === 0 ? [] : [{ messages: messages.slice(), bytes: bound }]
+  const requests: Request[] = []
   let current: Message[] = []
   let bytes = 0
   for (const message of messages) {
     const size = encodedSize(message)
     if (current.length > 0 && bytes + size > budget) {
-      requests.push(current)
+      requests.push({ messages: current, bytes })
       current = []
       bytes = 0
     }
     current.push(message)
     bytes += size
   }
-  if (current.length > 0) requests.push(current)
+  if (current.length > 0) requests.push({ messages: current, bytes })
   return requests
 }
+
+/** The messages of `sizedRequestsOf`'s requests. */
+export const requestsOf = (messages: ReadonlyArray<Message>, budget: number): ReadonlyArray<Message[]> =>
+  sizedRequestsOf(messages, budget).map((r) => r.messages)
 
 const make = (config: ProducerConfig) =>
   Effect.gen(function* () {
@@ -220,10 +230,8 @@ const make = (config: ProducerConfig) =>
           pump()
         })
     }
-    const sendOne = (topic: string, messages: Message[], compression: CompressionName) =>
+    const sendOne = (topic: string, { messages, bytes }: Request, compression: CompressionName) =>
       Effect.callback<void, KafkaProduceError>((resume) => {
-        let bytes = 0
-        for (const m of messages) bytes += encodedSizeBound(m)
         const queued: Queued = {
           topic,
           messages,
@@ -267,7 +275,7 @@ const make = (config: ProducerConfig) =>
         messages.length === 0
           ? Effect.void
           : Effect.forEach(
-              requestsOf(messages, maxMessageBytes(topic) - batchOverheadBytes),
+              sizedRequestsOf(messages, maxMessageBytes(topic) - batchOverheadBytes),
               (request) => sendOne(topic, request, compression),
               { discard: true },
             ),
